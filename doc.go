@@ -1,0 +1,32 @@
+// Package meowmx is an event store for Go on PostgreSQL, with an embedded
+// SQLite backend for demos and tests.
+//
+// # Streams and versions
+//
+// Events are JSON payloads with an event type, appended to a stream. A
+// stream is named by a StreamID: an aggregate type (its category, such as
+// "order") and an aggregate id, unique across types. Each event has a
+// 0-based version in its stream; a stream without events is at version -1.
+//
+// # Appending with optimistic concurrency
+//
+// Store.Append writes events if the stream is at the version the writer
+// expects (AnyVersion, NoStream, StreamExists or Exact(n)). When another
+// writer got there first, nothing is written and the error matches
+// ErrConcurrency: reload, decide again, retry. Store.AppendTx does the same
+// inside the caller's transaction, next to the caller's own writes.
+//
+// # Reading
+//
+// Store.ReadStream and Store.IterStream read one stream by version, forward
+// or backward. Store.ReadAll and Store.IterAll read across streams, or
+// across some categories, in global order: by Position, the writing
+// transaction's id then the event id. On PostgreSQL they stop below the
+// oldest transaction still running, so a reader paging forward never skips
+// an event that commits late.
+//
+// # Drivers
+//
+// A Store runs on a driver: meowmxpgx for a pgx v5 pool. Choose the backend
+// by what you open; the methods are the same.
+package meowmx

@@ -1,0 +1,103 @@
+package meowmx
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+var (
+	// ErrConcurrency matches every *ConcurrencyError: the stream was not at
+	// the expected version, and nothing was written. Reload, decide again
+	// and retry.
+	ErrConcurrency = errors.New("meowmx: wrong expected version")
+	// ErrInvalidArgument matches every *ArgumentError: the call was refused
+	// before anything was written.
+	ErrInvalidArgument = errors.New("meowmx: invalid argument")
+	// ErrAggregateTypeMismatch matches every *AggregateTypeError: the
+	// aggregate id belongs to a stream of another aggregate type.
+	ErrAggregateTypeMismatch = errors.New("meowmx: aggregate id exists under another aggregate type")
+	// ErrDuplicateEvent matches every *DuplicateEventError: an event UUID
+	// is already stored with other content or at another place.
+	ErrDuplicateEvent = errors.New("meowmx: event UUID already stored")
+	// ErrStreamNotFound is returned when a stream does not exist.
+	ErrStreamNotFound = errors.New("meowmx: stream not found")
+	// ErrNotMigrated is returned when the tables do not exist: run
+	// Store.Migrate (or `meowmx migrate`) first.
+	ErrNotMigrated = meowmxdriver.ErrNotMigrated
+)
+
+// ConcurrencyError reports an append refused because its stream was not at
+// the expected version. Nothing of the append was written.
+type ConcurrencyError struct {
+	Stream   StreamID
+	Expected ExpectedVersion
+	// Actual is the stream's version when the append was refused: -1 when
+	// it had no events. It is -2 when unknown: a concurrent writer aborted
+	// the caller's transaction before it could be read.
+	Actual int64
+}
+
+func (e *ConcurrencyError) Error() string {
+	if e.Actual < -1 {
+		return fmt.Sprintf("meowmx: stream %s was written concurrently, expected version %s", e.Stream, e.Expected)
+	}
+	return fmt.Sprintf("meowmx: stream %s is at version %d, expected %s", e.Stream, e.Actual, e.Expected)
+}
+
+// Is makes errors.Is(err, ErrConcurrency) true.
+func (e *ConcurrencyError) Is(target error) bool { return target == ErrConcurrency }
+
+// ArgumentError reports a call refused for bad input. Nothing was written.
+type ArgumentError struct {
+	// Arg names the argument: "aggregate type", "events[2].data".
+	Arg    string
+	Reason string
+	// Err is the underlying error, if any.
+	Err error
+}
+
+func (e *ArgumentError) Error() string {
+	return fmt.Sprintf("meowmx: invalid %s: %s", e.Arg, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrInvalidArgument) true.
+func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
+
+// Unwrap returns the underlying error.
+func (e *ArgumentError) Unwrap() error { return e.Err }
+
+// AggregateTypeError reports an append to an aggregate id that exists
+// under another aggregate type. Nothing was written.
+type AggregateTypeError struct {
+	ID string
+	// Type is the aggregate type the id belongs to.
+	Type string
+	// Requested is the aggregate type the append named.
+	Requested string
+}
+
+func (e *AggregateTypeError) Error() string {
+	return fmt.Sprintf("meowmx: aggregate id %q belongs to aggregate type %q, not %q", e.ID, e.Type, e.Requested)
+}
+
+// Is makes errors.Is(err, ErrAggregateTypeMismatch) true.
+func (e *AggregateTypeError) Is(target error) bool { return target == ErrAggregateTypeMismatch }
+
+// DuplicateEventError reports an append whose event UUIDs are stored
+// already, but not as this append would write them: other content, another
+// stream or other versions. Nothing was written.
+type DuplicateEventError struct {
+	UUID   uuid.UUID
+	Reason string
+}
+
+func (e *DuplicateEventError) Error() string {
+	return fmt.Sprintf("meowmx: event %s is already stored %s", e.UUID, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrDuplicateEvent) true.
+func (e *DuplicateEventError) Is(target error) bool { return target == ErrDuplicateEvent }

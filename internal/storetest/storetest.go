@@ -1,0 +1,54 @@
+// Package storetest is the conformance suite of meowmx: the same tests,
+// run against every backend. A backend's test file calls Run with a
+// Backend that opens an isolated, migrated store.
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/meowmx/meowmx"
+)
+
+// Backend opens stores on one database kind.
+type Backend[TTx any] struct {
+	// NewStore returns a store on a fresh, isolated and migrated database.
+	// cfg may be nil.
+	NewStore func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[TTx]
+	// Reopen returns a second store on the same database as s, as another
+	// process would open it.
+	Reopen func(t *testing.T, s *meowmx.Store[TTx]) *meowmx.Store[TTx]
+}
+
+// Run runs the whole suite.
+func Run[TTx any](t *testing.T, b Backend[TTx]) {
+	t.Run("Append", func(t *testing.T) { t.Parallel(); testAppend(t, b) })
+	t.Run("ExpectedVersion", func(t *testing.T) { t.Parallel(); testExpectedVersion(t, b) })
+	t.Run("BadInput", func(t *testing.T) { t.Parallel(); testBadInput(t, b) })
+	t.Run("Idempotency", func(t *testing.T) { t.Parallel(); testIdempotency(t, b) })
+	t.Run("AppendTx", func(t *testing.T) { t.Parallel(); testAppendTx(t, b) })
+	t.Run("Race", func(t *testing.T) { t.Parallel(); testRace(t, b) })
+	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); testReadStream(t, b) })
+	t.Run("ReadAll", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
+	t.Run("Horizon", func(t *testing.T) { t.Parallel(); testHorizon(t, b) })
+}
+
+// begin starts a transaction on s's database, with functions to commit and
+// roll it back; it is rolled back at the end of the test if neither ran.
+func begin[TTx any](t *testing.T, s *meowmx.Store[TTx]) (TTx, func() error, func() error) {
+	t.Helper()
+	ctx := context.Background()
+	etx, err := s.Driver().Begin(ctx)
+	if err != nil {
+		t.Fatalf("begin: %v", err)
+	}
+	done := false
+	t.Cleanup(func() {
+		if !done {
+			_ = etx.Rollback(context.WithoutCancel(ctx))
+		}
+	})
+	return s.Driver().UnwrapTx(etx),
+		func() error { done = true; return etx.Commit(ctx) },
+		func() error { done = true; return etx.Rollback(ctx) }
+}

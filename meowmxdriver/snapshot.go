@@ -1,0 +1,5 @@
+package meowmxdriver
+
+// SnapshotExecutor stores aggregate snapshots. (Filled in by the aggregates
+// work.)
+type SnapshotExecutor interface{}

@@ -1,0 +1,5 @@
+package meowmxdriver
+
+// SubscriptionExecutor stores subscription checkpoints. (Filled in by the
+// subscriptions work.)
+type SubscriptionExecutor interface{}

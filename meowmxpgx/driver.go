@@ -1,0 +1,191 @@
+// Package meowmxpgx runs meowmx on PostgreSQL through a pgx v5 pool.
+//
+//	pool, err := pgxpool.New(ctx, "postgres://localhost/app")
+//	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: "events"})
+//	store, err := meowmx.NewStore(driver, nil)
+//
+// Every append is one statement, sent in one round trip. Reads across
+// streams return only events below pg_snapshot_xmin(pg_current_snapshot()),
+// so a reader paging forward by (transaction_id, id) never skips an event
+// that commits late.
+package meowmxpgx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// SchemaDefault is the PostgreSQL schema used when Config.Schema is empty.
+const SchemaDefault = "public"
+
+// Config configures a Driver. The zero value is valid.
+type Config struct {
+	// Schema is the PostgreSQL schema (namespace) holding the tables. It is
+	// always quoted in SQL, so any name is safe; it must be 1 to 63 bytes
+	// without NUL. Defaults to SchemaDefault.
+	Schema string
+}
+
+// Driver is the PostgreSQL driver. It is safe for concurrent use.
+type Driver struct {
+	pool   *pgxpool.Pool
+	schema string // as given
+	quoted string // quoted identifier, ready for SQL
+
+	mu sync.Mutex
+	q  *queries // nil until the tables' id type is known
+}
+
+// New returns a driver on pool. It does no I/O; the tables are looked up on
+// first use, and created by Driver.Migrate (or meowmx.Store.Migrate).
+func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
+	if pool == nil {
+		return nil, errors.New("meowmxpgx: pool is nil")
+	}
+	var cfg Config
+	if config != nil {
+		cfg = *config
+	}
+	if cfg.Schema == "" {
+		cfg.Schema = SchemaDefault
+	}
+	if len(cfg.Schema) > 63 || strings.ContainsRune(cfg.Schema, 0) {
+		return nil, fmt.Errorf("meowmxpgx: Config.Schema %q must be 1 to 63 bytes without NUL", cfg.Schema)
+	}
+	return &Driver{
+		pool:   pool,
+		schema: cfg.Schema,
+		quoted: pgx.Identifier{cfg.Schema}.Sanitize(),
+	}, nil
+}
+
+// Pool returns the pool the driver runs on.
+func (d *Driver) Pool() *pgxpool.Pool { return d.pool }
+
+// Schema returns the schema holding the tables.
+func (d *Driver) Schema() string { return d.schema }
+
+// Name implements meowmxdriver.Driver.
+func (d *Driver) Name() string { return "postgres" }
+
+// Capabilities implements meowmxdriver.Driver.
+func (d *Driver) Capabilities() meowmxdriver.Capabilities {
+	return meowmxdriver.Capabilities{Listen: true, Horizon: true}
+}
+
+// Executor implements meowmxdriver.Driver.
+func (d *Driver) Executor() meowmxdriver.Executor {
+	return &executor{d: d, db: d.pool, pool: true}
+}
+
+// UnwrapExecutor implements meowmxdriver.Driver.
+func (d *Driver) UnwrapExecutor(tx pgx.Tx) meowmxdriver.Executor {
+	return &executor{d: d, db: tx}
+}
+
+// Begin implements meowmxdriver.Driver.
+func (d *Driver) Begin(ctx context.Context) (meowmxdriver.ExecutorTx, error) {
+	tx, err := d.pool.Begin(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("meowmxpgx: begin: %w", err)
+	}
+	return &executorTx{executor: executor{d: d, db: tx}, tx: tx}, nil
+}
+
+// UnwrapTx implements meowmxdriver.Driver.
+func (d *Driver) UnwrapTx(tx meowmxdriver.ExecutorTx) pgx.Tx {
+	return tx.(*executorTx).tx
+}
+
+// dbtx is what a pool and a transaction have in common.
+type dbtx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+type executor struct {
+	d    *Driver
+	db   dbtx
+	pool bool // db is the pool: each statement is its own transaction
+}
+
+type executorTx struct {
+	executor
+	tx pgx.Tx
+}
+
+func (e *executorTx) Commit(ctx context.Context) error {
+	return interpretError(e.tx.Commit(ctx))
+}
+
+func (e *executorTx) Rollback(ctx context.Context) error {
+	return interpretError(e.tx.Rollback(ctx))
+}
+
+// queries returns the SQL for the tables' aggregate id type, reading that
+// type from the catalog once.
+func (e *executor) queries(ctx context.Context) (*queries, error) {
+	d := e.d
+	d.mu.Lock()
+	q := d.q
+	d.mu.Unlock()
+	if q != nil {
+		return q, nil
+	}
+	var idType *string
+	err := e.db.QueryRow(ctx, `SELECT format_type(a.atttypid, a.atttypmod)
+		FROM pg_attribute a
+		WHERE a.attrelid = to_regclass($1) AND a.attname = 'id' AND NOT a.attisdropped`,
+		d.quoted+".es_aggregates").Scan(&idType)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("meowmxpgx: schema %q: %w", d.schema, meowmxdriver.ErrNotMigrated)
+	}
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	q, err = buildQueries(d.quoted, *idType)
+	if err != nil {
+		return nil, err
+	}
+	d.mu.Lock()
+	d.q = q
+	d.mu.Unlock()
+	return q, nil
+}
+
+// forget drops the cached queries, after the tables changed.
+func (d *Driver) forget() {
+	d.mu.Lock()
+	d.q = nil
+	d.mu.Unlock()
+}
+
+// interpretError maps pgx errors to meowmxdriver's.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, pgx.ErrNoRows) {
+		return meowmxdriver.ErrNotFound
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "22P02", "22001", "22021", "22P05", "54000": // bad text, too long, bad encoding
+			return fmt.Errorf("%w: %w", meowmxdriver.ErrInvalidInput, err)
+		case "42P01": // undefined_table
+			return fmt.Errorf("%w: %w", meowmxdriver.ErrNotMigrated, err)
+		}
+	}
+	return fmt.Errorf("meowmxpgx: %w", err)
+}

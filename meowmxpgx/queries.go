@@ -1,0 +1,138 @@
+package meowmxpgx
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+)
+
+// queries holds the SQL of one schema, specialised for the type of its
+// aggregate id column.
+type queries struct {
+	// append[kind][withUUIDs]
+	append       [4][2]string
+	streamGet    string
+	streamRead   [2]string    // [backward]
+	readAll      [2][2]string // [byAggregateType][byEventType]
+	listByUUID   string
+	idCastSuffix string
+}
+
+// Append kinds, indexes into queries.append.
+const (
+	appendAny = iota
+	appendNoStream
+	appendExact
+	appendExists
+)
+
+var charType = regexp.MustCompile(`^(?i:character|char|bpchar)\s*(\((\d+)\))?$`)
+
+// idCast returns the cast that turns a text parameter into the id column's
+// type. CHAR(n) casts to bpchar without a length: an explicit cast to
+// char(n) would truncate silently, while assignment to the column refuses a
+// value that is too long.
+func idCast(formatType string) (string, error) {
+	t := strings.ToLower(strings.TrimSpace(formatType))
+	switch {
+	case t == "text" || strings.HasPrefix(t, "character varying") || strings.HasPrefix(t, "varchar"):
+		return "::text", nil
+	case t == "uuid":
+		return "::text::uuid", nil
+	case charType.MatchString(t):
+		return "::text::bpchar", nil
+	}
+	return "", fmt.Errorf("meowmxpgx: unsupported aggregate id column type %q (want text, uuid or character(n))", formatType)
+}
+
+const eventColumns = `e.id, e.transaction_id, e.aggregate_id::text, a.aggregate_type, e.version,
+	e.event_type, e.json_data, e.metadata, e.event_uuid, e.created_at`
+
+func buildQueries(schema, idType string) (*queries, error) {
+	cast, err := idCast(idType)
+	if err != nil {
+		return nil, err
+	}
+	r := strings.NewReplacer("{s}", schema, "{id}", cast)
+	q := &queries{idCastSuffix: cast}
+
+	for kind := range 4 {
+		for withUUIDs := range 2 {
+			q.append[kind][withUUIDs] = r.Replace(appendSQL(kind, withUUIDs == 1))
+		}
+	}
+	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
+	for backward, order := range []string{"ASC", "DESC"} {
+		q.streamRead[backward] = r.Replace(`SELECT ` + eventColumns + `
+			FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+			WHERE e.aggregate_id = $1{id} AND e.version >= $2::bigint AND e.version <= $3::bigint
+			ORDER BY e.version ` + order + ` LIMIT $4`)
+	}
+	for byType := range 2 {
+		for byEvent := range 2 {
+			where, next := "", 4
+			if byType == 1 {
+				where += fmt.Sprintf(" AND a.aggregate_type = ANY($%d::text[])", next)
+				next++
+			}
+			if byEvent == 1 {
+				where += fmt.Sprintf(" AND e.event_type = ANY($%d::text[])", next)
+			}
+			q.readAll[byType][byEvent] = r.Replace(`SELECT ` + eventColumns + `
+				FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+				WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
+				  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + where + `
+				ORDER BY e.transaction_id, e.id LIMIT $3`)
+		}
+	}
+	q.listByUUID = r.Replace(`SELECT ` + eventColumns + `
+		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+		WHERE e.event_uuid = ANY($1::uuid[])
+		ORDER BY e.aggregate_id, e.version`)
+	return q, nil
+}
+
+// appendSQL is the single statement of an append: move the stream's version
+// in es_aggregates (the optimistic-concurrency guard), then insert the
+// events at the versions below the new one. When the guard matches no row,
+// the events' SELECT has no input and nothing is written.
+//
+// $1 aggregate id, $2 aggregate type, $3 event types, $4 data, $5 metadata,
+// then $6 event UUIDs (withUUIDs) and the expected version (exact).
+func appendSQL(kind int, withUUIDs bool) string {
+	next := 6
+	uuidCheck, uuids := "", "NULL::uuid"
+	unnest := "unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS v(t, d, m, n)"
+	if withUUIDs {
+		uuidCheck = " AND NOT EXISTS (SELECT FROM {s}.es_events x WHERE x.event_uuid = ANY($6::uuid[]))"
+		uuids = "v.u"
+		unnest = "unnest($3::text[], $4::text[], $5::text[], $6::uuid[]) WITH ORDINALITY AS v(t, d, m, u, n)"
+		next = 7
+	}
+	var guard string
+	switch kind {
+	case appendAny, appendNoStream:
+		cond := ""
+		if kind == appendNoStream {
+			cond = " AND a.version = -1" // a Python client's empty stream
+		}
+		guard = `INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type)
+			SELECT $1{id}, cardinality($3::text[]) - 1, $2 WHERE true` + uuidCheck + `
+			ON CONFLICT (id) DO UPDATE SET version = a.version + cardinality($3::text[])
+			WHERE a.aggregate_type = $2` + cond + `
+			RETURNING a.version`
+	case appendExact, appendExists:
+		cond := " AND a.version >= 0"
+		if kind == appendExact {
+			cond = fmt.Sprintf(" AND a.version = $%d::bigint", next)
+		}
+		guard = `UPDATE {s}.es_aggregates AS a SET version = a.version + cardinality($3::text[])
+			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + uuidCheck + `
+			RETURNING a.version`
+	}
+	return `WITH agg AS (` + guard + `)
+		INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
+		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `
+		FROM agg, ` + unnest + `
+		RETURNING e.id, e.transaction_id, e.version, e.created_at`
+}

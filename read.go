@@ -1,0 +1,289 @@
+package meowmx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"math"
+
+	"github.com/google/uuid"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// StreamInfo describes a stream.
+type StreamInfo struct {
+	StreamID StreamID
+	// Version is the version of the stream's last event, -1 when it has
+	// none.
+	Version int64
+}
+
+// Stream returns a stream's type and current version, or an error matching
+// ErrStreamNotFound.
+func (s *Store[TTx]) Stream(ctx context.Context, id string) (*StreamInfo, error) {
+	return s.stream(ctx, s.driver.Executor(), id)
+}
+
+// StreamTx is Stream inside the caller's transaction.
+func (s *Store[TTx]) StreamTx(ctx context.Context, tx TTx, id string) (*StreamInfo, error) {
+	return s.stream(ctx, s.driver.UnwrapExecutor(tx), id)
+}
+
+func (s *Store[TTx]) stream(ctx context.Context, exec meowmxdriver.Executor, id string) (*StreamInfo, error) {
+	if err := checkName("aggregate id", id); err != nil {
+		return nil, err
+	}
+	row, err := exec.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: id})
+	switch {
+	case errors.Is(err, meowmxdriver.ErrNotFound), errors.Is(err, meowmxdriver.ErrInvalidInput):
+		return nil, fmt.Errorf("%w: %q", ErrStreamNotFound, id)
+	case err != nil:
+		return nil, fmt.Errorf("meowmx: stream %q: %w", id, err)
+	}
+	return &StreamInfo{StreamID: StreamID{Type: row.AggregateType, ID: row.AggregateID}, Version: row.Version}, nil
+}
+
+// ReadStreamOpts select events of one stream. Nil means every event, oldest
+// first.
+type ReadStreamOpts struct {
+	// From is the lowest version to read, inclusive. Defaults to 0.
+	From int64
+	// To is the highest version to read, inclusive, or nil for no bound:
+	// To: new(int64(9)).
+	To *int64
+	// Backward reads newest first.
+	Backward bool
+	// Limit caps how many events are read. Defaults to no limit.
+	Limit int
+}
+
+// ReadStream returns the events of one stream; none when the stream does
+// not exist. It reads the whole selection into memory: use IterStream for
+// streams that may be long.
+func (s *Store[TTx]) ReadStream(ctx context.Context, id string, opts *ReadStreamOpts) ([]*RecordedEvent, error) {
+	var out []*RecordedEvent
+	for ev, err := range s.iterStream(ctx, s.driver.Executor(), id, opts) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// ReadStreamTx is ReadStream inside the caller's transaction.
+func (s *Store[TTx]) ReadStreamTx(ctx context.Context, tx TTx, id string, opts *ReadStreamOpts) ([]*RecordedEvent, error) {
+	var out []*RecordedEvent
+	for ev, err := range s.iterStream(ctx, s.driver.UnwrapExecutor(tx), id, opts) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// IterStream iterates over the events of one stream, reading Config.PageSize
+// events per query, so that a stream of any length is read in bounded
+// memory. An error ends the iteration: it is yielded with a nil event.
+//
+//	for ev, err := range store.IterStream(ctx, "order-1", nil) {
+//		if err != nil {
+//			return err
+//		}
+//		...
+//	}
+func (s *Store[TTx]) IterStream(ctx context.Context, id string, opts *ReadStreamOpts) iter.Seq2[*RecordedEvent, error] {
+	return s.iterStream(ctx, s.driver.Executor(), id, opts)
+}
+
+func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor, id string, opts *ReadStreamOpts) iter.Seq2[*RecordedEvent, error] {
+	var o ReadStreamOpts
+	if opts != nil {
+		o = *opts
+	}
+	return func(yield func(*RecordedEvent, error) bool) {
+		if err := checkReadStream(id, &o); err != nil {
+			yield(nil, err)
+			return
+		}
+		from, to := o.From, int64(math.MaxInt64)
+		if o.To != nil {
+			to = *o.To
+		}
+		left := o.Limit
+		for from <= to {
+			n := s.config.PageSize
+			if o.Limit > 0 && left < n {
+				n = left
+			}
+			rows, err := exec.StreamRead(ctx, &meowmxdriver.StreamReadParams{
+				AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: n,
+			})
+			if errors.Is(err, meowmxdriver.ErrInvalidInput) { // not a valid id for the column: no such stream
+				return
+			}
+			if err != nil {
+				yield(nil, fmt.Errorf("meowmx: read stream %q: %w", id, err))
+				return
+			}
+			for _, r := range rows {
+				if !yield(recorded(r), nil) {
+					return
+				}
+			}
+			left -= len(rows)
+			if len(rows) < n || (o.Limit > 0 && left <= 0) {
+				return
+			}
+			if last := rows[len(rows)-1].Version; o.Backward {
+				to = last - 1
+			} else {
+				from = last + 1
+			}
+		}
+	}
+}
+
+func checkReadStream(id string, o *ReadStreamOpts) error {
+	if err := checkName("aggregate id", id); err != nil {
+		return err
+	}
+	switch {
+	case o.From < 0:
+		return &ArgumentError{Arg: "ReadStreamOpts.From", Reason: fmt.Sprintf("%d is negative", o.From)}
+	case o.To != nil && *o.To < 0:
+		return &ArgumentError{Arg: "ReadStreamOpts.To", Reason: fmt.Sprintf("%d is negative", *o.To)}
+	case o.Limit < 0:
+		return &ArgumentError{Arg: "ReadStreamOpts.Limit", Reason: fmt.Sprintf("%d is negative", o.Limit)}
+	}
+	return nil
+}
+
+// ReadAllOpts select events across streams. Nil means all events from the
+// beginning, one page.
+type ReadAllOpts struct {
+	// After is the position to read after. Defaults to the beginning.
+	After Position
+	// AggregateTypes, when not empty, selects the events of these
+	// aggregate types (categories) only.
+	AggregateTypes []string
+	// EventTypes, when not empty, selects the events of these types only.
+	EventTypes []string
+	// Limit caps how many events ReadAll returns. Defaults to
+	// Config.PageSize. IterAll ignores it.
+	Limit int
+}
+
+// ReadAll returns events of all streams, or of some categories, in global
+// order (Position) after opts.After. Page through them by passing the last
+// event's Position as the next call's After.
+//
+// On PostgreSQL it returns only events of transactions below the commit
+// horizon (pg_snapshot_xmin): every transaction that could still commit an
+// event before them has ended. A reader paging forward therefore never
+// skips an event, but events of a transaction appear only once every older
+// transaction in the database has ended: long transactions delay readers.
+func (s *Store[TTx]) ReadAll(ctx context.Context, opts *ReadAllOpts) ([]*RecordedEvent, error) {
+	var o ReadAllOpts
+	if opts != nil {
+		o = *opts
+	}
+	if err := checkReadAll(&o); err != nil {
+		return nil, err
+	}
+	if o.Limit == 0 {
+		o.Limit = s.config.PageSize
+	}
+	return s.readAll(ctx, s.driver.Executor(), &o)
+}
+
+// IterAll iterates over the events that ReadAll selects, all of them from
+// opts.After on, reading Config.PageSize events per query. It ends when it
+// has read every event below the horizon. An error ends the iteration: it
+// is yielded with a nil event.
+func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*RecordedEvent, error] {
+	var o ReadAllOpts
+	if opts != nil {
+		o = *opts
+	}
+	return func(yield func(*RecordedEvent, error) bool) {
+		if err := checkReadAll(&o); err != nil {
+			yield(nil, err)
+			return
+		}
+		o.Limit = s.config.PageSize
+		for {
+			page, err := s.readAll(ctx, s.driver.Executor(), &o)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			for _, ev := range page {
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if len(page) < o.Limit {
+				return
+			}
+			o.After = page[len(page)-1].Position
+		}
+	}
+}
+
+func (s *Store[TTx]) readAll(ctx context.Context, exec meowmxdriver.Executor, o *ReadAllOpts) ([]*RecordedEvent, error) {
+	rows, err := exec.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
+		AfterTransactionID: o.After.TransactionID,
+		AfterID:            o.After.EventID,
+		AggregateTypes:     o.AggregateTypes,
+		EventTypes:         o.EventTypes,
+		Limit:              o.Limit,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("meowmx: read all: %w", err)
+	}
+	out := make([]*RecordedEvent, len(rows))
+	for i, r := range rows {
+		out[i] = recorded(r)
+	}
+	return out, nil
+}
+
+func checkReadAll(o *ReadAllOpts) error {
+	if o.Limit < 0 {
+		return &ArgumentError{Arg: "ReadAllOpts.Limit", Reason: fmt.Sprintf("%d is negative", o.Limit)}
+	}
+	if o.After.EventID < 0 {
+		return &ArgumentError{Arg: "ReadAllOpts.After", Reason: "negative event id"}
+	}
+	for _, t := range o.AggregateTypes {
+		if err := checkName("aggregate type", t); err != nil {
+			return err
+		}
+	}
+	for _, t := range o.EventTypes {
+		if err := checkName("event type", t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func recorded(r *meowmxdriver.EventRow) *RecordedEvent {
+	ev := &RecordedEvent{
+		Position:   Position{TransactionID: r.TransactionID, EventID: r.ID},
+		StreamID:   StreamID{Type: r.AggregateType, ID: r.AggregateID},
+		Version:    r.Version,
+		Type:       r.EventType,
+		Data:       r.Data,
+		Metadata:   r.Metadata,
+		RecordedAt: r.RecordedAt,
+	}
+	if len(r.EventUUID) == 16 {
+		ev.UUID = uuid.UUID(r.EventUUID)
+	}
+	return ev
+}

@@ -1,0 +1,67 @@
+package meowmx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// Store appends and reads events. TTx is the driver's transaction type:
+// pgx.Tx for meowmxpgx, *sql.Tx for meowmxsqlite. A Store is safe for
+// concurrent use.
+type Store[TTx any] struct {
+	driver meowmxdriver.Driver[TTx]
+	config *Config
+}
+
+// NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
+// It does no I/O: call Migrate to create the tables.
+func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[TTx], error) {
+	if driver == nil {
+		return nil, errors.New("meowmx: driver is nil (try meowmxpgx.New(pool, nil) or meowmxsqlite.New(db, nil))")
+	}
+	cfg := config.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &Store[TTx]{driver: driver, config: cfg}, nil
+}
+
+// Driver returns the store's driver.
+func (s *Store[TTx]) Driver() meowmxdriver.Driver[TTx] { return s.driver }
+
+// MigrateOpts are the options of Store.Migrate. Nil means the defaults.
+type MigrateOpts struct {
+	// AggregateIDType is the SQL type of the aggregate id columns when the
+	// tables are first created: "TEXT" (the default), "UUID" or "CHAR(n)".
+	// When the tables exist with another type, Migrate refuses.
+	AggregateIDType string
+}
+
+// MigrateResult tells what Store.Migrate did.
+type MigrateResult struct {
+	// Applied lists the migration versions that this call applied.
+	Applied []int
+	// Version is the schema version after the call.
+	Version int
+}
+
+// Migrate creates the tables or brings them up to date. It is safe to run
+// again and from several processes at once: concurrent runs wait for each
+// other. Tables created by the Python meowmx client are adopted.
+func (s *Store[TTx]) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateResult, error) {
+	p := &meowmxdriver.MigrateParams{}
+	if opts != nil {
+		p.AggregateIDType = opts.AggregateIDType
+	}
+	res, err := s.driver.Migrate(ctx, p)
+	if err != nil {
+		if errors.Is(err, meowmxdriver.ErrInvalidInput) {
+			return nil, &ArgumentError{Arg: "aggregate id type", Reason: err.Error(), Err: err}
+		}
+		return nil, fmt.Errorf("meowmx: migrate: %w", err)
+	}
+	return &MigrateResult{Applied: res.Applied, Version: res.Version}, nil
+}
