@@ -38,7 +38,7 @@ var (
 func Pool(t testing.TB) *pgxpool.Pool {
 	t.Helper()
 	poolOnce.Do(func() {
-		pool, poolErr = NewPool(context.Background(), 48)
+		pool, poolErr = NewPool(context.Background(), 40)
 	})
 	if poolErr != nil {
 		if os.Getenv("MEOWMX_TEST_DATABASE_URL") == "" {
