@@ -111,7 +111,7 @@ func waitFor(ctx context.Context, store *meowmx.Store[pgx.Tx], pool *pgxpool.Poo
 
 func printView(ctx context.Context, w io.Writer, pool *pgxpool.Pool, schema string, ids []string) error {
 	rows, _ := pool.Query(ctx, `SELECT id, customer, total_cents, status, carrier, version
-		FROM `+pgx.Identifier{schema, "orders_view"}.Sanitize()+` WHERE id = ANY($1) OR cardinality($1::text[]) = 0 ORDER BY id`, ids)
+		FROM `+pgx.Identifier{schema, "orders_view"}.Sanitize()+` WHERE id = ANY($1) OR COALESCE(cardinality($1::text[]), 0) = 0 ORDER BY id`, ids)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tCUSTOMER\tTOTAL\tSTATUS\tCARRIER\tVERSION")
 	var id, customer, status, carrier string
