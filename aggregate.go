@@ -330,7 +330,8 @@ func (r *Repository[T, TTx]) save(ctx context.Context, exec meowmxdriver.Executo
 // *RetriesExhaustedError (matching ErrRetriesExhausted and
 // ErrConcurrency). decide may thus run several times: it must have no
 // effect beyond the aggregate. An error of decide is returned as is, and
-// nothing is saved. Update returns the saved aggregate.
+// nothing is saved. When decide emits nothing, nothing is saved either.
+// Update returns the aggregate as saved.
 func (r *Repository[T, TTx]) Update(ctx context.Context, id string, decide func(*Aggregate[T]) error) (*Aggregate[T], error) {
 	var last error
 	for attempt := 1; attempt <= r.cfg.MaxAttempts; attempt++ {
