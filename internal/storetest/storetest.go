@@ -31,6 +31,12 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); testReadStream(t, b) })
 	t.Run("ReadAll", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
 	t.Run("Horizon", func(t *testing.T) { t.Parallel(); testHorizon(t, b) })
+	t.Run("Aggregate", func(t *testing.T) { t.Parallel(); testAggregate(t, b) })
+	t.Run("AggregateUpdate", func(t *testing.T) { t.Parallel(); testAggregateUpdate(t, b) })
+	t.Run("AggregateUnknownEvents", func(t *testing.T) { t.Parallel(); testAggregateUnknownEvents(t, b) })
+	t.Run("AggregateUpcast", func(t *testing.T) { t.Parallel(); testAggregateUpcast(t, b) })
+	t.Run("AggregateLong", func(t *testing.T) { t.Parallel(); testAggregateLong(t, b) })
+	t.Run("AggregateSnapshots", func(t *testing.T) { t.Parallel(); testAggregateSnapshots(t, b) })
 }
 
 // begin starts a transaction on s's database, with functions to commit and
