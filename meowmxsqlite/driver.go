@@ -1,0 +1,275 @@
+package meowmxsqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// BusyTimeoutDefault is the default for Config.BusyTimeout.
+const BusyTimeoutDefault = 30 * time.Second
+
+// MaxReadConnsDefault is the default for Config.MaxReadConns.
+const MaxReadConnsDefault = 4
+
+// Config configures a Driver. The zero value is valid; each field's comment
+// gives its default.
+type Config struct {
+	// BusyTimeout is how long a connection opened by Open waits for another
+	// process's write transaction before giving up with an error. Writers of
+	// one process queue in Go and never reach it. New ignores it: set
+	// busy_timeout in the DSN of the databases given to New. Defaults to
+	// BusyTimeoutDefault.
+	BusyTimeout time.Duration
+	// MaxReadConns is how many connections Open opens for reads, which run
+	// in parallel in WAL mode. New ignores it. Defaults to
+	// MaxReadConnsDefault; an in-memory database gets at least 2.
+	MaxReadConns int
+	// ReadDB, for New only, is a pool for reads outside transactions
+	// (query_only is advised). Defaults to the pool given to New.
+	ReadDB *sql.DB
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.BusyTimeout == 0 {
+		out.BusyTimeout = BusyTimeoutDefault
+	}
+	if out.MaxReadConns == 0 {
+		out.MaxReadConns = MaxReadConnsDefault
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.BusyTimeout < 0:
+		return fmt.Errorf("meowmxsqlite: Config.BusyTimeout %s is negative", c.BusyTimeout)
+	case c.MaxReadConns < 0:
+		return fmt.Errorf("meowmxsqlite: Config.MaxReadConns %d is negative", c.MaxReadConns)
+	}
+	return nil
+}
+
+// Driver is the SQLite driver. It is safe for concurrent use.
+type Driver struct {
+	path string  // as given to Open; "" for New
+	db   *sql.DB // writes and transactions
+	read *sql.DB // reads outside transactions; db when not separate
+
+	// closers are closed by Close, last first; set by Open only.
+	closers []func() error
+	once    sync.Once
+	closed  error
+}
+
+// New returns a driver on db, a pool opened with the "sqlite" driver of
+// modernc.org/sqlite. It does no I/O; Driver.Migrate (or
+// meowmx.Store.Migrate) creates the tables. Open does the same on a DSN of
+// its own, with the settings below: prefer it.
+//
+// The DSN of db should set a busy timeout and WAL mode, and db should have
+// one connection (SetMaxOpenConns(1)), so that the writers of a process
+// queue in Go and no "database is locked" error reaches them:
+//
+//	file:app.db?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate
+//
+// With more connections, writers queue on SQLite's busy handler instead:
+// correct, but slower under contention. Transactions that the caller
+// starts on db for AppendTx should start with BEGIN IMMEDIATE
+// (_txlock=immediate): a deferred transaction that reads first and writes
+// later fails with SQLITE_BUSY when another connection wrote in between.
+func New(db *sql.DB, config *Config) (*Driver, error) {
+	if db == nil {
+		return nil, errors.New("meowmxsqlite: db is nil (try meowmxsqlite.Open(ctx, path, nil))")
+	}
+	cfg := config.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	d := &Driver{db: db, read: db}
+	if cfg.ReadDB != nil {
+		d.read = cfg.ReadDB
+	}
+	return d, nil
+}
+
+// DB returns the pool for writes and transactions: begin the transactions
+// given to meowmx.Store.AppendTx on it.
+func (d *Driver) DB() *sql.DB { return d.db }
+
+// Path returns the path given to Open, or "" for a driver made by New.
+func (d *Driver) Path() string { return d.path }
+
+// Close closes the databases that Open opened; it does nothing for a driver
+// made by New, whose caller owns the pools. Calling it again returns the
+// first result.
+func (d *Driver) Close() error {
+	d.once.Do(func() {
+		var errs []error
+		for i := len(d.closers) - 1; i >= 0; i-- {
+			errs = append(errs, d.closers[i]())
+		}
+		d.closed = errors.Join(errs...)
+	})
+	return d.closed
+}
+
+// Name implements meowmxdriver.Driver.
+func (d *Driver) Name() string { return "sqlite" }
+
+// Capabilities implements meowmxdriver.Driver: no LISTEN across processes
+// and no commit horizon, which SQLite needs no more than it has.
+func (d *Driver) Capabilities() meowmxdriver.Capabilities {
+	return meowmxdriver.Capabilities{Listen: false, Horizon: false}
+}
+
+// Executor implements meowmxdriver.Driver.
+func (d *Driver) Executor() meowmxdriver.Executor {
+	return &executor{d: d, db: d.read}
+}
+
+// UnwrapExecutor implements meowmxdriver.Driver.
+func (d *Driver) UnwrapExecutor(tx *sql.Tx) meowmxdriver.Executor {
+	return &executor{d: d, db: tx, tx: tx}
+}
+
+// Begin implements meowmxdriver.Driver. The transaction holds SQLite's
+// write lock from the start, whatever the DSN's _txlock, so that it never
+// fails on upgrading a read to a write.
+func (d *Driver) Begin(ctx context.Context) (meowmxdriver.ExecutorTx, error) {
+	tx, err := d.beginWrite(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &executorTx{executor: executor{d: d, db: tx, tx: tx}}, nil
+}
+
+// UnwrapTx implements meowmxdriver.Driver.
+func (d *Driver) UnwrapTx(tx meowmxdriver.ExecutorTx) *sql.Tx {
+	return tx.(*executorTx).tx
+}
+
+// beginWrite starts a transaction that holds the write lock. The no-op
+// DELETE is the transaction's first statement, so SQLite takes the read
+// snapshot and the write lock together and waits (busy timeout) for another
+// writer, as BEGIN IMMEDIATE does; it costs nothing when the DSN already
+// asks for BEGIN IMMEDIATE.
+func (d *Driver) beginWrite(ctx context.Context) (*sql.Tx, error) {
+	tx, err := d.db.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("meowmxsqlite: begin: %w", interpretError(err))
+	}
+	if _, err := tx.ExecContext(ctx, `DELETE FROM meowmx_migrations WHERE 0`); err != nil {
+		_ = tx.Rollback()
+		return nil, fmt.Errorf("meowmxsqlite: begin: %w", interpretError(err))
+	}
+	return tx, nil
+}
+
+// dbtx is what *sql.DB and *sql.Tx have in common.
+type dbtx interface {
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+type executor struct {
+	d  *Driver
+	db dbtx
+	tx *sql.Tx // nil on the pool: each call is its own transaction
+}
+
+type executorTx struct {
+	executor
+}
+
+func (e *executorTx) Commit(ctx context.Context) error {
+	if err := e.tx.Commit(); err != nil {
+		return fmt.Errorf("meowmxsqlite: commit: %w", interpretError(err))
+	}
+	return nil
+}
+
+func (e *executorTx) Rollback(ctx context.Context) error {
+	if err := e.tx.Rollback(); err != nil {
+		return fmt.Errorf("meowmxsqlite: rollback: %w", interpretError(err))
+	}
+	return nil
+}
+
+// inWriteTx runs fn in the caller's transaction, inside a savepoint so that
+// a failing fn leaves the transaction as it was, or in a write transaction
+// of its own that commits when fn returns commit true.
+func (e *executor) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) (commit bool, err error)) error {
+	if e.tx != nil {
+		if _, err := e.tx.ExecContext(ctx, `SAVEPOINT meowmx_append`); err != nil {
+			return interpretError(err)
+		}
+		commit, err := fn(e.tx)
+		if err != nil || !commit {
+			// Undo, then leave the savepoint; the caller's transaction goes on.
+			ctx := context.WithoutCancel(ctx)
+			_, rbErr := e.tx.ExecContext(ctx, `ROLLBACK TO meowmx_append`)
+			if rbErr == nil {
+				_, rbErr = e.tx.ExecContext(ctx, `RELEASE meowmx_append`)
+			}
+			return errors.Join(err, interpretError(rbErr))
+		}
+		_, err = e.tx.ExecContext(ctx, `RELEASE meowmx_append`)
+		return interpretError(err)
+	}
+	tx, err := e.d.beginWrite(ctx)
+	if err != nil {
+		return err
+	}
+	commit, err := fn(tx)
+	if err != nil || !commit {
+		return errors.Join(err, interpretError(tx.Rollback()))
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("meowmxsqlite: commit: %w", interpretError(err))
+	}
+	return nil
+}
+
+// interpretError maps database/sql and SQLite errors to meowmxdriver's.
+func interpretError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return meowmxdriver.ErrNotFound
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		switch se.Code() & 0xff {
+		case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+			return fmt.Errorf("%w: %w", meowmxdriver.ErrInvalidInput, err)
+		case sqlite3.SQLITE_ERROR:
+			if strings.Contains(se.Error(), "no such table") {
+				return fmt.Errorf("%w: %w", meowmxdriver.ErrNotMigrated, err)
+			}
+		}
+	}
+	return fmt.Errorf("meowmxsqlite: %w", err)
+}
+
+// isUniqueViolation tells whether err is a UNIQUE or PRIMARY KEY violation.
+func isUniqueViolation(err error) bool {
+	var se *sqlite.Error
+	return errors.As(err, &se) &&
+		(se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
+}
