@@ -152,7 +152,7 @@ func (d *Driver) UnwrapExecutor(tx *sql.Tx) meowmxdriver.Executor {
 func (d *Driver) Begin(ctx context.Context) (meowmxdriver.ExecutorTx, error) {
 	tx, err := d.beginWrite(ctx)
 	if err != nil {
-		return nil, err
+		return nil, interpretError(err)
 	}
 	return &executorTx{executor: executor{d: d, db: tx, tx: tx}}, nil
 }
@@ -170,11 +170,10 @@ func (d *Driver) UnwrapTx(tx meowmxdriver.ExecutorTx) *sql.Tx {
 func (d *Driver) beginWrite(ctx context.Context) (*sql.Tx, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
-		return nil, fmt.Errorf("meowmxsqlite: begin: %w", interpretError(err))
+		return nil, fmt.Errorf("begin: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM meowmx_migrations WHERE 0`); err != nil {
-		_ = tx.Rollback()
-		return nil, fmt.Errorf("meowmxsqlite: begin: %w", interpretError(err))
+		return nil, errors.Join(fmt.Errorf("begin: %w", err), tx.Rollback())
 	}
 	return tx, nil
 }
@@ -198,25 +197,26 @@ type executorTx struct {
 
 func (e *executorTx) Commit(ctx context.Context) error {
 	if err := e.tx.Commit(); err != nil {
-		return fmt.Errorf("meowmxsqlite: commit: %w", interpretError(err))
+		return interpretError(fmt.Errorf("commit: %w", err))
 	}
 	return nil
 }
 
 func (e *executorTx) Rollback(ctx context.Context) error {
 	if err := e.tx.Rollback(); err != nil {
-		return fmt.Errorf("meowmxsqlite: rollback: %w", interpretError(err))
+		return interpretError(fmt.Errorf("rollback: %w", err))
 	}
 	return nil
 }
 
 // inWriteTx runs fn in the caller's transaction, inside a savepoint so that
 // a failing fn leaves the transaction as it was, or in a write transaction
-// of its own that commits when fn returns commit true.
+// of its own that commits when fn returns commit true. Its errors are not
+// interpreted yet.
 func (e *executor) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) (commit bool, err error)) error {
 	if e.tx != nil {
 		if _, err := e.tx.ExecContext(ctx, `SAVEPOINT meowmx_append`); err != nil {
-			return interpretError(err)
+			return err
 		}
 		commit, err := fn(e.tx)
 		if err != nil || !commit {
@@ -226,10 +226,10 @@ func (e *executor) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) (commit bo
 			if rbErr == nil {
 				_, rbErr = e.tx.ExecContext(ctx, `RELEASE meowmx_append`)
 			}
-			return errors.Join(err, interpretError(rbErr))
+			return errors.Join(err, rbErr)
 		}
 		_, err = e.tx.ExecContext(ctx, `RELEASE meowmx_append`)
-		return interpretError(err)
+		return err
 	}
 	tx, err := e.d.beginWrite(ctx)
 	if err != nil {
@@ -237,10 +237,10 @@ func (e *executor) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) (commit bo
 	}
 	commit, err := fn(tx)
 	if err != nil || !commit {
-		return errors.Join(err, interpretError(tx.Rollback()))
+		return errors.Join(err, tx.Rollback())
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("meowmxsqlite: commit: %w", interpretError(err))
+		return fmt.Errorf("commit: %w", err)
 	}
 	return nil
 }

@@ -1,0 +1,188 @@
+package meowmxsqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxsqlite"
+)
+
+// Benchmarks of the connection strategies and of meowmx against the same
+// work in plain SQL. Run (about 40 s):
+//
+//	go test -run '^$' -bench . -benchtime 2s ./meowmxsqlite/
+//
+// Strategies:
+//   - open: what Open does, one write connection and a read pool of 4;
+//   - pool8: one pool of 8 connections for everything: writers queue on
+//     SQLite's busy handler, which sleeps and polls;
+//   - pool1: one connection for everything, reads included.
+
+// strategies open a migrated store on a new file with each strategy.
+var strategies = []struct {
+	name string
+	open func(b *testing.B) *meowmx.Store[*sql.Tx]
+}{
+	{"open", func(b *testing.B) *meowmx.Store[*sql.Tx] {
+		d, err := meowmxsqlite.Open(context.Background(), filepath.Join(b.TempDir(), "bench.db"), nil)
+		require.NoError(b, err)
+		b.Cleanup(func() { _ = d.Close() })
+		return benchStore(b, d)
+	}},
+	{"pool8", func(b *testing.B) *meowmx.Store[*sql.Tx] { return benchStore(b, benchPool(b, 8)) }},
+	{"pool1", func(b *testing.B) *meowmx.Store[*sql.Tx] { return benchStore(b, benchPool(b, 1)) }},
+}
+
+func benchPool(b *testing.B, conns int) *meowmxsqlite.Driver {
+	dsn := "file:" + filepath.Join(b.TempDir(), "bench.db") +
+		"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+	db, err := sql.Open("sqlite", dsn)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = db.Close() })
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	d, err := meowmxsqlite.New(db, nil)
+	require.NoError(b, err)
+	return d
+}
+
+func benchStore(b *testing.B, d *meowmxsqlite.Driver) *meowmx.Store[*sql.Tx] {
+	s, err := meowmx.NewStore(d, nil)
+	require.NoError(b, err)
+	_, err = s.Migrate(context.Background(), nil)
+	require.NoError(b, err)
+	return s
+}
+
+// BenchmarkStrategy compares the connection strategies: 16 goroutines
+// appending one event each to their own streams, to one shared stream, and
+// half of them reading a stream of 100 events while the rest append.
+func BenchmarkStrategy(b *testing.B) {
+	ctx := context.Background()
+	for _, st := range strategies {
+		b.Run(st.name+"/own-streams", func(b *testing.B) {
+			s := st.open(b)
+			var n atomic.Int64
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				id := fmt.Sprint("s-", n.Add(1))
+				for v := int64(-1); pb.Next(); v++ {
+					if _, err := s.Append(ctx, meowmx.StreamID{Type: "bench", ID: id}, meowmx.Exact(v), ev("E", `{"n":1}`)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+		})
+		b.Run(st.name+"/one-stream", func(b *testing.B) {
+			s := st.open(b)
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := s.Append(ctx, meowmx.StreamID{Type: "bench", ID: "one"}, meowmx.AnyVersion, ev("E", `{"n":1}`)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+		})
+		b.Run(st.name+"/read-write", func(b *testing.B) {
+			s := st.open(b)
+			events := make([]meowmx.EventData, 100)
+			for i := range events {
+				events[i] = ev("E", `{"n":1}`)
+			}
+			_, err := s.Append(ctx, meowmx.StreamID{Type: "bench", ID: "long"}, meowmx.NoStream, events...)
+			require.NoError(b, err)
+			var n, reads atomic.Int64
+			b.SetParallelism(8)
+			start := time.Now()
+			b.RunParallel(func(pb *testing.PB) {
+				w := n.Add(1)
+				id := fmt.Sprint("s-", w)
+				for pb.Next() {
+					if w%2 == 0 {
+						if _, err := s.ReadStream(ctx, "long", nil); err != nil {
+							b.Error(err)
+							return
+						}
+						reads.Add(1)
+						continue
+					}
+					if _, err := s.Append(ctx, meowmx.StreamID{Type: "bench", ID: id}, meowmx.AnyVersion, ev("E", `{"n":1}`)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			secs := time.Since(start).Seconds()
+			b.ReportMetric(float64(reads.Load())/secs, "reads/s")
+			b.ReportMetric(float64(int64(b.N)-reads.Load())/secs, "appends/s")
+		})
+	}
+}
+
+// BenchmarkAppend compares a single-event append to an existing stream,
+// from one goroutine, with the same work written as plain SQL on the same
+// kind of database: a BEGIN IMMEDIATE transaction that moves the version
+// with a check and inserts the event.
+func BenchmarkAppend(b *testing.B) {
+	ctx := context.Background()
+	b.Run("meowmx", func(b *testing.B) {
+		s := strategies[0].open(b)
+		stream := meowmx.StreamID{Type: "bench", ID: "one"}
+		v := int64(-1)
+		for b.Loop() {
+			if _, err := s.Append(ctx, stream, meowmx.Exact(v), ev("E", `{"n":1}`)); err != nil {
+				b.Fatal(err)
+			}
+			v++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	})
+	b.Run("plain-sql", func(b *testing.B) {
+		s := strategies[0].open(b)
+		db := s.Driver().(*meowmxsqlite.Driver).DB()
+		v := int64(-1)
+		for b.Loop() {
+			err := func() error {
+				tx, err := db.BeginTx(ctx, nil)
+				if err != nil {
+					return err
+				}
+				defer tx.Rollback()
+				res, err := tx.ExecContext(ctx, `INSERT INTO es_aggregates (id, version, aggregate_type) VALUES ('one', ?1 + 1, 'bench')
+					ON CONFLICT (id) DO UPDATE SET version = ?1 + 1 WHERE version = ?1`, v)
+				if err != nil {
+					return err
+				}
+				if n, _ := res.RowsAffected(); n != 1 {
+					return fmt.Errorf("version conflict")
+				}
+				if _, err := tx.ExecContext(ctx, `INSERT INTO es_events (aggregate_id, version, event_type, json_data) VALUES ('one', ?, 'E', '{"n":1}')`, v+1); err != nil {
+					return err
+				}
+				return tx.Commit()
+			}()
+			if err != nil {
+				b.Fatal(err)
+			}
+			v++
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "appends/s")
+	})
+}
+
+func ev(typ, data string) meowmx.EventData {
+	return meowmx.EventData{Type: typ, Data: []byte(data)}
+}
