@@ -67,6 +67,9 @@ func (c *Config) validate() error {
 type Driver struct {
 	path string  // as given to Open; "" for New
 	db   *sql.DB // writes and transactions
+	// immediate is true when db's transactions begin with BEGIN
+	// IMMEDIATE (Open's DSN).
+	immediate bool
 	read *sql.DB // reads outside transactions; db when not separate
 
 	// closers are closed by Close, last first; set by Open only.
@@ -162,15 +165,18 @@ func (d *Driver) UnwrapTx(tx meowmxdriver.ExecutorTx) *sql.Tx {
 	return tx.(*executorTx).tx
 }
 
-// beginWrite starts a transaction that holds the write lock. The no-op
-// DELETE is the transaction's first statement, so SQLite takes the read
-// snapshot and the write lock together and waits (busy timeout) for another
-// writer, as BEGIN IMMEDIATE does; it costs nothing when the DSN already
-// asks for BEGIN IMMEDIATE.
+// beginWrite starts a transaction that holds the write lock. On a pool
+// that New was given, whose DSN may not ask for BEGIN IMMEDIATE, a no-op
+// DELETE is the transaction's first statement: SQLite then takes the read
+// snapshot and the write lock together and waits (busy timeout) for
+// another writer, as BEGIN IMMEDIATE does.
 func (d *Driver) beginWrite(ctx context.Context) (*sql.Tx, error) {
 	tx, err := d.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
+	}
+	if d.immediate {
+		return tx, nil
 	}
 	if _, err := tx.ExecContext(ctx, `DELETE FROM meowmx_migrations WHERE 0`); err != nil {
 		return nil, errors.Join(fmt.Errorf("begin: %w", err), tx.Rollback())

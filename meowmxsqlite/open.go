@@ -58,7 +58,7 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 		file = "file:" + (&url.URL{Path: path}).EscapedPath()
 		q.Add("_pragma", "synchronous(NORMAL)")
 	}
-	d := &Driver{path: path}
+	d := &Driver{path: path, immediate: true}
 	open := func(extra string, conns int) (*sql.DB, error) {
 		dsn := file + "?" + q.Encode() + extra
 		db, err := sql.Open("sqlite", dsn)
