@@ -70,7 +70,7 @@ type Driver struct {
 	// immediate is true when db's transactions begin with BEGIN
 	// IMMEDIATE (Open's DSN).
 	immediate bool
-	read *sql.DB // reads outside transactions; db when not separate
+	read      *sql.DB // reads outside transactions; db when not separate
 
 	// closers are closed by Close, last first; set by Open only.
 	closers []func() error
