@@ -15,7 +15,7 @@ import (
 // expected an older version.
 func Example_appendAndRead() {
 	ctx := context.Background()
-	// An in-memory SQLite database; meowmxpgx.New(pool, nil) for PostgreSQL.
+	// A throwaway SQLite database; meowmxpgx.New(pool, nil) for PostgreSQL.
 	driver, err := meowmxsqlite.Open(ctx, meowmxsqlite.Memory, nil)
 	if err != nil {
 		log.Fatal(err)

@@ -29,7 +29,7 @@ func open(t *testing.T, path string, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] 
 }
 
 // backend opens each store on a new database: a file in the test's
-// temporary directory, or an in-memory database.
+// temporary directory, or a Memory one.
 func backend(memory bool) storetest.Backend[*sql.Tx] {
 	path := ""
 	if memory {
@@ -49,7 +49,7 @@ func backend(memory bool) storetest.Backend[*sql.Tx] {
 			if d.Path() != meowmxsqlite.Memory {
 				return open(t, d.Path(), nil)
 			}
-			// An in-memory database has no name to open again: a second
+			// A Memory database has no name to open again: a second
 			// driver on the same pool stands in.
 			driver, err := meowmxsqlite.New(d.DB(), nil)
 			require.NoError(t, err)

@@ -3,7 +3,7 @@
 // tests. The store's methods are the same as on PostgreSQL; only the
 // opening differs.
 //
-//	driver, err := meowmxsqlite.Open(ctx, "events.db", nil) // or meowmxsqlite.Memory
+//	driver, err := meowmxsqlite.Open(ctx, "events.db", nil) // or meowmxsqlite.Memory in tests
 //	defer driver.Close()
 //	store, err := meowmx.NewStore(driver, nil)
 //	_, err = store.Migrate(ctx, nil)
@@ -70,7 +70,6 @@
 //   - Times are stored as text, RFC 3339 with microseconds, taken from
 //     the clock of the process that appends.
 //
-// The in-memory database (Memory) is private to its driver, lives in
-// SQLite's memdb VFS and has no WAL: a commit waits for the reads in
-// progress.
+// Memory, the path for tests, opens a private temporary file in WAL mode
+// rather than an in-memory database, whose locking differs: see Memory.
 package meowmxsqlite

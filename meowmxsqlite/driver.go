@@ -32,7 +32,7 @@ type Config struct {
 	BusyTimeout time.Duration
 	// MaxReadConns is how many connections Open opens for reads, which run
 	// in parallel in WAL mode. New ignores it. Defaults to
-	// MaxReadConnsDefault; an in-memory database gets at least 2.
+	// MaxReadConnsDefault.
 	MaxReadConns int
 	// ReadDB, for New only, is a pool for reads outside transactions
 	// (query_only is advised). Defaults to the pool given to New.
@@ -191,10 +191,13 @@ type dbtx interface {
 	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 }
 
+// executor runs on the caller's transaction (tx), or on the pool (tx nil),
+// where db is the read pool, which may be read-only: writes on the pool go
+// through inWriteTx.
 type executor struct {
 	d  *Driver
 	db dbtx
-	tx *sql.Tx // nil on the pool: each call is its own transaction
+	tx *sql.Tx
 }
 
 type executorTx struct {

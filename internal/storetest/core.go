@@ -230,3 +230,31 @@ func testCanceled[TTx any](t *testing.T, b Backend[TTx]) {
 	_, err = s.Stream(context.Background(), "canceled")
 	require.ErrorIs(t, err, meowmx.ErrStreamNotFound)
 }
+
+// testNoHorizon checks what backends without a commit horizon promise
+// instead: positions follow commit order, so an event can be read across
+// streams as soon as its append returns, even while a transaction is open.
+func testNoHorizon[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	if s.Driver().Capabilities().Horizon {
+		t.Skip("this backend reads across streams below a commit horizon: see Horizon")
+	}
+	var after meowmx.Position
+	for i := range 20 {
+		res, err := s.Append(ctx, cat(fmt.Sprint("now-", i%3)), meowmx.AnyVersion, ev("A", fmt.Sprint(i)))
+		require.NoError(t, err)
+		evs, err := s.ReadAll(ctx, &meowmx.ReadAllOpts{After: after})
+		require.NoError(t, err)
+		require.Len(t, evs, 1, "readable at once")
+		require.Equal(t, res.Events[0].Position, evs[0].Position)
+		after = evs[0].Position
+	}
+	tx, _, rollback := begin(t, s)
+	_, err := s.AppendTx(ctx, tx, cat("open"), meowmx.NoStream, ev("A", `"uncommitted"`))
+	require.NoError(t, err)
+	all, err := s.ReadAll(ctx, nil)
+	require.NoError(t, err)
+	require.Len(t, all, 20, "an open transaction hides its own events only")
+	require.NoError(t, rollback())
+}

@@ -34,6 +34,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); testReadStream(t, b) })
 	t.Run("ReadAll", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
 	t.Run("Horizon", func(t *testing.T) { t.Parallel(); testHorizon(t, b) })
+	t.Run("NoHorizon", func(t *testing.T) { t.Parallel(); testNoHorizon(t, b) })
 	t.Run("Tail", func(t *testing.T) { t.Parallel(); testTail(t, b) })
 	t.Run("BigAppend", func(t *testing.T) { t.Parallel(); testBigAppend(t, b) })
 	t.Run("Payloads", func(t *testing.T) { t.Parallel(); testPayloads(t, b) })

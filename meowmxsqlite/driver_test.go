@@ -1,0 +1,107 @@
+package meowmxsqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/internal/storetest"
+	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxsqlite"
+)
+
+// TestConformanceNew runs the suite on a driver made by New on pools that
+// the user opened: several connections whose DSN begins deferred
+// transactions, and a separate read-only pool.
+func TestConformanceNew(t *testing.T) {
+	t.Parallel()
+	newDriver := func(t *testing.T, path string) *meowmxsqlite.Driver {
+		t.Helper()
+		pool := func(extra string) *sql.DB {
+			db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(30000)&_pragma=journal_mode(WAL)"+extra)
+			require.NoError(t, err)
+			t.Cleanup(func() { require.NoError(t, db.Close()) })
+			db.SetMaxOpenConns(4)
+			return db
+		}
+		d, err := meowmxsqlite.New(pool(""), &meowmxsqlite.Config{ReadDB: pool("&_pragma=query_only(1)")})
+		require.NoError(t, err)
+		return d
+	}
+	store := func(t *testing.T, d *meowmxsqlite.Driver, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
+		t.Helper()
+		s, err := meowmx.NewStore(d, cfg)
+		require.NoError(t, err)
+		return s
+	}
+	var paths sync.Map // *meowmxsqlite.Driver -> file
+	newStore := func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
+		path := filepath.Join(t.TempDir(), "events.db")
+		d := newDriver(t, path)
+		paths.Store(d, path)
+		return store(t, d, cfg)
+	}
+	storetest.Run(t, storetest.Backend[*sql.Tx]{
+		NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
+			s := newStore(t, cfg)
+			_, err := s.Migrate(context.Background(), nil)
+			require.NoError(t, err)
+			return s
+		},
+		Reopen: func(t *testing.T, s *meowmx.Store[*sql.Tx]) *meowmx.Store[*sql.Tx] {
+			path, _ := paths.Load(s.Driver())
+			return store(t, newDriver(t, path.(string)), nil)
+		},
+		NewUnmigrated: func(t *testing.T) *meowmx.Store[*sql.Tx] { return newStore(t, nil) },
+	})
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, err := meowmxsqlite.New(nil, nil)
+	require.ErrorContains(t, err, "db is nil")
+	_, err = meowmxsqlite.Open(ctx, "", nil)
+	require.ErrorContains(t, err, "empty path")
+	_, err = meowmxsqlite.Open(ctx, meowmxsqlite.Memory, &meowmxsqlite.Config{BusyTimeout: -1})
+	require.ErrorContains(t, err, "Config.BusyTimeout")
+	_, err = meowmxsqlite.Open(ctx, meowmxsqlite.Memory, &meowmxsqlite.Config{MaxReadConns: -1})
+	require.ErrorContains(t, err, "Config.MaxReadConns")
+	_, err = meowmxsqlite.Open(ctx, filepath.Join(t.TempDir(), "no", "such", "dir.db"), nil)
+	require.Error(t, err)
+
+	d, err := meowmxsqlite.Open(ctx, filepath.Join(t.TempDir(), "a b?c#d.db"), nil)
+	require.NoError(t, err, "any file name")
+	require.Equal(t, "sqlite", d.Name())
+	require.Equal(t, meowmxdriver.Capabilities{}, d.Capabilities())
+	require.NoError(t, d.Close())
+	require.NoError(t, d.Close(), "twice")
+
+	s := open(t, meowmxsqlite.Memory, nil)
+	_, err = s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: "UUID"})
+	require.ErrorIs(t, err, meowmx.ErrInvalidArgument, "aggregate ids are TEXT")
+	res, err := s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: "text"})
+	require.NoError(t, err)
+	require.Equal(t, []int{1}, res.Applied)
+}
+
+// TestMemoryIsPrivate checks that two Memory databases are apart, and
+// that Close removes their files.
+func TestMemoryIsPrivate(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	a, b := open(t, meowmxsqlite.Memory, nil), open(t, meowmxsqlite.Memory, nil)
+	for _, s := range []*meowmx.Store[*sql.Tx]{a, b} {
+		_, err := s.Migrate(ctx, nil)
+		require.NoError(t, err)
+	}
+	_, err := a.Append(ctx, meowmx.StreamID{Type: "cat", ID: "c"}, meowmx.NoStream, ev("A", `1`))
+	require.NoError(t, err)
+	_, err = b.Stream(ctx, "c")
+	require.ErrorIs(t, err, meowmx.ErrStreamNotFound)
+}
