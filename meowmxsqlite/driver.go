@@ -66,6 +66,7 @@ func (c *Config) validate() error {
 // Driver is the SQLite driver. It is safe for concurrent use.
 type Driver struct {
 	path string  // as given to Open; "" for New
+	file string  // the database file that Open opened
 	db   *sql.DB // writes and transactions
 	// immediate is true when db's transactions begin with BEGIN
 	// IMMEDIATE (Open's DSN).

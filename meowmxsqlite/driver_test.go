@@ -104,4 +104,11 @@ func TestMemoryIsPrivate(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.Stream(ctx, "c")
 	require.ErrorIs(t, err, meowmx.ErrStreamNotFound)
+
+	d, err := meowmxsqlite.Open(ctx, meowmxsqlite.Memory, nil)
+	require.NoError(t, err)
+	file := meowmxsqlite.FileOf(d)
+	require.FileExists(t, file)
+	require.NoError(t, d.Close())
+	require.NoDirExists(t, filepath.Dir(file))
 }

@@ -58,6 +58,7 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 		d.closers = append(d.closers, func() error { return os.RemoveAll(dir) })
 		file, synchronous = filepath.Join(dir, "events.db"), "OFF"
 	}
+	d.file = file
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous("+synchronous+")")
