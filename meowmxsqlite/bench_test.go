@@ -186,3 +186,62 @@ func BenchmarkAppend(b *testing.B) {
 func ev(typ, data string) meowmx.EventData {
 	return meowmx.EventData{Type: typ, Data: []byte(data)}
 }
+
+// BenchmarkCatchUp reads one category of 10 000 events, out of 20 000, in
+// pages of 1 000 (a subscriber catching up), with IterAll and with the
+// same keyset query in plain SQL.
+func BenchmarkCatchUp(b *testing.B) {
+	ctx := context.Background()
+	s := strategies[0].open(b)
+	for i := range 200 {
+		events := make([]meowmx.EventData, 100)
+		for j := range events {
+			events[j] = ev("E", `{"n":1,"text":"some payload of a typical size"}`)
+		}
+		typ := []string{"cat", "dog"}[i%2]
+		_, err := s.Append(ctx, meowmx.StreamID{Type: typ, ID: fmt.Sprint(typ, i)}, meowmx.NoStream, events...)
+		require.NoError(b, err)
+	}
+	const want = 10000
+	b.Run("meowmx", func(b *testing.B) {
+		for b.Loop() {
+			n := 0
+			for _, err := range s.IterAll(ctx, &meowmx.ReadAllOpts{AggregateTypes: []string{"cat"}}) {
+				if err != nil {
+					b.Fatal(err)
+				}
+				n++
+			}
+			require.Equal(b, want, n)
+		}
+		b.ReportMetric(float64(want*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+	b.Run("plain-sql", func(b *testing.B) {
+		db := s.Driver().(*meowmxsqlite.Driver).DB()
+		for b.Loop() {
+			n, after := 0, int64(0)
+			for {
+				rows, err := db.QueryContext(ctx, `SELECT e.id, e.aggregate_id, e.version, e.event_type, e.json_data, e.metadata, e.created_at
+					FROM es_events e CROSS JOIN es_aggregates a ON a.id = e.aggregate_id
+					WHERE e.id > ? AND a.aggregate_type = 'cat' ORDER BY e.id LIMIT 1000`, after)
+				require.NoError(b, err)
+				page := 0
+				for rows.Next() {
+					var id, version int64
+					var agg, typ, data, at string
+					var meta *string
+					require.NoError(b, rows.Scan(&id, &agg, &version, &typ, &data, &meta, &at))
+					after = id
+					page++
+				}
+				require.NoError(b, rows.Err())
+				n += page
+				if page < 1000 {
+					break
+				}
+			}
+			require.Equal(b, want, n)
+		}
+		b.ReportMetric(float64(want*b.N)/b.Elapsed().Seconds(), "events/s")
+	})
+}

@@ -112,3 +112,22 @@ func TestMemoryIsPrivate(t *testing.T) {
 	require.NoError(t, d.Close())
 	require.NoDirExists(t, filepath.Dir(file))
 }
+
+// TestPositionAfterAll checks that a position with a transaction id, which
+// SQLite never gives, is after every event.
+func TestPositionAfterAll(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, meowmxsqlite.Memory, nil)
+	_, err := s.Migrate(ctx, nil)
+	require.NoError(t, err)
+	res, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: "c"}, meowmx.NoStream, ev("A", `1`), ev("B", `2`))
+	require.NoError(t, err)
+	require.Zero(t, res.Events[0].Position.TransactionID)
+	evs, err := s.ReadAll(ctx, &meowmx.ReadAllOpts{After: res.Events[0].Position})
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	evs, err = s.ReadAll(ctx, &meowmx.ReadAllOpts{After: meowmx.Position{TransactionID: 1}})
+	require.NoError(t, err)
+	require.Empty(t, evs)
+}

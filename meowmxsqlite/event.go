@@ -135,12 +135,12 @@ func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventLis
 }
 
 func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxdriver.EventRow, error) {
-	// SQLite integers are signed: a PostgreSQL transaction id above the
-	// int64 range is after every SQLite event.
-	if p.AfterTransactionID > math.MaxInt64 {
+	// Every event is at transaction id 0: nothing is after a position with
+	// another one.
+	if p.AfterTransactionID > 0 {
 		return nil, nil
 	}
-	args := []any{int64(p.AfterTransactionID), p.AfterID, p.Limit}
+	args := []any{p.AfterID, p.Limit}
 	byType, byEvent := 0, 0
 	if len(p.AggregateTypes) > 0 || len(p.EventTypes) > 0 {
 		args = append(args, stringsJSON(p.AggregateTypes))

@@ -26,8 +26,8 @@ CREATE TABLE IF NOT EXISTS es_events (
   created_at      TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
   UNIQUE (aggregate_id, version)
 ) STRICT;
-CREATE INDEX IF NOT EXISTS idx_es_events_transaction_id_id
-  ON es_events (transaction_id, id);
+-- No index on (transaction_id, id) as on PostgreSQL: transaction_id is
+-- always 0, and readers page by id, the rowid.
 
 CREATE TABLE IF NOT EXISTS es_aggregate_snapshots (
   aggregate_id  TEXT    NOT NULL,
