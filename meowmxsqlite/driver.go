@@ -72,6 +72,8 @@ type Driver struct {
 	// IMMEDIATE (Open's DSN).
 	immediate bool
 	read      *sql.DB // reads outside transactions; db when not separate
+	// writeStmts and readStmts hold statements prepared on db and read.
+	writeStmts, readStmts *stmtCache
 
 	// closers are closed by Close, last first; set by Open only.
 	closers []func() error
@@ -103,11 +105,15 @@ func New(db *sql.DB, config *Config) (*Driver, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	d := &Driver{db: db, read: db}
+	read := db
 	if cfg.ReadDB != nil {
-		d.read = cfg.ReadDB
+		read = cfg.ReadDB
 	}
-	return d, nil
+	return newDriver(db, read), nil
+}
+
+func newDriver(db, read *sql.DB) *Driver {
+	return &Driver{db: db, read: read, writeStmts: &stmtCache{db: db}, readStmts: &stmtCache{db: read}}
 }
 
 // DB returns the pool for writes and transactions: begin the transactions
@@ -117,12 +123,12 @@ func (d *Driver) DB() *sql.DB { return d.db }
 // Path returns the path given to Open, or "" for a driver made by New.
 func (d *Driver) Path() string { return d.path }
 
-// Close closes the databases that Open opened; it does nothing for a driver
-// made by New, whose caller owns the pools. Calling it again returns the
-// first result.
+// Close closes the statements that the driver prepared, and the databases
+// that Open opened; the pools given to New stay open, for their owner to
+// close. Calling it again returns the first result.
 func (d *Driver) Close() error {
 	d.once.Do(func() {
-		var errs []error
+		errs := []error{d.writeStmts.close(), d.readStmts.close()}
 		for i := len(d.closers) - 1; i >= 0; i-- {
 			errs = append(errs, d.closers[i]())
 		}
@@ -221,14 +227,14 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 
 // inWriteTx runs fn in the caller's transaction, inside a savepoint so that
 // a failing fn leaves the transaction as it was, or in a write transaction
-// of its own that commits when fn returns commit true. Its errors are not
-// interpreted yet.
-func (e *executor) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) (commit bool, err error)) error {
+// of its own, with queries prepared beforehand, that commits when fn
+// returns commit true. Its errors are not interpreted yet.
+func (e *executor) inWriteTx(ctx context.Context, queries []string, fn func(tx txStmts) (commit bool, err error)) error {
 	if e.tx != nil {
 		if _, err := e.tx.ExecContext(ctx, `SAVEPOINT meowmx_append`); err != nil {
 			return err
 		}
-		commit, err := fn(e.tx)
+		commit, err := fn(txStmts{tx: e.tx})
 		if err != nil || !commit {
 			// Undo, then leave the savepoint; the caller's transaction goes on.
 			ctx := context.WithoutCancel(ctx)
@@ -241,11 +247,17 @@ func (e *executor) inWriteTx(ctx context.Context, fn func(tx *sql.Tx) (commit bo
 		_, err = e.tx.ExecContext(ctx, `RELEASE meowmx_append`)
 		return err
 	}
+	// Prepare before taking the write connection: preparing on the pool
+	// needs a connection of it.
+	prepared, err := e.d.writeStmts.prepare(ctx, queries...)
+	if err != nil {
+		return err
+	}
 	tx, err := e.d.beginWrite(ctx)
 	if err != nil {
 		return err
 	}
-	commit, err := fn(tx)
+	commit, err := fn(txStmts{tx: tx, prepared: prepared})
 	if err != nil || !commit {
 		return errors.Join(err, tx.Rollback())
 	}

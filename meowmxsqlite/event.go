@@ -1,6 +1,7 @@
 package meowmxsqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/hex"
@@ -20,7 +21,14 @@ const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
 	var res *meowmxdriver.EventAppendResult
-	err := e.inWriteTx(ctx, func(tx *sql.Tx) (bool, error) {
+	queries := []string{guardSQL(p.Expected), streamGetSQL}
+	if p.EventUUIDs != nil {
+		queries = append(queries, uuidTakenSQL)
+	}
+	if n := len(p.EventTypes); n <= preparedInserts {
+		queries = append(queries, insertEventsSQL(n))
+	}
+	err := e.inWriteTx(ctx, queries, func(tx txStmts) (bool, error) {
 		var err error
 		res, err = appendEvents(ctx, tx, p)
 		return err == nil && res.Appended, err
@@ -46,7 +54,7 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 }
 
 // appendEvents runs an append in tx, which holds the write lock.
-func appendEvents(ctx context.Context, tx *sql.Tx, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
+func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
 	n := len(p.EventTypes)
 	if p.EventUUIDs != nil {
 		var one int
@@ -58,17 +66,12 @@ func appendEvents(ctx context.Context, tx *sql.Tx, p *meowmxdriver.EventAppendPa
 			return nil, err
 		}
 	}
-	guard, args := guardExactSQL, []any{p.AggregateID, p.AggregateType, n, p.Expected}
-	switch p.Expected {
-	case meowmxdriver.ExpectedAny:
-		guard, args = guardAnySQL, args[:3]
-	case meowmxdriver.ExpectedNoStream:
-		guard, args = guardNoStreamSQL, args[:3]
-	case meowmxdriver.ExpectedStreamExists:
-		guard, args = guardExistsSQL, args[:3]
+	args := []any{p.AggregateID, p.AggregateType, n}
+	if p.Expected >= 0 {
+		args = append(args, p.Expected)
 	}
 	var last int64
-	err := tx.QueryRowContext(ctx, guard, args...).Scan(&last)
+	err := tx.QueryRowContext(ctx, guardSQL(p.Expected), args...).Scan(&last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return refused(ctx, tx, p.AggregateID)
 	}
@@ -116,7 +119,7 @@ func appendEvents(ctx context.Context, tx *sql.Tx, p *meowmxdriver.EventAppendPa
 
 // refused returns the result of an append that wrote nothing: the stream
 // as found, or none.
-func refused(ctx context.Context, tx *sql.Tx, id string) (*meowmxdriver.EventAppendResult, error) {
+func refused(ctx context.Context, tx txStmts, id string) (*meowmxdriver.EventAppendResult, error) {
 	res := &meowmxdriver.EventAppendResult{}
 	var s meowmxdriver.StreamRow
 	err := tx.QueryRowContext(ctx, streamGetSQL, id).Scan(&s.AggregateID, &s.AggregateType, &s.Version)
@@ -156,9 +159,16 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxdriver.StreamRow, error) {
-	var s meowmxdriver.StreamRow
-	err := e.db.QueryRowContext(ctx, streamGetSQL, p.AggregateID).Scan(&s.AggregateID, &s.AggregateType, &s.Version)
+	rows, err := e.query(ctx, streamGetSQL, p.AggregateID)
 	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, interpretError(cmp.Or(rows.Err(), sql.ErrNoRows))
+	}
+	var s meowmxdriver.StreamRow
+	if err := rows.Scan(&s.AggregateID, &s.AggregateType, &s.Version); err != nil {
 		return nil, interpretError(err)
 	}
 	return &s, nil
@@ -177,7 +187,7 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 }
 
 func (e *executor) readEvents(ctx context.Context, query string, args ...any) ([]*meowmxdriver.EventRow, error) {
-	rows, err := e.db.QueryContext(ctx, query, args...)
+	rows, err := e.query(ctx, query, args...)
 	if err != nil {
 		return nil, interpretError(err)
 	}
@@ -185,16 +195,10 @@ func (e *executor) readEvents(ctx context.Context, query string, args ...any) ([
 	var out []*meowmxdriver.EventRow
 	for rows.Next() {
 		var ev meowmxdriver.EventRow
-		var data string
-		var metadata *string
 		var at string
 		if err := rows.Scan(&ev.ID, &ev.TransactionID, &ev.AggregateID, &ev.AggregateType, &ev.Version,
-			&ev.EventType, &data, &metadata, &ev.EventUUID, &at); err != nil {
+			&ev.EventType, &ev.Data, &ev.Metadata, &ev.EventUUID, &at); err != nil {
 			return nil, interpretError(err)
-		}
-		ev.Data = []byte(data)
-		if metadata != nil {
-			ev.Metadata = []byte(*metadata)
 		}
 		var err error
 		if ev.RecordedAt, err = parseTime(at); err != nil {
@@ -206,6 +210,19 @@ func (e *executor) readEvents(ctx context.Context, query string, args ...any) ([
 		return nil, interpretError(err)
 	}
 	return out, nil
+}
+
+// query runs a read: on the caller's transaction, or prepared on the read
+// pool.
+func (e *executor) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if e.tx != nil {
+		return e.tx.QueryContext(ctx, query, args...)
+	}
+	s, err := e.d.readStmts.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
 }
 
 func parseTime(s string) (time.Time, error) {

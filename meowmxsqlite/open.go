@@ -45,7 +45,8 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 	if path == "" {
 		return nil, errors.New("meowmxsqlite: Open: empty path (use meowmxsqlite.Memory for a throwaway database)")
 	}
-	d := &Driver{path: path, immediate: true}
+	d := newDriver(nil, nil)
+	d.path, d.immediate = path, true
 	fail := func(err error) (*Driver, error) {
 		return nil, errors.Join(fmt.Errorf("meowmxsqlite: open %s: %w", path, interpretError(err)), d.Close())
 	}
@@ -81,6 +82,7 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 	if d.db, err = open("", 1); err != nil {
 		return fail(err)
 	}
+	d.writeStmts.db = d.db
 	var mode string
 	if err := d.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
 		return fail(err)
@@ -91,5 +93,6 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 	if d.read, err = open("&_pragma=query_only(1)", cfg.MaxReadConns); err != nil {
 		return fail(err)
 	}
+	d.readStmts.db = d.read
 	return d, nil
 }

@@ -1,6 +1,10 @@
 package meowmxsqlite
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
 
 // The SQL of the event executor. Appends run several statements in one
 // write transaction; holding SQLite's write lock from the start, nothing
@@ -33,6 +37,23 @@ const (
 
 	streamGetSQL = `SELECT id, aggregate_type, version FROM es_aggregates WHERE id = ?1`
 )
+
+// guardSQL returns the guard of an expected version.
+func guardSQL(expected int64) string {
+	switch expected {
+	case meowmxdriver.ExpectedAny:
+		return guardAnySQL
+	case meowmxdriver.ExpectedNoStream:
+		return guardNoStreamSQL
+	case meowmxdriver.ExpectedStreamExists:
+		return guardExistsSQL
+	}
+	return guardExactSQL
+}
+
+// preparedInserts is the most events whose INSERT the driver keeps
+// prepared; larger appends are rare and parsed each time.
+const preparedInserts = 8
 
 // insertColumns are the columns an append writes, one placeholder each.
 const insertColumns = 7
