@@ -28,15 +28,21 @@
 // other on the busy timeout (Config.BusyTimeout, 30 s by default), which
 // only a writer holding the lock for that long exhausts.
 //
-// The choice was measured with BenchmarkStrategy (bench_test.go): 16
-// goroutines on a 2-core machine, against one pool of 8 connections where
-// writers wait on SQLite's busy handler (which sleeps and polls), and
-// against a single connection for everything. One writer connection plus a
-// read pool was the fastest of the three in each workload: appends to own
-// streams 8 000/s against 7 400/s (8 connections) and 5 300/s (one
-// connection); reads beside appends, 2 850 reads/s and 1 150 appends/s
-// against 1 430 and 700 (8 connections) and 1 460 and 1 460 (one
-// connection, where reads wait for writes).
+// The choice was measured with BenchmarkStrategy (bench_test.go) on a
+// shared 2-core machine, 16 goroutines, against one pool of 8 connections
+// (writers wait on SQLite's busy handler, which sleeps and polls) and one
+// connection for everything. Single-event appends to 16 streams: 15 600/s,
+// against 12 200/s (0.78x) and 14 900/s (0.96x). Half the goroutines
+// reading a 100-event stream while the others append: 8 900 reads/s and
+// 1 300 appends/s, 10 200 operations/s in all, against 7 300 (5 300 and
+// 2 000) and 7 100 (3 600 and 3 500), where every read waits for the
+// writes. A single connection writes as fast, but then a read outside a
+// transaction waits for any open transaction of the process.
+//
+// Against the same work written as plain SQL on the same database
+// (BenchmarkAppend, BenchmarkCatchUp, measured alternately), an append of
+// one event runs at about 0.9x and a catch-up read of a category at about
+// 0.8x, the rest going to reading every column into events.
 //
 // Because a process has one write connection, a goroutine that holds a
 // transaction begun on Driver.DB (or with Driver.Begin) and then calls a
