@@ -131,3 +131,44 @@ func TestPositionAfterAll(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, evs)
 }
+
+// TestStrayEvent checks that an append that fails after moving the stream's
+// version undoes all of it: on its own, and inside the caller's
+// transaction, which goes on. Such a failure needs an event row that
+// another client wrote without moving es_aggregates.
+func TestStrayEvent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, meowmxsqlite.Memory, nil)
+	_, err := s.Migrate(ctx, nil)
+	require.NoError(t, err)
+	db := s.Driver().(*meowmxsqlite.Driver).DB()
+	_, err = db.ExecContext(ctx, `INSERT INTO es_aggregates (id, version, aggregate_type) VALUES ('c', -1, 'cat')`)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, `INSERT INTO es_events (aggregate_id, version, event_type, json_data) VALUES ('c', 0, 'Stray', '{}')`)
+	require.NoError(t, err)
+	c := meowmx.StreamID{Type: "cat", ID: "c"}
+
+	_, err = s.Append(ctx, c, meowmx.NoStream, ev("A", `1`))
+	require.ErrorIs(t, err, meowmx.ErrConcurrency)
+	info, err := s.Stream(ctx, "c")
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), info.Version, "the version move is undone")
+
+	tx, err := db.BeginTx(ctx, nil)
+	require.NoError(t, err)
+	defer tx.Rollback()
+	_, err = s.AppendTx(ctx, tx, meowmx.StreamID{Type: "cat", ID: "d"}, meowmx.NoStream, ev("A", `1`))
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, tx, c, meowmx.NoStream, ev("A", `1`))
+	require.ErrorIs(t, err, meowmx.ErrConcurrency)
+	_, err = s.AppendTx(ctx, tx, meowmx.StreamID{Type: "cat", ID: "d"}, meowmx.Exact(0), ev("B", `2`))
+	require.NoError(t, err, "the transaction goes on")
+	require.NoError(t, tx.Commit())
+	info, err = s.Stream(ctx, "c")
+	require.NoError(t, err)
+	require.Equal(t, int64(-1), info.Version)
+	evs, err := s.ReadStream(ctx, "d", nil)
+	require.NoError(t, err)
+	require.Len(t, evs, 2)
+}
