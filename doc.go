@@ -56,6 +56,8 @@
 //
 // # Drivers
 //
-// A Store runs on a driver: meowmxpgx for a pgx v5 pool. Choose the backend
-// by what you open; the methods are the same.
+// A Store runs on a driver: meowmxpgx for a pgx v5 pool, meowmxsqlite for
+// an embedded SQLite database (meowmxsqlite.Open, with
+// meowmxsqlite.Memory for tests). Choose the backend by what you open; the
+// methods are the same.
 package meowmx

@@ -2,33 +2,18 @@ package meowmx_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-
-	"github.com/jackc/pgx/v5"
+	"database/sql"
 
 	"github.com/meowmx/meowmx"
-	"github.com/meowmx/meowmx/internal/dbtest"
-	"github.com/meowmx/meowmx/meowmxpgx"
+	"github.com/meowmx/meowmx/meowmxsqlite"
 )
 
-// exampleStore opens a migrated store for the examples that need a
-// database, and a function that drops it. The examples use it alone, so
-// that they can move to another backend (SQLite) by changing only this
-// function.
-//
-// PostgreSQL: MEOWMX_TEST_DATABASE_URL, else localhost:5432, in a schema of
-// its own.
-func exampleStore() (*meowmx.Store[pgx.Tx], func()) {
+// exampleStore opens a migrated store on a throwaway SQLite database for
+// the examples that are about something else than opening a store, and a
+// function that closes it.
+func exampleStore() (*meowmx.Store[*sql.Tx], func()) {
 	ctx := context.Background()
-	pool, err := dbtest.NewPool(ctx, 4)
-	if err != nil {
-		panic(err)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "meowmx_example_" + hex.EncodeToString(b[:])
-	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+	driver, err := meowmxsqlite.Open(ctx, meowmxsqlite.Memory, nil)
 	if err != nil {
 		panic(err)
 	}
@@ -39,8 +24,5 @@ func exampleStore() (*meowmx.Store[pgx.Tx], func()) {
 	if _, err := store.Migrate(ctx, nil); err != nil {
 		panic(err)
 	}
-	return store, func() {
-		_, _ = pool.Exec(ctx, "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
-		pool.Close()
-	}
+	return store, func() { _ = driver.Close() }
 }
