@@ -139,7 +139,13 @@ func scanEvent(row pgx.CollectableRow) (*meowmxdriver.EventRow, error) {
 	return &ev, err
 }
 
+// nullableText returns values as nullable text, or nil (SQL NULL) when
+// every value is nil: unnest pads a NULL array with NULLs, so events
+// without metadata cost no array at all.
 func nullableText(values [][]byte) []pgtype.Text {
+	if !slices.ContainsFunc(values, func(v []byte) bool { return v != nil }) {
+		return nil
+	}
 	out := make([]pgtype.Text, len(values))
 	for i, v := range values {
 		if v != nil {
