@@ -18,6 +18,9 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if err != nil {
 		return nil, err
 	}
+	if err := q.checkID(p.AggregateID); err != nil {
+		return nil, err
+	}
 	kind := appendExact
 	switch p.Expected {
 	case meowmxdriver.ExpectedAny:
@@ -95,6 +98,9 @@ func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParam
 	if err != nil {
 		return nil, err
 	}
+	if err := q.checkID(p.AggregateID); err != nil {
+		return nil, err
+	}
 	var s meowmxdriver.StreamRow
 	err = e.db.QueryRow(ctx, q.streamGet, p.AggregateID).Scan(&s.AggregateID, &s.AggregateType, &s.Version)
 	if err != nil {
@@ -106,6 +112,9 @@ func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParam
 func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadParams) ([]*meowmxdriver.EventRow, error) {
 	q, err := e.queries(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := q.checkID(p.AggregateID); err != nil {
 		return nil, err
 	}
 	to := p.To

@@ -4,6 +4,10 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 // queries holds the SQL of one schema, specialised for the type of its
@@ -16,6 +20,36 @@ type queries struct {
 	readAll      [2][2]string // [byAggregateType][byEventType]
 	listByUUID   string
 	idCastSuffix string
+	idKind       idKind
+}
+
+// idKind is the kind of the aggregate id column's type.
+type idKind int
+
+const (
+	idText idKind = iota // text, varchar: any id is stored as given
+	idUUID               // uuid: PostgreSQL prints ids in canonical form
+	idChar               // character(n): PostgreSQL drops trailing spaces
+)
+
+// checkID refuses ids that the column would store as another id, so that
+// an id always reads back as written and two ids are never one stream: a
+// UUID not in canonical form (upper case, braces, no hyphens), or an id
+// with trailing spaces in a CHAR(n) column (which pads and strips them, and
+// silently cuts spaces beyond n). PostgreSQL itself refuses what is not a
+// UUID and what is too long for CHAR(n).
+func (q *queries) checkID(id string) error {
+	switch q.idKind {
+	case idUUID:
+		if u, err := uuid.Parse(id); err == nil && u.String() != id {
+			return fmt.Errorf("%w: aggregate id %q is not a UUID in canonical form (%s)", meowmxdriver.ErrInvalidInput, id, u)
+		}
+	case idChar:
+		if strings.HasSuffix(id, " ") {
+			return fmt.Errorf("%w: aggregate id %q ends in a space, which a CHAR(n) column drops", meowmxdriver.ErrInvalidInput, id)
+		}
+	}
+	return nil
 }
 
 // Append kinds, indexes into queries.append.
@@ -55,6 +89,12 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	r := strings.NewReplacer("{s}", schema, "{id}", cast)
 	q := &queries{idCastSuffix: cast}
+	switch cast {
+	case "::text::uuid":
+		q.idKind = idUUID
+	case "::text::bpchar":
+		q.idKind = idChar
+	}
 
 	for kind := range 4 {
 		for withUUIDs := range 2 {
