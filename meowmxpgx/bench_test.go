@@ -136,9 +136,10 @@ func newPlainSQL(schema string) *plainSQL {
 		insertEvents: `INSERT INTO ` + schema + `.es_events (transaction_id, aggregate_id, version, event_type, json_data)
 			SELECT pg_current_xact_id(), $1, $2::int + v.n::int, v.t, v.d::json
 			FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS v(t, d, n)`,
-		readStream: `SELECT e.id, e.transaction_id, e.aggregate_id, a.aggregate_type, e.version,
+		readStream: `SELECT e.id, e.transaction_id, e.aggregate_id,
+				(SELECT a.aggregate_type FROM ` + schema + `.es_aggregates a WHERE a.id = $1), e.version,
 				e.event_type, e.json_data, e.metadata, e.event_uuid, e.created_at
-			FROM ` + schema + `.es_events e JOIN ` + schema + `.es_aggregates a ON a.id = e.aggregate_id
+			FROM ` + schema + `.es_events e
 			WHERE e.aggregate_id = $1 ORDER BY e.version`,
 	}
 }

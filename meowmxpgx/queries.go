@@ -103,8 +103,11 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
 	for backward, order := range []string{"ASC", "DESC"} {
-		q.streamRead[backward] = r.Replace(`SELECT ` + eventColumns + `
-			FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+		// Every event of the stream has the same aggregate type: it is
+		// looked up once (an InitPlan), not joined row by row.
+		q.streamRead[backward] = r.Replace(`SELECT ` + strings.Replace(eventColumns, "a.aggregate_type",
+			"(SELECT a.aggregate_type FROM {s}.es_aggregates a WHERE a.id = $1{id})", 1) + `
+			FROM {s}.es_events e
 			WHERE e.aggregate_id = $1{id} AND e.version >= $2::bigint AND e.version <= $3::bigint
 			ORDER BY e.version ` + order + ` LIMIT $4`)
 	}
@@ -136,6 +139,11 @@ func buildQueries(schema, idType string) (*queries, error) {
 // in es_aggregates (the optimistic-concurrency guard), then insert the
 // events at the versions below the new one. When the guard matches no row,
 // the events' SELECT has no input and nothing is written.
+//
+// The events of one statement share their transaction and created_at, and
+// have consecutive versions: it returns them as one row (transaction id,
+// created_at, first version, ids in version order), or no row when nothing
+// was written. One row decodes faster than a row per event.
 //
 // $1 aggregate id, $2 aggregate type, $3 event types, $4 data, $5 metadata,
 // then $6 event UUIDs (withUUIDs) and the expected version (exact).
@@ -170,9 +178,11 @@ func appendSQL(kind int, withUUIDs bool) string {
 			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + uuidCheck + `
 			RETURNING a.version`
 	}
-	return `WITH agg AS (` + guard + `)
+	return `WITH agg AS (` + guard + `), ins AS (
 		INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
 		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `
 		FROM agg, ` + unnest + `
-		RETURNING e.id, e.transaction_id, e.version, e.created_at`
+		RETURNING e.id, e.transaction_id, e.version, e.created_at)
+		SELECT transaction_id, created_at, min(version), array_agg(id ORDER BY version)
+		FROM ins GROUP BY transaction_id, created_at`
 }
