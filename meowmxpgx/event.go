@@ -96,7 +96,8 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 		byEvent = 1
 		args = append(args, p.EventTypes)
 	}
-	return e.readEvents(ctx, p.Limit, q.readAll[byType][byEvent], args...)
+	// Readers poll across streams and often find nothing: start small.
+	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent], args...)
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxdriver.StreamRow, error) {
