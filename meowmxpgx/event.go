@@ -47,7 +47,11 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 		first int64
 		ids   []int64
 	)
-	err = e.db.QueryRow(ctx, q.append[kind][withUUIDs], args...).Scan(&txID, &at, &first, &ids)
+	many := 0
+	if len(p.EventTypes) > 1 {
+		many = 1
+	}
+	err = e.db.QueryRow(ctx, q.append[kind][withUUIDs][many], args...).Scan(&txID, &at, &first, &ids)
 	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation

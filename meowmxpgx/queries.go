@@ -13,8 +13,8 @@ import (
 // queries holds the SQL of one schema, specialised for the type of its
 // aggregate id column.
 type queries struct {
-	// append[kind][withUUIDs]
-	append       [4][2]string
+	// append[kind][withUUIDs][many]
+	append       [4][2][2]string
 	streamGet    string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
@@ -98,7 +98,9 @@ func buildQueries(schema, idType string) (*queries, error) {
 
 	for kind := range 4 {
 		for withUUIDs := range 2 {
-			q.append[kind][withUUIDs] = r.Replace(appendSQL(kind, withUUIDs == 1))
+			for many := range 2 {
+				q.append[kind][withUUIDs][many] = r.Replace(appendSQL(kind, withUUIDs == 1, many == 1))
+			}
 		}
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
@@ -143,11 +145,12 @@ func buildQueries(schema, idType string) (*queries, error) {
 // The events of one statement share their transaction and created_at, and
 // have consecutive versions: it returns them as one row (transaction id,
 // created_at, first version, ids in version order), or no row when nothing
-// was written. One row decodes faster than a row per event.
+// was written. One row decodes faster than a row per event; a single event
+// (many false) needs no aggregate to give it.
 //
 // $1 aggregate id, $2 aggregate type, $3 event types, $4 data, $5 metadata,
 // then $6 event UUIDs (withUUIDs) and the expected version (exact).
-func appendSQL(kind int, withUUIDs bool) string {
+func appendSQL(kind int, withUUIDs, many bool) string {
 	next := 6
 	uuidCheck, uuids := "", "NULL::uuid"
 	unnest := "unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS v(t, d, m, n)"
@@ -178,10 +181,14 @@ func appendSQL(kind int, withUUIDs bool) string {
 			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + uuidCheck + `
 			RETURNING a.version`
 	}
-	return `WITH agg AS (` + guard + `), ins AS (
-		INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
+	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
 		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `
-		FROM agg, ` + unnest + `
+		FROM agg, ` + unnest
+	if !many { // one event: one row already, no aggregate needed
+		return `WITH agg AS (` + guard + `) ` + insert + `
+		RETURNING e.transaction_id, e.created_at, e.version, ARRAY[e.id]`
+	}
+	return `WITH agg AS (` + guard + `), ins AS (` + insert + `
 		RETURNING e.id, e.transaction_id, e.version, e.created_at)
 		SELECT transaction_id, created_at, min(version), array_agg(id ORDER BY version)
 		FROM ins GROUP BY transaction_id, created_at`
