@@ -16,7 +16,6 @@ import (
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
-	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
 // FuzzAppendRead appends arbitrary events and checks that each append
@@ -70,91 +69,108 @@ func FuzzAppendRead(f *testing.F) {
 			seed.withMetadata, seed.withUUID, seed.count, seed.expected)
 	}
 
+	// Every input goes to a store with TEXT ids and to one with CHAR(16)
+	// ids, whose column pads, strips and may cut what it stores.
 	ctx := context.Background()
-	pool, schema := dbtest.Schema(f)
-	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
-	require.NoError(f, err)
-	store, err := meowmx.NewStore(driver, nil)
-	require.NoError(f, err)
-	_, err = store.Migrate(ctx, nil)
-	require.NoError(f, err)
-	countSQL := `SELECT count(*) FROM ` + pgx.Identifier{schema, "es_events"}.Sanitize()
+	type target struct {
+		store    *meowmx.Store[pgx.Tx]
+		countSQL string
+	}
+	var targets []target
+	for _, idType := range []string{"TEXT", "CHAR(16)"} {
+		pool, schema := dbtest.Schema(f)
+		store := storeOn(f, pool, schema)
+		_, err := store.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: idType})
+		require.NoError(f, err)
+		targets = append(targets, target{store, `SELECT count(*) FROM ` + pgx.Identifier{schema, "es_events"}.Sanitize()})
+	}
+	pool := dbtest.Pool(f)
 
 	f.Fuzz(func(t *testing.T, aggType, id, eventType string, data, metadata []byte,
 		withMetadata, withUUID bool, count uint8, expected int64) {
-		stream := meowmx.StreamID{Type: aggType, ID: id}
-		exp := meowmx.ExpectedVersion(expected)
-		events := make([]meowmx.EventData, 1+int(count%3))
-		for i := range events {
-			events[i] = meowmx.EventData{Type: eventType, Data: json.RawMessage(data)}
-			if withMetadata {
-				events[i].Metadata = json.RawMessage(metadata)
-				if metadata == nil {
-					events[i].Metadata = json.RawMessage{}
-				}
-			}
-			if withUUID {
-				// Deterministic, so that a repeated input is a retry.
-				events[i].UUID = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%q %q %q %d %q", aggType, id, eventType, i, data))
-			}
-		}
-
-		before := streamState(t, store, id)
-		countBefore := countEvents(t, pool, countSQL)
-
-		res, err := store.Append(ctx, stream, exp, events...)
-
-		countAfter := countEvents(t, pool, countSQL)
-		if err != nil {
-			t.Logf("refused: %v", err)
-			require.Nil(t, res)
-			require.Equal(t, countBefore, countAfter, "a failed append wrote events: %v", err)
-			require.Equal(t, before, streamState(t, store, id), "a failed append changed the stream: %v", err)
-			switch {
-			case errors.Is(err, meowmx.ErrInvalidArgument), errors.Is(err, meowmx.ErrDuplicateEvent):
-			case errors.Is(err, meowmx.ErrConcurrency):
-				require.True(t, before.version == nil || before.aggType == aggType, "conflict on a stream of another type: %v", err)
-				require.False(t, matches(exp, before.at()), "refused although %s matches %d: %v", exp, before.at(), err)
-			case errors.Is(err, meowmx.ErrAggregateTypeMismatch):
-				require.NotNil(t, before.version)
-				require.NotEqual(t, aggType, before.aggType)
-			default:
-				t.Fatalf("untyped error: %v", err)
-			}
-			return
-		}
-
-		t.Logf("appended at versions %d..%d", res.Events[0].Version, res.Version)
-		require.Equal(t, stream, res.Stream)
-		require.Len(t, res.Events, len(events))
-		for i, e := range res.Events {
-			require.Equal(t, res.Events[0].Version+int64(i), e.Version)
-		}
-		require.Equal(t, res.Events[len(events)-1].Version, res.Version)
-		wrote := countAfter - countBefore
-		if wrote == 0 {
-			require.True(t, withUUID, "an append without UUIDs succeeded without writing")
-		} else {
-			require.Equal(t, int64(len(events)), wrote)
-			require.True(t, before.version == nil || before.aggType == aggType)
-			require.True(t, matches(exp, before.at()), "appended although %s does not match %d", exp, before.at())
-			require.Equal(t, before.at()+1, res.Events[0].Version)
-			require.Equal(t, streamInfo{aggType: aggType, version: &res.Version}, streamState(t, store, id))
-		}
-		got, err := store.ReadStream(ctx, id, &meowmx.ReadStreamOpts{From: res.Events[0].Version, Limit: len(events)})
-		require.NoError(t, err)
-		require.Len(t, got, len(events))
-		for i, g := range got {
-			require.Equal(t, stream, g.StreamID)
-			require.Equal(t, res.Events[i].Version, g.Version)
-			require.Equal(t, res.Events[i].Position, g.Position)
-			require.Equal(t, eventType, g.Type)
-			require.Equal(t, string(data), string(g.Data), "payload changed")
-			require.Equal(t, events[i].Metadata == nil, g.Metadata == nil)
-			require.Equal(t, string(events[i].Metadata), string(g.Metadata), "metadata changed")
-			require.Equal(t, events[i].UUID, g.UUID)
+		for _, tg := range targets {
+			appendAndRead(t, pool, tg.store, tg.countSQL, aggType, id, eventType, data, metadata, withMetadata, withUUID, count, expected)
 		}
 	})
+}
+
+// appendAndRead is one input of FuzzAppendRead against one store.
+func appendAndRead(t *testing.T, pool *pgxpool.Pool, store *meowmx.Store[pgx.Tx], countSQL string,
+	aggType, id, eventType string, data, metadata []byte, withMetadata, withUUID bool, count uint8, expected int64) {
+	t.Helper()
+	ctx := context.Background()
+	stream := meowmx.StreamID{Type: aggType, ID: id}
+	exp := meowmx.ExpectedVersion(expected)
+	events := make([]meowmx.EventData, 1+int(count%3))
+	for i := range events {
+		events[i] = meowmx.EventData{Type: eventType, Data: json.RawMessage(data)}
+		if withMetadata {
+			events[i].Metadata = json.RawMessage(metadata)
+			if metadata == nil {
+				events[i].Metadata = json.RawMessage{}
+			}
+		}
+		if withUUID {
+			// Deterministic, so that a repeated input is a retry.
+			events[i].UUID = uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%q %q %q %d %q", aggType, id, eventType, i, data))
+		}
+	}
+
+	before := streamState(t, store, id)
+	countBefore := countEvents(t, pool, countSQL)
+
+	res, err := store.Append(ctx, stream, exp, events...)
+
+	countAfter := countEvents(t, pool, countSQL)
+	if err != nil {
+		t.Logf("refused: %v", err)
+		require.Nil(t, res)
+		require.Equal(t, countBefore, countAfter, "a failed append wrote events: %v", err)
+		require.Equal(t, before, streamState(t, store, id), "a failed append changed the stream: %v", err)
+		switch {
+		case errors.Is(err, meowmx.ErrInvalidArgument), errors.Is(err, meowmx.ErrDuplicateEvent):
+		case errors.Is(err, meowmx.ErrConcurrency):
+			require.True(t, before.version == nil || before.aggType == aggType, "conflict on a stream of another type: %v", err)
+			require.False(t, matches(exp, before.at()), "refused although %s matches %d: %v", exp, before.at(), err)
+		case errors.Is(err, meowmx.ErrAggregateTypeMismatch):
+			require.NotNil(t, before.version)
+			require.NotEqual(t, aggType, before.aggType)
+		default:
+			t.Fatalf("untyped error: %v", err)
+		}
+		return
+	}
+
+	t.Logf("appended at versions %d..%d", res.Events[0].Version, res.Version)
+	require.Equal(t, stream, res.Stream)
+	require.Len(t, res.Events, len(events))
+	for i, e := range res.Events {
+		require.Equal(t, res.Events[0].Version+int64(i), e.Version)
+	}
+	require.Equal(t, res.Events[len(events)-1].Version, res.Version)
+	wrote := countAfter - countBefore
+	if wrote == 0 {
+		require.True(t, withUUID, "an append without UUIDs succeeded without writing")
+	} else {
+		require.Equal(t, int64(len(events)), wrote)
+		require.True(t, before.version == nil || before.aggType == aggType)
+		require.True(t, matches(exp, before.at()), "appended although %s does not match %d", exp, before.at())
+		require.Equal(t, before.at()+1, res.Events[0].Version)
+		require.Equal(t, streamInfo{aggType: aggType, version: &res.Version}, streamState(t, store, id))
+	}
+	got, err := store.ReadStream(ctx, id, &meowmx.ReadStreamOpts{From: res.Events[0].Version, Limit: len(events)})
+	require.NoError(t, err)
+	require.Len(t, got, len(events))
+	for i, g := range got {
+		require.Equal(t, stream, g.StreamID)
+		require.Equal(t, res.Events[i].Version, g.Version)
+		require.Equal(t, res.Events[i].Position, g.Position)
+		require.Equal(t, eventType, g.Type)
+		require.Equal(t, string(data), string(g.Data), "payload changed")
+		require.Equal(t, events[i].Metadata == nil, g.Metadata == nil)
+		require.Equal(t, string(events[i].Metadata), string(g.Metadata), "metadata changed")
+		require.Equal(t, events[i].UUID, g.UUID)
+	}
 }
 
 // streamInfo is what Store.Stream says of a stream; version is nil when the

@@ -35,7 +35,7 @@ func freshSchema(t *testing.T, prefix string) string {
 	return name
 }
 
-func storeOn(t *testing.T, pool *pgxpool.Pool, schema string) *meowmx.Store[pgx.Tx] {
+func storeOn(t testing.TB, pool *pgxpool.Pool, schema string) *meowmx.Store[pgx.Tx] {
 	t.Helper()
 	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
 	require.NoError(t, err)
