@@ -189,28 +189,33 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 		Metadata:      make([][]byte, len(events)),
 	}
 	withUUIDs := events[0].UUID != uuid.Nil
+	var seen map[uuid.UUID]bool
 	if withUUIDs {
 		p.EventUUIDs = make([][]byte, len(events))
+		seen = make(map[uuid.UUID]bool, len(events))
 	}
-	seen := make(map[uuid.UUID]bool)
 	for i := range events {
 		ev := &events[i]
-		arg := func(field string) string { return fmt.Sprintf("events[%d].%s", i, field) }
-		if err := checkName(arg("type"), ev.Type); err != nil {
-			return nil, err
+		// The argument's name is built only on error: appends of many
+		// events are on the hot path.
+		bad := func(field, reason string) error {
+			return &ArgumentError{Arg: fmt.Sprintf("events[%d].%s", i, field), Reason: reason}
 		}
-		if err := checkJSON(arg("data"), ev.Data, false); err != nil {
-			return nil, err
+		if r := nameProblem(ev.Type); r != "" {
+			return nil, bad("type", r)
 		}
-		if err := checkJSON(arg("metadata"), ev.Metadata, true); err != nil {
-			return nil, err
+		if r := jsonProblem(ev.Data, false); r != "" {
+			return nil, bad("data", r)
+		}
+		if r := jsonProblem(ev.Metadata, true); r != "" {
+			return nil, bad("metadata", r)
 		}
 		if (ev.UUID != uuid.Nil) != withUUIDs {
-			return nil, &ArgumentError{Arg: arg("uuid"), Reason: "give every event of an append a UUID, or none"}
+			return nil, bad("uuid", "give every event of an append a UUID, or none")
 		}
 		if withUUIDs {
 			if seen[ev.UUID] {
-				return nil, &ArgumentError{Arg: arg("uuid"), Reason: ev.UUID.String() + " appears twice"}
+				return nil, bad("uuid", ev.UUID.String()+" appears twice")
 			}
 			seen[ev.UUID] = true
 			p.EventUUIDs[i] = ev.UUID[:]
@@ -223,27 +228,38 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 }
 
 func checkName(arg, s string) error {
-	switch {
-	case s == "":
-		return &ArgumentError{Arg: arg, Reason: "empty"}
-	case !utf8.ValidString(s):
-		return &ArgumentError{Arg: arg, Reason: "not valid UTF-8"}
-	case strings.IndexByte(s, 0) >= 0:
-		return &ArgumentError{Arg: arg, Reason: "contains a NUL byte"}
+	if r := nameProblem(s); r != "" {
+		return &ArgumentError{Arg: arg, Reason: r}
 	}
 	return nil
 }
 
-func checkJSON(arg string, b []byte, optional bool) error {
+// nameProblem tells what is wrong with a name (aggregate type or id, event
+// type), or "" when nothing is.
+func nameProblem(s string) string {
+	switch {
+	case s == "":
+		return "empty"
+	case !utf8.ValidString(s):
+		return "not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "contains a NUL byte"
+	}
+	return ""
+}
+
+// jsonProblem tells what is wrong with a JSON payload, or "" when nothing
+// is. Nil is fine when optional.
+func jsonProblem(b []byte, optional bool) string {
 	switch {
 	case b == nil && optional:
-		return nil
+		return ""
 	case len(b) == 0:
-		return &ArgumentError{Arg: arg, Reason: "empty; want JSON"}
+		return "empty; want JSON"
 	case !utf8.Valid(b):
-		return &ArgumentError{Arg: arg, Reason: "not valid UTF-8"}
+		return "not valid UTF-8"
 	case !json.Valid(b):
-		return &ArgumentError{Arg: arg, Reason: "not valid JSON"}
+		return "not valid JSON"
 	}
-	return nil
+	return ""
 }

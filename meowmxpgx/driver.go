@@ -15,7 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -41,8 +41,7 @@ type Driver struct {
 	schema string // as given
 	quoted string // quoted identifier, ready for SQL
 
-	mu sync.Mutex
-	q  *queries // nil until the tables' id type is known
+	q atomic.Pointer[queries] // nil until the tables' id type is known
 }
 
 // New returns a driver on pool. It does no I/O; the tables are looked up on
@@ -136,10 +135,7 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 // type from the catalog once.
 func (e *executor) queries(ctx context.Context) (*queries, error) {
 	d := e.d
-	d.mu.Lock()
-	q := d.q
-	d.mu.Unlock()
-	if q != nil {
+	if q := d.q.Load(); q != nil {
 		return q, nil
 	}
 	var idType *string
@@ -153,21 +149,17 @@ func (e *executor) queries(ctx context.Context) (*queries, error) {
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	q, err = buildQueries(d.quoted, *idType)
+	q, err := buildQueries(d.quoted, *idType)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	d.q = q
-	d.mu.Unlock()
+	d.q.Store(q)
 	return q, nil
 }
 
 // forget drops the cached queries, after the tables changed.
 func (d *Driver) forget() {
-	d.mu.Lock()
-	d.q = nil
-	d.mu.Unlock()
+	d.q.Store(nil)
 }
 
 // interpretError maps pgx errors to meowmxdriver's.
