@@ -14,6 +14,7 @@ import (
 type Store[TTx any] struct {
 	driver meowmxdriver.Driver[TTx]
 	config *Config
+	group  *groupCommitter // nil when group commit is off
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
@@ -26,7 +27,11 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Store[TTx]{driver: driver, config: cfg}, nil
+	s := &Store[TTx]{driver: driver, config: cfg}
+	if !cfg.GroupCommit.Disabled {
+		s.group = newGroupCommitter(driver.EventAppendBatch, cfg.GroupCommit)
+	}
+	return s, nil
 }
 
 // Driver returns the store's driver.

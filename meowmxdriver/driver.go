@@ -40,6 +40,18 @@ type Driver[TTx any] interface {
 	// UnwrapTx returns the native transaction behind an ExecutorTx made by
 	// Begin.
 	UnwrapTx(tx ExecutorTx) TTx
+	// EventAppendBatch runs several appends in one transaction of its
+	// own, in the order given, each as EventAppend would run it: a later
+	// append sees the earlier ones' effects. It returns one result per
+	// append, in input order, once the transaction committed. A refused
+	// append (wrong version, UUID already stored) has Appended false and
+	// leaves the others alone; its Stream may be nil even when the stream
+	// exists (the caller reads it). When one append raises an error, the
+	// transaction is rolled back and the error is a *BatchItemError naming
+	// it. Any other error concerns the whole batch: nothing was written,
+	// unless it wraps ErrCommitUnknown. AppendBatchInTx implements it with
+	// Begin, for drivers without a faster way.
+	EventAppendBatch(ctx context.Context, ps []*EventAppendParams) ([]*EventAppendResult, error)
 	// Migrate creates or upgrades the tables.
 	Migrate(ctx context.Context, p *MigrateParams) (*MigrateResult, error)
 	// Name is a short name for logs and errors: "postgres", "sqlite".

@@ -3,6 +3,7 @@ package meowmxpgx_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
@@ -27,15 +28,34 @@ func newStore(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, storetest.Backend[pgx.Tx]{
-		NewStore: newStore,
-		Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
-			d := s.Driver().(*meowmxpgx.Driver)
-			driver, err := meowmxpgx.New(d.Pool(), &meowmxpgx.Config{Schema: d.Schema()})
-			require.NoError(t, err)
-			store, err := meowmx.NewStore(driver, nil)
-			require.NoError(t, err)
-			return store
-		},
-	})
+	for name, gc := range map[string]meowmx.GroupCommitConfig{
+		"GroupCommit":         {},
+		"GroupCommitWindow":   {Window: 500 * time.Microsecond, MaxBatch: 8},
+		"GroupCommitDisabled": {Disabled: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			withGC := func(cfg *meowmx.Config) *meowmx.Config {
+				out := meowmx.Config{}
+				if cfg != nil {
+					out = *cfg
+				}
+				out.GroupCommit = gc
+				return &out
+			}
+			storetest.Run(t, storetest.Backend[pgx.Tx]{
+				NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
+					return newStore(t, withGC(cfg))
+				},
+				Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
+					d := s.Driver().(*meowmxpgx.Driver)
+					driver, err := meowmxpgx.New(d.Pool(), &meowmxpgx.Config{Schema: d.Schema()})
+					require.NoError(t, err)
+					store, err := meowmx.NewStore(driver, withGC(nil))
+					require.NoError(t, err)
+					return store
+				},
+			})
+		})
+	}
 }

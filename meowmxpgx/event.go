@@ -18,33 +18,15 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if err != nil {
 		return nil, err
 	}
-	kind := appendExact
-	switch p.Expected {
-	case meowmxdriver.ExpectedAny:
-		kind = appendAny
-	case meowmxdriver.ExpectedNoStream:
-		kind = appendNoStream
-	case meowmxdriver.ExpectedStreamExists:
-		kind = appendExists
-	}
-	args := []any{p.AggregateID, p.AggregateType, p.EventTypes, p.Data, nullableText(p.Metadata)}
-	withUUIDs := 0
-	if p.EventUUIDs != nil {
-		withUUIDs = 1
-		args = append(args, nullableUUIDs(p.EventUUIDs))
-	}
-	if kind == appendExact {
-		args = append(args, p.Expected)
-	}
-	rows, _ := e.db.Query(ctx, q.append[kind][withUUIDs], args...)
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meowmxdriver.AppendedEvent, error) {
-		var a meowmxdriver.AppendedEvent
-		err := row.Scan(&a.ID, &a.TransactionID, &a.Version, &a.RecordedAt)
-		return a, err
-	})
+	sql, args := q.appendStatement(p)
+	rows, _ := e.db.Query(ctx, sql, args...)
+	events, err := pgx.CollectRows(rows, scanAppended)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
+			if e.pool {
+				return nil, writeError(err, true)
+			}
 			return nil, interpretError(err)
 		}
 		if !e.pool {
@@ -64,6 +46,34 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	return res, err
 }
 
+// appendStatement returns the statement of an append and its arguments.
+func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams) (string, []any) {
+	kind := appendExact
+	switch p.Expected {
+	case meowmxdriver.ExpectedAny:
+		kind = appendAny
+	case meowmxdriver.ExpectedNoStream:
+		kind = appendNoStream
+	case meowmxdriver.ExpectedStreamExists:
+		kind = appendExists
+	}
+	args := []any{p.AggregateID, p.AggregateType, p.EventTypes, p.Data, nullableText(p.Metadata)}
+	withUUIDs := 0
+	if p.EventUUIDs != nil {
+		withUUIDs = 1
+		args = append(args, nullableUUIDs(p.EventUUIDs))
+	}
+	if kind == appendExact {
+		args = append(args, p.Expected)
+	}
+	return q.append[kind][withUUIDs], args
+}
+
+func scanAppended(row pgx.CollectableRow) (meowmxdriver.AppendedEvent, error) {
+	var a meowmxdriver.AppendedEvent
+	err := row.Scan(&a.ID, &a.TransactionID, &a.Version, &a.RecordedAt)
+	return a, err
+}
 func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxdriver.EventRow, error) {
 	q, err := e.queries(ctx)
 	if err != nil {

@@ -1,0 +1,125 @@
+package meowmxpgx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// EventAppendBatch implements meowmxdriver.Driver. It sends BEGIN, one
+// append statement per append (the statement of EventAppend) and COMMIT
+// in one round trip, as a pgx.Batch on one connection: one transaction,
+// one commit. A refused append returns no rows and leaves the transaction
+// alone; an append that raises an error (a unique violation from a
+// concurrent writer, a deadlock, a value the column refuses) aborts it,
+// and EventAppendBatch returns a *meowmxdriver.BatchItemError naming it.
+// Refused appends' Stream is left nil.
+func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+	q, err := (&executor{d: d, db: d.pool, pool: true}).queries(ctx)
+	if err != nil {
+		return nil, err
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, p := range ps {
+		sql, args := q.appendStatement(p)
+		b.Queue(sql, args...)
+	}
+	b.Queue("COMMIT")
+
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, interpretError(err) // nothing was sent
+	}
+	defer conn.Release()
+	br := conn.SendBatch(ctx, b)
+	results, err := readAppendBatch(br, ps)
+	closeErr := br.Close()
+	if err == nil && closeErr != nil {
+		err = writeError(closeErr, true)
+	}
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		// A statement failed inside the explicit transaction: the server
+		// skipped the rest up to the batch's end and waits for a ROLLBACK.
+		// Without one the pool would close the connection.
+		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}
+	return results, err
+}
+
+func readAppendBatch(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, writeError(err, false)
+	}
+	results := make([]*meowmxdriver.EventAppendResult, len(ps))
+	for i, p := range ps {
+		rows, _ := br.Query()
+		events, err := pgx.CollectRows(rows, scanAppended)
+		if err != nil {
+			var pgErr *pgconn.PgError
+			if errors.As(err, &pgErr) && !fatal(pgErr) {
+				return nil, &meowmxdriver.BatchItemError{Index: i, Err: itemError(err)}
+			}
+			return nil, writeError(err, false)
+		}
+		res := &meowmxdriver.EventAppendResult{}
+		if len(events) == len(p.EventTypes) {
+			slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return int(a.Version - b.Version) })
+			res.Appended, res.Events = true, events
+		}
+		results[i] = res
+	}
+	if _, err := br.Exec(); err != nil {
+		return nil, writeError(err, true)
+	}
+	return results, nil
+}
+
+// itemError interprets the error of one append statement of a batch, like
+// EventAppend in a caller's transaction.
+func itemError(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
+		return errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
+	}
+	return interpretError(err)
+}
+
+// fatal tells whether the server ended the session with the error.
+func fatal(pgErr *pgconn.PgError) bool {
+	switch pgErr.SeverityUnlocalized {
+	case "FATAL", "PANIC":
+		return true
+	case "":
+		return pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC"
+	}
+	return false
+}
+
+// writeError interprets the error of a write that runs its own
+// transaction. committing tells whether the failing step was the commit
+// (or an autocommit statement): when the connection failed there, or
+// after the statements were sent without an answer, the transaction may
+// have committed, and the error wraps meowmxdriver.ErrCommitUnknown.
+func writeError(err error, committing bool) error {
+	var pgErr *pgconn.PgError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &pgErr) && (!fatal(pgErr) || !committing):
+		// The server answered with an error: the transaction rolled back.
+		return interpretError(err)
+	case pgconn.SafeToRetry(err):
+		// Nothing was sent.
+		return interpretError(err)
+	}
+	return fmt.Errorf("%w: %w", meowmxdriver.ErrCommitUnknown, interpretError(err))
+}
