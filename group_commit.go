@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,7 +85,7 @@ func newGroupCommitter(send func(context.Context, []*meowmxdriver.EventAppendPar
 		send:     send,
 		window:   cfg.Window,
 		maxBatch: cfg.MaxBatch,
-		inFlight: groupInFlightDefault,
+		inFlight: envInt("MEOWMX_INFLIGHT", groupInFlightDefault),
 		full:     make(chan struct{}, 1),
 	}
 }
@@ -218,4 +220,11 @@ func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 		}
 		return
 	}
+}
+
+func envInt(k string, d int) int {
+	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
+		return v
+	}
+	return d
 }
