@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -85,7 +83,7 @@ func newGroupCommitter(send func(context.Context, []*meowmxdriver.EventAppendPar
 		send:     send,
 		window:   cfg.Window,
 		maxBatch: cfg.MaxBatch,
-		inFlight: envInt("MEOWMX_INFLIGHT", groupInFlightDefault),
+		inFlight: groupInFlightDefault,
 		full:     make(chan struct{}, 1),
 	}
 }
@@ -220,11 +218,4 @@ func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 		}
 		return
 	}
-}
-
-func envInt(k string, d int) int {
-	if v, err := strconv.Atoi(os.Getenv(k)); err == nil {
-		return v
-	}
-	return d
 }

@@ -29,10 +29,12 @@ func newStore(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	for name, gc := range map[string]meowmx.GroupCommitConfig{
-		"GroupCommit":         {},
-		"GroupCommitWindow":   {Window: 500 * time.Microsecond, MaxBatch: 8},
-		"GroupCommitDisabled": {Disabled: true},
+		"GroupCommit":             {},
+		"GroupCommitPerStatement": {}, // the driver's fallback: one statement per append
+		"GroupCommitWindow":       {Window: 500 * time.Microsecond, MaxBatch: 8},
+		"GroupCommitDisabled":     {Disabled: true},
 	} {
+		perAppend := name == "GroupCommitPerStatement"
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			withGC := func(cfg *meowmx.Config) *meowmx.Config {
@@ -45,12 +47,15 @@ func TestConformance(t *testing.T) {
 			}
 			storetest.Run(t, storetest.Backend[pgx.Tx]{
 				NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
-					return newStore(t, withGC(cfg))
+					s := newStore(t, withGC(cfg))
+					meowmxpgx.SetPerAppend(s.Driver().(*meowmxpgx.Driver), perAppend)
+					return s
 				},
 				Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
 					d := s.Driver().(*meowmxpgx.Driver)
 					driver, err := meowmxpgx.New(d.Pool(), &meowmxpgx.Config{Schema: d.Schema()})
 					require.NoError(t, err)
+					meowmxpgx.SetPerAppend(driver, perAppend)
 					store, err := meowmx.NewStore(driver, withGC(nil))
 					require.NoError(t, err)
 					return store

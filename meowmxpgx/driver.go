@@ -41,6 +41,8 @@ type Driver struct {
 	schema string // as given
 	quoted string // quoted identifier, ready for SQL
 
+	perAppend bool // EventAppendBatch sends one statement per append (tests, benchmarks)
+
 	mu sync.Mutex
 	q  *queries // nil until the tables' id type is known
 }

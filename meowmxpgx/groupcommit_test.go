@@ -113,91 +113,138 @@ func TestGroupCommitWinners(t *testing.T) {
 
 func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 	t.Parallel()
+	for _, perAppend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
+			t.Parallel()
+			testSameStreamInOneBatch(t, perAppend)
+		})
+	}
+}
+
+func testSameStreamInOneBatch(t *testing.T, perAppend bool) {
 	ctx := context.Background()
 	_, d := groupedStore(t)
-	p := func(id string, expected int64) *meowmxdriver.EventAppendParams {
-		return &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: expected,
-			EventTypes: []string{"E"}, Data: [][]byte{[]byte(`1`)}, Metadata: [][]byte{nil}}
+	meowmxpgx.SetPerAppend(d, perAppend)
+	p := func(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.EventAppendParams {
+		p := &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: expected,
+			EventTypes: []string{"E", "F"}, Data: [][]byte{[]byte(`1`), []byte(`2`)}, Metadata: [][]byte{nil, []byte(`{}`)}}
+		for _, u := range uuids {
+			p.EventUUIDs = append(p.EventUUIDs, u[:])
+		}
+		return p
 	}
+	u1, u2, u3 := uuid.New(), uuid.New(), uuid.New()
 	results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
 		p("a", meowmxdriver.ExpectedNoStream),
-		p("a", 0),                             // sees the first
-		p("a", 0),                             // refused: a is at 1 now
+		p("a", 1),                             // sees the first
+		p("a", 1),                             // refused: a is at 3 now
 		p("a", meowmxdriver.ExpectedNoStream), // refused
-		p("a", 1),
+		p("a", 3),
 		p("b", meowmxdriver.ExpectedStreamExists), // refused: no b yet
 		p("b", meowmxdriver.ExpectedAny),
+		p("c", meowmxdriver.ExpectedAny, u1, u2),
+		p("c", 1, u1, u2),                                     // refused: stored by the append before
+		p("d", meowmxdriver.ExpectedAny, u3, u2),              // refused: u2 is stored in c
+		p("e", meowmxdriver.ExpectedNoStream, u3, uuid.New()), // the same UUID as d: d was refused
 	})
 	require.NoError(t, err)
 	var appended []bool
 	for _, r := range results {
 		appended = append(appended, r.Appended)
 	}
-	require.Equal(t, []bool{true, true, false, false, true, false, true}, appended)
-	require.Equal(t, int64(2), results[4].Events[0].Version)
+	require.Equal(t, []bool{true, true, false, false, true, false, true, true, false, false, true}, appended)
+	require.Equal(t, []int64{4, 5}, []int64{results[4].Events[0].Version, results[4].Events[1].Version})
 	require.Equal(t, results[0].Events[0].TransactionID, results[6].Events[0].TransactionID, "one transaction")
+	require.Less(t, results[0].Events[1].ID, results[1].Events[0].ID, "events are numbered in append order")
 }
 
 func TestGroupCommitUniqueViolation(t *testing.T) {
 	t.Parallel()
+	for _, perAppend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
+			t.Parallel()
+			testUniqueViolation(t, perAppend)
+		})
+	}
+}
+
+// testUniqueViolation appends in batches an event UUID that an open
+// transaction holds: the statement waits for it, then fails with a unique
+// violation when it commits.
+func testUniqueViolation(t *testing.T, perAppend bool) {
 	ctx := context.Background()
 	s, d := groupedStore(t)
+	meowmxpgx.SetPerAppend(d, perAppend)
 	tx, pid := holder(t, d)
 	dup := uuid.New()
 	_, err := s.AppendTx(ctx, tx, cat("src"), meowmx.NoStream, event(`1`, dup))
 	require.NoError(t, err)
 
-	t.Run("driver", func(t *testing.T) {
-		// The batch's statement for "dst" waits for the holder's UUID.
-		p := func(id string, u uuid.UUID) *meowmxdriver.EventAppendParams {
-			return &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: meowmxdriver.ExpectedAny,
-				EventTypes: []string{"E"}, Data: [][]byte{[]byte(`1`)}, Metadata: [][]byte{nil}, EventUUIDs: [][]byte{u[:]}}
-		}
-		done := make(chan error, 1)
-		go func() {
-			_, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{p("before", uuid.New()), p("dst", dup), p("after", uuid.New())})
-			done <- err
-		}()
-		waitBlocked(t, d, pid, 1)
+	p := func(id string, u uuid.UUID) *meowmxdriver.EventAppendParams {
+		return &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: meowmxdriver.ExpectedAny,
+			EventTypes: []string{"E"}, Data: [][]byte{[]byte(`1`)}, Metadata: [][]byte{nil}, EventUUIDs: [][]byte{u[:]}}
+	}
+	type batchOutcome struct {
+		results []*meowmxdriver.EventAppendResult
+		err     error
+	}
+	done := make(chan batchOutcome, 1)
+	go func() {
+		results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{p("before", uuid.New()), p("dst", dup), p("after", uuid.New())})
+		done <- batchOutcome{results, err}
+	}()
+	waitBlocked(t, d, pid, 1)
 
-		// Through the store, while that batch waits: the others commit, the
-		// duplicate gets the error it gets without group commit.
-		var wg sync.WaitGroup
-		errs := make([]error, 20)
-		for i := range errs {
-			wg.Go(func() {
-				u, stream := uuid.New(), cat(fmt.Sprintf("other-%d", i))
-				if i%5 == 0 {
-					u, stream = dup, cat(fmt.Sprintf("dst-%d", i))
-				}
-				_, errs[i] = s.Append(ctx, stream, meowmx.AnyVersion, event(`1`, u))
-			})
-		}
-		waitBlocked(t, d, pid, 2)
-		require.NoError(t, tx.Commit(ctx))
+	// Through the store, while that batch waits: the others commit, the
+	// duplicates get the error they get without group commit.
+	var wg sync.WaitGroup
+	errs := make([]error, 20)
+	for i := range errs {
+		wg.Go(func() {
+			u, stream := uuid.New(), cat(fmt.Sprintf("other-%d", i))
+			if i%5 == 0 {
+				u, stream = dup, cat(fmt.Sprintf("dst-%d", i))
+			}
+			_, errs[i] = s.Append(ctx, stream, meowmx.AnyVersion, event(`1`, u))
+		})
+	}
+	waitBlocked(t, d, pid, 2)
+	require.NoError(t, tx.Commit(ctx))
 
-		err := <-done
+	out := <-done
+	if perAppend {
+		// The statement of "dst" failed: the batch names it and writes
+		// nothing.
 		var ie *meowmxdriver.BatchItemError
-		require.ErrorAs(t, err, &ie)
+		require.ErrorAs(t, out.err, &ie)
 		require.Equal(t, 1, ie.Index)
-		require.ErrorIs(t, err, meowmxdriver.ErrDuplicate)
+		require.ErrorIs(t, out.err, meowmxdriver.ErrDuplicate)
 		for _, id := range []string{"before", "after"} {
 			_, err := s.Stream(ctx, id)
 			require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "a failed batch writes nothing")
 		}
+	} else {
+		// The round failed; sent again one statement per append, "dst" is
+		// refused (its UUID is stored now) and the others commit.
+		require.NoError(t, out.err)
+		require.Len(t, out.results, 3)
+		require.True(t, out.results[0].Appended)
+		require.False(t, out.results[1].Appended)
+		require.True(t, out.results[2].Appended)
+		require.Equal(t, out.results[0].Events[0].TransactionID, out.results[2].Events[0].TransactionID)
+	}
 
-		wg.Wait()
-		for i, err := range errs {
-			if i%5 == 0 {
-				require.ErrorIs(t, err, meowmx.ErrDuplicateEvent, i)
-				continue
-			}
-			require.NoError(t, err, i)
-			evs, err := s.ReadStream(ctx, fmt.Sprintf("other-%d", i), nil)
-			require.NoError(t, err)
-			require.Len(t, evs, 1)
+	wg.Wait()
+	for i, err := range errs {
+		if i%5 == 0 {
+			require.ErrorIs(t, err, meowmx.ErrDuplicateEvent, i)
+			continue
 		}
-	})
+		require.NoError(t, err, i)
+		evs, err := s.ReadStream(ctx, fmt.Sprintf("other-%d", i), nil)
+		require.NoError(t, err)
+		require.Len(t, evs, 1)
+	}
 }
 
 func TestGroupCommitCancel(t *testing.T) {
