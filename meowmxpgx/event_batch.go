@@ -20,6 +20,8 @@ import (
 // stream is in round k, so it sees the earlier ones). A refused append
 // writes nothing and leaves the others alone.
 //
+// A batch of one append is sent as EventAppend sends it, alone.
+//
 // When a statement raises an error (a unique violation from a concurrent
 // writer, a deadlock, a value the column refuses), the transaction is
 // rolled back and the batch is sent again with one statement per append
@@ -36,6 +38,9 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 		return nil, interpretError(err) // nothing was sent
 	}
 	defer conn.Release()
+	if len(ps) == 1 {
+		return appendOne(ctx, conn, q, ps[0])
+	}
 	if !d.perAppend {
 		results, err := sendBatch(ctx, conn, ps, q.queueMany, readMany)
 		var pgErr *pgconn.PgError
@@ -46,6 +51,22 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 	return sendBatch(ctx, conn, ps, q.queueEach, readEach)
 }
 
+// appendOne runs a batch of one append as EventAppend does: one
+// statement, in a transaction of its own.
+func appendOne(ctx context.Context, conn *pgxpool.Conn, q *queries, p *meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+	sql, args := q.appendStatement(p)
+	rows, _ := conn.Query(ctx, sql, args...)
+	events, err := pgx.CollectRows(rows, scanAppended)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && !fatal(pgErr) {
+			return nil, &meowmxdriver.BatchItemError{Index: 0, Err: itemError(err)}
+		}
+		return nil, writeError(err, true)
+	}
+	return []*meowmxdriver.EventAppendResult{appendOutcome(p, events)}, nil
+}
+
 // sendBatch sends BEGIN, the appends that queue adds, and COMMIT, and
 // reads the appends' results with read.
 func sendBatch(ctx context.Context, conn *pgxpool.Conn, ps []*meowmxdriver.EventAppendParams,
@@ -54,12 +75,18 @@ func sendBatch(ctx context.Context, conn *pgxpool.Conn, ps []*meowmxdriver.Event
 ) ([]*meowmxdriver.EventAppendResult, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
+	// The append statements take arrays, whose length custom plans know:
+	// PostgreSQL would plan them again on every run, which costs more than
+	// running them. The generic plan suits every length.
+	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
 	statements := queue(b, ps)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	results, err := func() ([]*meowmxdriver.EventAppendResult, error) {
-		if _, err := br.Exec(); err != nil {
-			return nil, writeError(err, false)
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return nil, writeError(err, false)
+			}
 		}
 		results, err := read(br, ps, statements)
 		if err != nil {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -31,13 +29,18 @@ const benchPayload = `{"orderId": 12345, "customer": "c-0042", "amount": 99.95, 
 // plain-SQL baseline: the pipelined per-append transaction of
 // raw_new_stream_pipe.sql and raw_existing_stream_pipe.sql (BEGIN, three
 // statements, COMMIT in one pgx.Batch). It reports events/s and the p50
-// and p99 latency of one append. Run with
+// and p99 latency of one append. meowmx-grouped-perstmt sends one
+// statement per append in the batch (the driver's fallback), and
+// meowmx-grouped-window waits 500µs for more appends when busy. Run with
 //
 //	go test -run '^$' -bench GroupCommit -benchtime 3s ./meowmxpgx/
 func BenchmarkGroupCommit(b *testing.B) {
 	for _, goroutines := range []int{1, 16, 64} {
 		for _, target := range []string{"new", "existing"} {
-			for _, mode := range []string{"sql-pipelined", "meowmx", "meowmx-grouped"} {
+			for _, mode := range []string{"sql-pipelined", "meowmx", "meowmx-grouped", "meowmx-grouped-perstmt", "meowmx-grouped-window"} {
+				if goroutines == 1 && (mode == "meowmx-grouped-perstmt" || mode == "meowmx-grouped-window") {
+					continue // the same as meowmx-grouped: batches of one, never waiting
+				}
 				b.Run(fmt.Sprintf("g=%d/stream=%s/%s", goroutines, target, mode), func(b *testing.B) {
 					benchAppends(b, goroutines, target, mode)
 				})
@@ -54,7 +57,12 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	b.Cleanup(pool.Close)
 	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
 	require.NoError(b, err)
-	store, err := meowmx.NewStore(driver, &meowmx.Config{GroupCommit: meowmx.GroupCommitConfig{Disabled: mode != "meowmx-grouped", Window: time.Duration(benchWindowUS) * time.Microsecond}})
+	meowmxpgx.SetPerAppend(driver, mode == "meowmx-grouped-perstmt")
+	gc := meowmx.GroupCommitConfig{Disabled: mode == "meowmx" || mode == "sql-pipelined"}
+	if mode == "meowmx-grouped-window" {
+		gc.Window = 500 * time.Microsecond
+	}
+	store, err := meowmx.NewStore(driver, &meowmx.Config{GroupCommit: gc})
 	require.NoError(b, err)
 	_, err = store.Migrate(ctx, nil)
 	require.NoError(b, err)
@@ -113,8 +121,6 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
 	b.ReportMetric(0, "ns/op")
 }
-
-var benchWindowUS, _ = strconv.Atoi(os.Getenv("MEOWMX_WINDOW_US"))
 
 func benchStream(run string, g, i int) meowmx.StreamID {
 	return meowmx.StreamID{Type: "Order", ID: fmt.Sprintf("ord-%s-%d-%d", run, g, i)}
