@@ -19,8 +19,7 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 		return nil, err
 	}
 	sql, args := q.appendStatement(p)
-	rows, _ := e.db.Query(ctx, sql, args...)
-	events, err := pgx.CollectRows(rows, scanAppended)
+	events, err := e.appendRows(ctx, sql, args)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
@@ -45,6 +44,31 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	}
 	return res, err
 }
+
+// appendRows runs an append statement. On the pool it acquires the
+// connection apart, so that a failure to get one is known to have sent
+// nothing.
+func (e *executor) appendRows(ctx context.Context, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
+	db := e.db
+	if e.pool {
+		conn, err := e.d.pool.Acquire(ctx)
+		if err != nil {
+			return nil, &acquireError{err}
+		}
+		defer conn.Release()
+		db = conn
+	}
+	rows, _ := db.Query(ctx, sql, args...)
+	return pgx.CollectRows(rows, scanAppended)
+}
+
+// acquireError is a failure to get a connection from the pool: nothing
+// was sent.
+type acquireError struct{ err error }
+
+func (e *acquireError) Error() string     { return e.err.Error() }
+func (e *acquireError) Unwrap() error     { return e.err }
+func (e *acquireError) SafeToRetry() bool { return true }
 
 // appendStatement returns the statement of an append and its arguments.
 func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams) (string, []any) {

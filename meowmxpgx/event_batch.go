@@ -35,7 +35,7 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 	}
 	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
-		return nil, interpretError(err) // nothing was sent
+		return nil, interpretError(&acquireError{err}) // nothing was sent
 	}
 	defer conn.Release()
 	if len(ps) == 1 {

@@ -250,41 +250,47 @@ func testUniqueViolation(t *testing.T, perAppend bool) {
 func TestGroupCommitCancel(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	s, d := groupedStore(t)
+	s, _ := groupedStore(t)
 
 	cancelled, cancel := context.WithCancel(ctx)
 	cancel()
-	_, err := s.Append(cancelled, cat("never"), meowmx.NoStream, event(`1`, uuid.Nil))
-	require.ErrorIs(t, err, context.Canceled)
-	require.NotErrorIs(t, err, meowmx.ErrCommitUnknown)
-
-	// Cancelled while its batch waits for a lock: the outcome is unknown to
-	// the caller; a retry with the same UUID settles it.
-	tx, pid := holder(t, d)
-	_, err = tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{d.Schema()}.Sanitize()+".es_events IN EXCLUSIVE MODE")
-	require.NoError(t, err)
-	waiting, cancel := context.WithCancel(ctx)
-	id := uuid.New()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.Append(waiting, cat("waits"), meowmx.NoStream, event(`1`, id))
-		done <- err
-	}()
-	waitBlocked(t, d, pid, 1)
-	cancel()
-	err = <-done
-	require.ErrorIs(t, err, context.Canceled)
-	require.ErrorIs(t, err, meowmx.ErrCommitUnknown)
-	require.NoError(t, tx.Rollback(ctx))
-
-	for range 2 {
-		res, err := s.Append(ctx, cat("waits"), meowmx.NoStream, event(`1`, id))
-		require.NoError(t, err)
-		require.Equal(t, int64(0), res.Version)
+	single := newStore(t, &meowmx.Config{GroupCommit: meowmx.GroupCommitConfig{Disabled: true}})
+	for _, store := range []*meowmx.Store[pgx.Tx]{s, single} {
+		_, err := store.Append(cancelled, cat("never"), meowmx.NoStream, event(`1`, uuid.Nil))
+		require.ErrorIs(t, err, context.Canceled)
+		require.NotErrorIs(t, err, meowmx.ErrCommitUnknown, "nothing was sent")
 	}
-	evs, err := s.ReadStream(ctx, "waits", nil)
-	require.NoError(t, err)
-	require.Len(t, evs, 1)
+
+	// Cancelled while its statement waits for a lock: the outcome is
+	// unknown to the caller; a retry with the same UUID settles it.
+	for _, store := range []*meowmx.Store[pgx.Tx]{s, single} {
+		d := store.Driver().(*meowmxpgx.Driver)
+		tx, pid := holder(t, d)
+		_, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{d.Schema()}.Sanitize()+".es_events IN EXCLUSIVE MODE")
+		require.NoError(t, err)
+		waiting, cancel := context.WithCancel(ctx)
+		id := uuid.New()
+		done := make(chan error, 1)
+		go func() {
+			_, err := store.Append(waiting, cat("waits"), meowmx.NoStream, event(`1`, id))
+			done <- err
+		}()
+		waitBlocked(t, d, pid, 1)
+		cancel()
+		err = <-done
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, meowmx.ErrCommitUnknown)
+		require.NoError(t, tx.Rollback(ctx))
+
+		for range 2 {
+			res, err := store.Append(ctx, cat("waits"), meowmx.NoStream, event(`1`, id))
+			require.NoError(t, err)
+			require.Equal(t, int64(0), res.Version)
+		}
+		evs, err := store.ReadStream(ctx, "waits", nil)
+		require.NoError(t, err)
+		require.Len(t, evs, 1)
+	}
 }
 
 func TestGroupCommitConnectionKilled(t *testing.T) {
