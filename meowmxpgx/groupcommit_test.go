@@ -111,28 +111,44 @@ func TestGroupCommitWinners(t *testing.T) {
 	}
 }
 
-func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
-	t.Parallel()
+// forEachBatchMode runs test on a store whose driver sends batches as
+// one statement per round of distinct streams, then as one statement per
+// append (its fallback).
+func forEachBatchMode(t *testing.T, test func(t *testing.T, s *meowmx.Store[pgx.Tx], d *meowmxpgx.Driver, perAppend bool)) {
 	for _, perAppend := range []bool{false, true} {
 		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
 			t.Parallel()
-			testSameStreamInOneBatch(t, perAppend)
+			s, d := groupedStore(t)
+			meowmxpgx.SetPerAppend(d, perAppend)
+			test(t, s, d, perAppend)
 		})
 	}
 }
 
-func testSameStreamInOneBatch(t *testing.T, perAppend bool) {
-	ctx := context.Background()
-	_, d := groupedStore(t)
-	meowmxpgx.SetPerAppend(d, perAppend)
-	p := func(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.EventAppendParams {
-		p := &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: expected,
-			EventTypes: []string{"E", "F"}, Data: [][]byte{[]byte(`1`), []byte(`2`)}, Metadata: [][]byte{nil, []byte(`{}`)}}
-		for _, u := range uuids {
-			p.EventUUIDs = append(p.EventUUIDs, u[:])
-		}
-		return p
+// batchItem is the driver's input for an append to cat/id of one event
+// per UUID, or of two events without UUIDs.
+func batchItem(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.EventAppendParams {
+	p := &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: expected}
+	for i, u := range uuids {
+		p.EventUUIDs = append(p.EventUUIDs, u[:])
+		p.EventTypes = append(p.EventTypes, "E")
+		p.Data = append(p.Data, []byte(fmt.Sprint(i)))
+		p.Metadata = append(p.Metadata, nil)
 	}
+	if len(uuids) == 0 {
+		p.EventTypes, p.Data, p.Metadata = []string{"E", "F"}, [][]byte{[]byte(`1`), []byte(`2`)}, [][]byte{nil, []byte(`{}`)}
+	}
+	return p
+}
+
+func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
+	t.Parallel()
+	forEachBatchMode(t, testSameStreamInOneBatch)
+}
+
+func testSameStreamInOneBatch(t *testing.T, _ *meowmx.Store[pgx.Tx], d *meowmxpgx.Driver, _ bool) {
+	ctx := context.Background()
+	p := batchItem
 	u1, u2, u3 := uuid.New(), uuid.New(), uuid.New()
 	results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
 		p("a", meowmxdriver.ExpectedNoStream),
@@ -160,29 +176,21 @@ func testSameStreamInOneBatch(t *testing.T, perAppend bool) {
 
 func TestGroupCommitUniqueViolation(t *testing.T) {
 	t.Parallel()
-	for _, perAppend := range []bool{false, true} {
-		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
-			t.Parallel()
-			testUniqueViolation(t, perAppend)
-		})
-	}
+	forEachBatchMode(t, testUniqueViolation)
 }
 
 // testUniqueViolation appends in batches an event UUID that an open
 // transaction holds: the statement waits for it, then fails with a unique
 // violation when it commits.
-func testUniqueViolation(t *testing.T, perAppend bool) {
+func testUniqueViolation(t *testing.T, s *meowmx.Store[pgx.Tx], d *meowmxpgx.Driver, perAppend bool) {
 	ctx := context.Background()
-	s, d := groupedStore(t)
-	meowmxpgx.SetPerAppend(d, perAppend)
 	tx, pid := holder(t, d)
 	dup := uuid.New()
 	_, err := s.AppendTx(ctx, tx, cat("src"), meowmx.NoStream, event(`1`, dup))
 	require.NoError(t, err)
 
 	p := func(id string, u uuid.UUID) *meowmxdriver.EventAppendParams {
-		return &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: meowmxdriver.ExpectedAny,
-			EventTypes: []string{"E"}, Data: [][]byte{[]byte(`1`)}, Metadata: [][]byte{nil}, EventUUIDs: [][]byte{u[:]}}
+		return batchItem(id, meowmxdriver.ExpectedAny, u)
 	}
 	type batchOutcome struct {
 		results []*meowmxdriver.EventAppendResult
