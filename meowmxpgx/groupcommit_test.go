@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/internal/dbtest"
 	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxpgx"
 )
@@ -357,3 +359,72 @@ func TestGroupCommitConnectionKilled(t *testing.T) {
 }
 
 func cat(id string) meowmx.StreamID { return meowmx.StreamID{Type: "cat", ID: id} }
+
+func TestGroupCommitIDTypes(t *testing.T) {
+	t.Parallel()
+	for _, idType := range []string{"UUID", "CHAR(36)"} {
+		t.Run(idType, func(t *testing.T) {
+			t.Parallel()
+			forEachBatchMode(t, func(t *testing.T, _ *meowmx.Store[pgx.Tx], _ *meowmxpgx.Driver, perAppend bool) {
+				ctx := context.Background()
+				pool, schema := dbtest.Schema(t)
+				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+				require.NoError(t, err)
+				meowmxpgx.SetPerAppend(d, perAppend)
+				s, err := meowmx.NewStore(d, nil)
+				require.NoError(t, err)
+				_, err = s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: idType})
+				require.NoError(t, err)
+
+				a, b := uuid.NewString(), strings.ToUpper(uuid.NewString())
+				results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
+					batchItem(a, meowmxdriver.ExpectedNoStream),
+					batchItem(b, meowmxdriver.ExpectedAny),
+					batchItem(a, 1),
+					batchItem(b, 0), // refused: b is at 1
+				})
+				require.NoError(t, err)
+				require.True(t, results[0].Appended)
+				require.True(t, results[1].Appended)
+				require.True(t, results[2].Appended)
+				require.Equal(t, int64(3), results[2].Events[1].Version)
+				require.False(t, results[3].Appended)
+
+				bad := "not-a-uuid-and-far-too-long-for-a-char-36-column"
+				_, err = d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
+					batchItem(uuid.NewString(), meowmxdriver.ExpectedAny),
+					batchItem(bad, meowmxdriver.ExpectedAny),
+				})
+				var ie *meowmxdriver.BatchItemError
+				require.ErrorAs(t, err, &ie)
+				require.Equal(t, 1, ie.Index)
+				require.ErrorIs(t, err, meowmxdriver.ErrInvalidInput)
+
+				// Through the store, concurrently: the bad id gets an
+				// argument error, the others commit.
+				var wg sync.WaitGroup
+				errs := make([]error, 16)
+				for i := range errs {
+					wg.Go(func() {
+						id := uuid.NewString()
+						if i%4 == 0 {
+							id = bad
+						}
+						_, errs[i] = s.Append(ctx, cat(id), meowmx.AnyVersion, event(`1`, uuid.Nil))
+					})
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if i%4 == 0 {
+						require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
+					} else {
+						require.NoError(t, err)
+					}
+				}
+				evs, err := s.ReadStream(ctx, a, nil)
+				require.NoError(t, err)
+				require.Len(t, evs, 4)
+			})
+		})
+	}
+}
