@@ -58,7 +58,10 @@ type GroupCommitConfig struct {
 	// store is busy), waits for more before it is sent, unless it is full
 	// first. A batch on an idle store never waits. A window trades latency
 	// for fewer, larger transactions; between 0 and GroupCommitWindowMax.
-	// Defaults to GroupCommitWindowDefault.
+	// Go's timers may fire up to a millisecond late when the process is
+	// idle, so a window below 1ms often waits about 1ms. Defaults to
+	// GroupCommitWindowDefault: without a window, a batch already holds
+	// every append that arrived while the previous one committed.
 	Window time.Duration
 	// MaxBatch is the most appends in one transaction, between 1 and
 	// GroupCommitMaxBatchMax. Defaults to GroupCommitMaxBatchDefault.
