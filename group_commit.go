@@ -189,9 +189,11 @@ func (g *groupCommitter) wait() {
 // others are sent again without it, so no append fails on another's
 // account.
 func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
-	// One lock order for every batch: appends sorted by aggregate id, a
-	// stream's appends in arrival order. Two batches in flight (or two
-	// processes) then never deadlock on each other's streams.
+	// One order for every batch: appends sorted by aggregate id, a
+	// stream's appends in arrival order, so that two batches in flight (or
+	// two processes) lock their streams in the same order where the driver
+	// follows it. A deadlock that happens anyway fails one append, which
+	// then runs alone.
 	slices.SortStableFunc(items, func(x, y *groupAppend) int { return cmp.Compare(x.p.AggregateID, y.p.AggregateID) })
 	for len(items) > 0 {
 		ps := make([]*meowmxdriver.EventAppendParams, len(items))
