@@ -29,7 +29,13 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	}
 	s := &Store[TTx]{driver: driver, config: cfg}
 	if !cfg.GroupCommit.Disabled {
-		s.group = newGroupCommitter(driver.EventAppendBatch, cfg.GroupCommit)
+		send := func(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+			return meowmxdriver.AppendBatchInTx(ctx, driver.Begin, ps)
+		}
+		if ba, ok := driver.(meowmxdriver.BatchAppender); ok {
+			send = ba.EventAppendBatch
+		}
+		s.group = newGroupCommitter(send, cfg.GroupCommit)
 	}
 	return s, nil
 }

@@ -40,6 +40,20 @@ type Driver[TTx any] interface {
 	// UnwrapTx returns the native transaction behind an ExecutorTx made by
 	// Begin.
 	UnwrapTx(tx ExecutorTx) TTx
+	// Migrate creates or upgrades the tables.
+	Migrate(ctx context.Context, p *MigrateParams) (*MigrateResult, error)
+	// Name is a short name for logs and errors: "postgres", "sqlite".
+	Name() string
+	// Capabilities tells what the database guarantees beyond the common
+	// ground.
+	Capabilities() Capabilities
+}
+
+// BatchAppender is implemented by drivers that run several appends in one
+// transaction faster than AppendBatchInTx does, such as meowmxpgx (one
+// round trip). Package meowmx uses AppendBatchInTx with Driver.Begin for
+// drivers without it.
+type BatchAppender interface {
 	// EventAppendBatch runs several appends in one transaction of its
 	// own, in the order given, each as EventAppend would run it: a later
 	// append sees the earlier ones' effects. It returns one result per
@@ -49,16 +63,8 @@ type Driver[TTx any] interface {
 	// exists (the caller reads it). When one append raises an error, the
 	// transaction is rolled back and the error is a *BatchItemError naming
 	// it. Any other error concerns the whole batch: nothing was written,
-	// unless it wraps ErrCommitUnknown. AppendBatchInTx implements it with
-	// Begin, for drivers without a faster way.
+	// unless it wraps ErrCommitUnknown.
 	EventAppendBatch(ctx context.Context, ps []*EventAppendParams) ([]*EventAppendResult, error)
-	// Migrate creates or upgrades the tables.
-	Migrate(ctx context.Context, p *MigrateParams) (*MigrateResult, error)
-	// Name is a short name for logs and errors: "postgres", "sqlite".
-	Name() string
-	// Capabilities tells what the database guarantees beyond the common
-	// ground.
-	Capabilities() Capabilities
 }
 
 // Capabilities lists the features that only some drivers have.

@@ -115,7 +115,7 @@ type StreamReadParams struct {
 // events were stored is unknown.
 var ErrCommitUnknown = errors.New("meowmxdriver: connection lost: the transaction may have committed")
 
-// BatchItemError is returned by Driver.EventAppendBatch when one append
+// BatchItemError is returned by BatchAppender.EventAppendBatch when one append
 // raised an error (a unique violation from a concurrent writer, a value the
 // database refuses, a deadlock). The whole transaction was rolled back:
 // nothing of the batch was written. The caller retries the others without
@@ -135,13 +135,10 @@ func (e *BatchItemError) Error() string {
 // Unwrap returns Err.
 func (e *BatchItemError) Unwrap() error { return e.Err }
 
-// AppendBatchInTx implements Driver.EventAppendBatch with a transaction
-// from begin and one EventAppend per append. A driver whose database has a
-// single writer (SQLite) needs nothing faster:
-//
-//	func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
-//		return meowmxdriver.AppendBatchInTx(ctx, d.Begin, ps)
-//	}
+// AppendBatchInTx does what BatchAppender.EventAppendBatch does, with a
+// transaction from begin and one EventAppend per append. It serves drivers
+// that do not implement BatchAppender; a database with a single writer
+// (SQLite) needs nothing faster.
 func AppendBatchInTx(ctx context.Context, begin func(context.Context) (ExecutorTx, error), ps []*EventAppendParams) ([]*EventAppendResult, error) {
 	tx, err := begin(ctx)
 	if err != nil {

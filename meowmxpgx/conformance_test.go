@@ -6,11 +6,13 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
 	"github.com/meowmx/meowmx/internal/storetest"
+	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
@@ -26,39 +28,61 @@ func newStore(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 	return store
 }
 
+// inTxBatches hides the driver's EventAppendBatch: the store then groups
+// appends with meowmxdriver.AppendBatchInTx, as it does for drivers
+// without a faster way.
+type inTxBatches struct {
+	meowmxdriver.Driver[pgx.Tx]
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	for name, gc := range map[string]meowmx.GroupCommitConfig{
-		"GroupCommit":             {},
-		"GroupCommitPerStatement": {}, // the driver's fallback: one statement per append
-		"GroupCommitWindow":       {Window: 500 * time.Microsecond, MaxBatch: 8},
-		"GroupCommitDisabled":     {Disabled: true},
+	for _, v := range []struct {
+		name string
+		gc   meowmx.GroupCommitConfig
+		// perAppend: the driver's fallback, one statement per append; inTx:
+		// the store's fallback, AppendBatchInTx.
+		perAppend, inTx bool
+	}{
+		{name: "GroupCommit"},
+		{name: "GroupCommitPerStatement", perAppend: true},
+		{name: "GroupCommitInTx", inTx: true},
+		{name: "GroupCommitWindow", gc: meowmx.GroupCommitConfig{Window: 500 * time.Microsecond, MaxBatch: 8}},
+		{name: "GroupCommitDisabled", gc: meowmx.GroupCommitConfig{Disabled: true}},
 	} {
-		perAppend := name == "GroupCommitPerStatement"
-		t.Run(name, func(t *testing.T) {
+		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			withGC := func(cfg *meowmx.Config) *meowmx.Config {
-				out := meowmx.Config{}
-				if cfg != nil {
-					out = *cfg
+			open := func(t *testing.T, pool *pgxpool.Pool, schema string, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
+				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+				require.NoError(t, err)
+				meowmxpgx.SetPerAppend(d, v.perAppend)
+				var driver meowmxdriver.Driver[pgx.Tx] = d
+				if v.inTx {
+					driver = inTxBatches{d}
 				}
-				out.GroupCommit = gc
-				return &out
+				c := meowmx.Config{}
+				if cfg != nil {
+					c = *cfg
+				}
+				c.GroupCommit = v.gc
+				store, err := meowmx.NewStore(driver, &c)
+				require.NoError(t, err)
+				return store
 			}
 			storetest.Run(t, storetest.Backend[pgx.Tx]{
 				NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
-					s := newStore(t, withGC(cfg))
-					meowmxpgx.SetPerAppend(s.Driver().(*meowmxpgx.Driver), perAppend)
-					return s
-				},
-				Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
-					d := s.Driver().(*meowmxpgx.Driver)
-					driver, err := meowmxpgx.New(d.Pool(), &meowmxpgx.Config{Schema: d.Schema()})
-					require.NoError(t, err)
-					meowmxpgx.SetPerAppend(driver, perAppend)
-					store, err := meowmx.NewStore(driver, withGC(nil))
+					pool, schema := dbtest.Schema(t)
+					store := open(t, pool, schema, cfg)
+					_, err := store.Migrate(context.Background(), nil)
 					require.NoError(t, err)
 					return store
+				},
+				Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
+					d, ok := s.Driver().(*meowmxpgx.Driver)
+					if !ok {
+						d = s.Driver().(inTxBatches).Driver.(*meowmxpgx.Driver)
+					}
+					return open(t, d.Pool(), d.Schema(), nil)
 				},
 			})
 		})

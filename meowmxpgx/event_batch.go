@@ -13,7 +13,7 @@ import (
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
-// EventAppendBatch implements meowmxdriver.Driver. It sends BEGIN, the
+// EventAppendBatch implements meowmxdriver.BatchAppender. It sends BEGIN, the
 // appends and COMMIT in one round trip, as a pgx.Batch on one connection:
 // one transaction, one commit. The appends go as one statement over arrays
 // for each round of distinct streams (appendManySQL; the k-th append to a
