@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -165,6 +166,9 @@ func (g *groupCommitter) flush(busy bool) {
 		g.run(b, items)
 		b.cancel()
 		busy = true
+		// Let the callers just answered run: those that append again at
+		// once join the next batch instead of the one after it.
+		runtime.Gosched()
 	}
 }
 

@@ -1,10 +1,14 @@
 package meowmxpgx_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,7 +56,12 @@ func BenchmarkGroupCommit(b *testing.B) {
 func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	ctx := context.Background()
 	_, schema := dbtest.Schema(b)
-	pool, err := dbtest.NewPool(ctx, int32(goroutines+2))
+	poolCfg, err := pgxpool.ParseConfig(dbtest.DatabaseURL())
+	require.NoError(b, err)
+	poolCfg.MaxConns = int32(goroutines + 2)
+	appName := "meowmx-bench-" + uuid.NewString()[:8]
+	poolCfg.ConnConfig.RuntimeParams["application_name"] = appName
+	pool, err := pgxpool.NewWithConfig(ctx, poolCfg)
 	require.NoError(b, err)
 	b.Cleanup(pool.Close)
 	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
@@ -94,6 +103,9 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	var next atomic.Int64
 	latencies := make([][]time.Duration, goroutines)
 	var wg sync.WaitGroup
+	serverCPU := backendCPU(ctx, pool, appName)
+	var lastID int64
+	require.NoError(b, pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM "+pgx.Identifier{schema}.Sanitize()+".es_events").Scan(&lastID))
 	b.ResetTimer()
 	start := time.Now()
 	for g := range goroutines {
@@ -111,6 +123,7 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
+	serverCPU = backendCPU(ctx, pool, appName) - serverCPU
 	all := slices.Concat(latencies...)
 	slices.Sort(all)
 	if len(all) == 0 {
@@ -119,7 +132,41 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "events/s")
 	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
+	var events, txs float64
+	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT transaction_id) FROM "+pgx.Identifier{schema}.Sanitize()+".es_events WHERE id > $1", lastID).Scan(&events, &txs))
+	b.ReportMetric(events/txs, "appends/tx")
+	if serverCPU > 0 {
+		// CPU time of the PostgreSQL backends serving the benchmark, per
+		// append: the database's work, whatever else the machine runs.
+		b.ReportMetric(float64(serverCPU.Microseconds())/float64(len(all)), "server-cpu-µs/op")
+	}
 	b.ReportMetric(0, "ns/op")
+}
+
+// backendCPU sums the CPU time used so far by the PostgreSQL backends of
+// the connections named appName, read from /proc: 0 when the server runs
+// on another machine. It counts in clock ticks of 10ms.
+func backendCPU(ctx context.Context, pool *pgxpool.Pool, appName string) time.Duration {
+	rows, _ := pool.Query(ctx, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", appName)
+	pids, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return 0
+	}
+	var ticks int64
+	for _, pid := range pids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			return 0
+		}
+		// Fields after the command name (in parentheses): utime and stime
+		// are the 14th and 15th fields of the line.
+		fields := strings.Fields(string(stat[bytes.LastIndexByte(stat, ')')+1:]))
+		for _, f := range fields[11:13] {
+			n, _ := strconv.ParseInt(f, 10, 64)
+			ticks += n
+		}
+	}
+	return time.Duration(ticks) * 10 * time.Millisecond
 }
 
 func benchStream(run string, g, i int) meowmx.StreamID {
