@@ -40,12 +40,11 @@ func TestConformance(t *testing.T) {
 	for _, v := range []struct {
 		name string
 		gc   meowmx.GroupCommitConfig
-		// perAppend: the driver's fallback, one statement per append; inTx:
-		// the store's fallback, AppendBatchInTx.
-		perAppend, inTx bool
+		// inTx: the store groups appends with AppendBatchInTx, as for
+		// drivers without EventAppendBatch.
+		inTx bool
 	}{
 		{name: "GroupCommit"},
-		{name: "GroupCommitPerStatement", perAppend: true},
 		{name: "GroupCommitInTx", inTx: true},
 		{name: "GroupCommitWindow", gc: meowmx.GroupCommitConfig{Window: 500 * time.Microsecond, MaxBatch: 8}},
 		{name: "GroupCommitDisabled", gc: meowmx.GroupCommitConfig{Disabled: true}},
@@ -55,7 +54,6 @@ func TestConformance(t *testing.T) {
 			open := func(t *testing.T, pool *pgxpool.Pool, schema string, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
 				require.NoError(t, err)
-				meowmxpgx.SetPerAppend(d, v.perAppend)
 				var driver meowmxdriver.Driver[pgx.Tx] = d
 				if v.inTx {
 					driver = inTxBatches{d}

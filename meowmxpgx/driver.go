@@ -6,8 +6,7 @@
 //
 // Every append is one statement, sent in one round trip. Concurrent
 // appends grouped by the store (meowmx.GroupCommitConfig) go in one
-// transaction and one round trip: BEGIN, one statement per round of
-// distinct streams, COMMIT. Reads across
+// transaction and one round trip: BEGIN, their statements, COMMIT. Reads across
 // streams return only events below pg_snapshot_xmin(pg_current_snapshot()),
 // so a reader paging forward by (transaction_id, id) never skips an event
 // that commits late.
@@ -43,8 +42,6 @@ type Driver struct {
 	pool   *pgxpool.Pool
 	schema string // as given
 	quoted string // quoted identifier, ready for SQL
-
-	perAppend bool // EventAppendBatch sends one statement per append (tests, benchmarks)
 
 	mu sync.Mutex
 	q  *queries // nil until the tables' id type is known

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,11 +32,10 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 			return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
 		}
 	}
-	if len(events) == len(p.EventTypes) {
-		slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return int(a.Version - b.Version) })
-		return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
+	res := appendOutcome(p, events)
+	if res.Appended {
+		return res, nil
 	}
-	res := &meowmxdriver.EventAppendResult{}
 	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
 	if errors.Is(err, meowmxdriver.ErrNotFound) {
 		return res, nil

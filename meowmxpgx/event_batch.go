@@ -13,21 +13,19 @@ import (
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
-// EventAppendBatch implements meowmxdriver.BatchAppender. It sends BEGIN, the
-// appends and COMMIT in one round trip, as a pgx.Batch on one connection:
-// one transaction, one commit. The appends go as one statement over arrays
-// for each round of distinct streams (appendManySQL; the k-th append to a
-// stream is in round k, so it sees the earlier ones). A refused append
-// writes nothing and leaves the others alone.
+// EventAppendBatch implements meowmxdriver.BatchAppender. It sends BEGIN,
+// the statement of EventAppend for each append, and COMMIT in one round
+// trip, as a pgx.Batch on one connection: one transaction, one commit. A
+// refused append returns no rows and leaves the transaction alone; an
+// append that raises an error (a unique violation from a concurrent
+// writer, a deadlock, a value the column refuses) aborts it, and
+// EventAppendBatch returns a *meowmxdriver.BatchItemError naming it.
+// Refused appends' Stream is left nil. A batch of one append is sent as
+// EventAppend sends it, alone.
 //
-// A batch of one append is sent as EventAppend sends it, alone.
-//
-// When a statement raises an error (a unique violation from a concurrent
-// writer, a deadlock, a value the column refuses), the transaction is
-// rolled back and the batch is sent again with one statement per append
-// (the statement of EventAppend), which tells which append failed: its
-// error is a *meowmxdriver.BatchItemError. Refused appends' Stream is left
-// nil.
+// One statement per append measured the same as one statement over arrays
+// for all the appends (docs/BENCHMARKS-groupcommit.md): the rows, not the
+// statements, cost the server its time.
 func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
 	q, err := (&executor{d: d, db: d.pool, pool: true}).queries(ctx)
 	if err != nil {
@@ -41,14 +39,28 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 	if len(ps) == 1 {
 		return appendOne(ctx, conn, q, ps[0])
 	}
-	if !d.perAppend {
-		results, err := sendBatch(ctx, conn, ps, q.queueMany, readMany)
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || fatal(pgErr) || errors.Is(err, meowmxdriver.ErrCommitUnknown) {
-			return results, err
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	for _, p := range ps {
+		sql, args := q.appendStatement(p)
+		b.Queue(sql, args...)
+	}
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	results, err := readBatch(br, ps)
+	closeErr := br.Close()
+	if err == nil && closeErr != nil {
+		err = writeError(closeErr, true)
+	}
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		// A statement failed inside the explicit transaction: the server
+		// skipped the rest up to the batch's end and waits for a ROLLBACK.
+		// Without one the pool would close the connection.
+		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
 		}
 	}
-	return sendBatch(ctx, conn, ps, q.queueEach, readEach)
+	return results, err
 }
 
 // appendOne runs a batch of one append as EventAppend does: one
@@ -67,61 +79,11 @@ func appendOne(ctx context.Context, conn *pgxpool.Conn, q *queries, p *meowmxdri
 	return []*meowmxdriver.EventAppendResult{appendOutcome(p, events)}, nil
 }
 
-// sendBatch sends BEGIN, the appends that queue adds, and COMMIT, and
-// reads the appends' results with read.
-func sendBatch(ctx context.Context, conn *pgxpool.Conn, ps []*meowmxdriver.EventAppendParams,
-	queue func(*pgx.Batch, []*meowmxdriver.EventAppendParams) [][]int,
-	read func(pgx.BatchResults, []*meowmxdriver.EventAppendParams, [][]int) ([]*meowmxdriver.EventAppendResult, error),
-) ([]*meowmxdriver.EventAppendResult, error) {
-	b := &pgx.Batch{}
-	b.Queue("BEGIN")
-	// The append statements take arrays, whose length custom plans know:
-	// PostgreSQL would plan them again on every run, which costs more than
-	// running them. The generic plan suits every length.
-	b.Queue("SET LOCAL plan_cache_mode = force_generic_plan")
-	statements := queue(b, ps)
-	b.Queue("COMMIT")
-	br := conn.SendBatch(ctx, b)
-	results, err := func() ([]*meowmxdriver.EventAppendResult, error) {
-		for range 2 {
-			if _, err := br.Exec(); err != nil {
-				return nil, writeError(err, false)
-			}
-		}
-		results, err := read(br, ps, statements)
-		if err != nil {
-			return nil, err
-		}
-		if _, err := br.Exec(); err != nil {
-			return nil, writeError(err, true)
-		}
-		return results, nil
-	}()
-	closeErr := br.Close()
-	if err == nil && closeErr != nil {
-		err = writeError(closeErr, true)
+// readBatch reads the results of BEGIN, the appends and COMMIT.
+func readBatch(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+	if _, err := br.Exec(); err != nil {
+		return nil, writeError(err, false)
 	}
-	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-		// A statement failed inside the explicit transaction: the server
-		// skipped the rest up to the batch's end and waits for a ROLLBACK.
-		// Without one the pool would close the connection.
-		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
-	}
-	return results, err
-}
-
-// queueEach queues one statement per append.
-func (q *queries) queueEach(b *pgx.Batch, ps []*meowmxdriver.EventAppendParams) [][]int {
-	for _, p := range ps {
-		sql, args := q.appendStatement(p)
-		b.Queue(sql, args...)
-	}
-	return nil
-}
-
-func readEach(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams, _ [][]int) ([]*meowmxdriver.EventAppendResult, error) {
 	results := make([]*meowmxdriver.EventAppendResult, len(ps))
 	for i, p := range ps {
 		rows, _ := br.Query()
@@ -135,77 +97,14 @@ func readEach(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams, _ [][]i
 		}
 		results[i] = appendOutcome(p, events)
 	}
-	return results, nil
-}
-
-// queueMany queues one appendManySQL statement per round of appends to
-// distinct streams, and returns the rounds' appends (indexes into ps).
-func (q *queries) queueMany(b *pgx.Batch, ps []*meowmxdriver.EventAppendParams) [][]int {
-	var rounds [][]int
-	seen := make(map[string]int, len(ps))
-	for i, p := range ps {
-		k := seen[p.AggregateID]
-		seen[p.AggregateID] = k + 1
-		if k == len(rounds) {
-			rounds = append(rounds, nil)
-		}
-		rounds[k] = append(rounds[k], i)
-	}
-	for _, round := range rounds {
-		var ids, types, evTypes, data []string
-		var expected []int64
-		var counts, evAppend, evPos []int32
-		var meta, uuids [][]byte
-		for j, i := range round {
-			p := ps[i]
-			ids = append(ids, p.AggregateID)
-			types = append(types, p.AggregateType)
-			expected = append(expected, p.Expected)
-			counts = append(counts, int32(len(p.EventTypes)))
-			for k := range p.EventTypes {
-				evAppend = append(evAppend, int32(j+1))
-				evPos = append(evPos, int32(k+1))
-				evTypes = append(evTypes, p.EventTypes[k])
-				data = append(data, string(p.Data[k]))
-				meta = append(meta, p.Metadata[k])
-				var u []byte
-				if p.EventUUIDs != nil {
-					u = p.EventUUIDs[k]
-				}
-				uuids = append(uuids, u)
-			}
-		}
-		b.Queue(q.appendMany, ids, types, expected, counts, evAppend, evPos, evTypes, data, nullableText(meta), nullableUUIDs(uuids))
-	}
-	return rounds
-}
-
-func readMany(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams, rounds [][]int) ([]*meowmxdriver.EventAppendResult, error) {
-	events := make([][]meowmxdriver.AppendedEvent, len(ps))
-	for _, round := range rounds {
-		rows, _ := br.Query()
-		var idx int
-		var a meowmxdriver.AppendedEvent
-		_, err := pgx.ForEachRow(rows, []any{&idx, &a.ID, &a.TransactionID, &a.Version, &a.RecordedAt}, func() error {
-			if idx < 1 || idx > len(round) {
-				return fmt.Errorf("meowmxpgx: batch statement returned append %d of %d", idx, len(round))
-			}
-			i := round[idx-1]
-			events[i] = append(events[i], a)
-			return nil
-		})
-		if err != nil {
-			return nil, writeError(err, false)
-		}
-	}
-	results := make([]*meowmxdriver.EventAppendResult, len(ps))
-	for i, p := range ps {
-		results[i] = appendOutcome(p, events[i])
+	if _, err := br.Exec(); err != nil {
+		return nil, writeError(err, true)
 	}
 	return results, nil
 }
 
-// appendOutcome is the result of an append that returned events.
+// appendOutcome is the result of an append statement that returned
+// events: all of the append's, or none when it was refused.
 func appendOutcome(p *meowmxdriver.EventAppendParams, events []meowmxdriver.AppendedEvent) *meowmxdriver.EventAppendResult {
 	res := &meowmxdriver.EventAppendResult{}
 	if len(events) == len(p.EventTypes) {

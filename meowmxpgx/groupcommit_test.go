@@ -113,20 +113,6 @@ func TestGroupCommitWinners(t *testing.T) {
 	}
 }
 
-// forEachBatchMode runs test on a store whose driver sends batches as
-// one statement per round of distinct streams, then as one statement per
-// append (its fallback).
-func forEachBatchMode(t *testing.T, test func(t *testing.T, s *meowmx.Store[pgx.Tx], d *meowmxpgx.Driver, perAppend bool)) {
-	for _, perAppend := range []bool{false, true} {
-		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
-			t.Parallel()
-			s, d := groupedStore(t)
-			meowmxpgx.SetPerAppend(d, perAppend)
-			test(t, s, d, perAppend)
-		})
-	}
-}
-
 // batchItem is the driver's input for an append to cat/id of one event
 // per UUID, or of two events without UUIDs.
 func batchItem(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.EventAppendParams {
@@ -145,11 +131,8 @@ func batchItem(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.Even
 
 func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 	t.Parallel()
-	forEachBatchMode(t, testSameStreamInOneBatch)
-}
-
-func testSameStreamInOneBatch(t *testing.T, _ *meowmx.Store[pgx.Tx], d *meowmxpgx.Driver, _ bool) {
 	ctx := context.Background()
+	_, d := groupedStore(t)
 	p := batchItem
 	u1, u2, u3 := uuid.New(), uuid.New(), uuid.New()
 	results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
@@ -176,16 +159,13 @@ func testSameStreamInOneBatch(t *testing.T, _ *meowmx.Store[pgx.Tx], d *meowmxpg
 	require.Less(t, results[0].Events[1].ID, results[1].Events[0].ID, "events are numbered in append order")
 }
 
+// TestGroupCommitUniqueViolation appends in batches an event UUID that an
+// open transaction holds: the statement waits for it, then fails with a
+// unique violation when it commits.
 func TestGroupCommitUniqueViolation(t *testing.T) {
 	t.Parallel()
-	forEachBatchMode(t, testUniqueViolation)
-}
-
-// testUniqueViolation appends in batches an event UUID that an open
-// transaction holds: the statement waits for it, then fails with a unique
-// violation when it commits.
-func testUniqueViolation(t *testing.T, s *meowmx.Store[pgx.Tx], d *meowmxpgx.Driver, perAppend bool) {
 	ctx := context.Background()
+	s, d := groupedStore(t)
 	tx, pid := holder(t, d)
 	dup := uuid.New()
 	_, err := s.AppendTx(ctx, tx, cat("src"), meowmx.NoStream, event(`1`, dup))
@@ -221,27 +201,15 @@ func testUniqueViolation(t *testing.T, s *meowmx.Store[pgx.Tx], d *meowmxpgx.Dri
 	waitBlocked(t, d, pid, 2)
 	require.NoError(t, tx.Commit(ctx))
 
+	// The statement of "dst" failed: the batch names it and writes nothing.
 	out := <-done
-	if perAppend {
-		// The statement of "dst" failed: the batch names it and writes
-		// nothing.
-		var ie *meowmxdriver.BatchItemError
-		require.ErrorAs(t, out.err, &ie)
-		require.Equal(t, 1, ie.Index)
-		require.ErrorIs(t, out.err, meowmxdriver.ErrDuplicate)
-		for _, id := range []string{"before", "after"} {
-			_, err := s.Stream(ctx, id)
-			require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "a failed batch writes nothing")
-		}
-	} else {
-		// The round failed; sent again one statement per append, "dst" is
-		// refused (its UUID is stored now) and the others commit.
-		require.NoError(t, out.err)
-		require.Len(t, out.results, 3)
-		require.True(t, out.results[0].Appended)
-		require.False(t, out.results[1].Appended)
-		require.True(t, out.results[2].Appended)
-		require.Equal(t, out.results[0].Events[0].TransactionID, out.results[2].Events[0].TransactionID)
+	var ie *meowmxdriver.BatchItemError
+	require.ErrorAs(t, out.err, &ie)
+	require.Equal(t, 1, ie.Index)
+	require.ErrorIs(t, out.err, meowmxdriver.ErrDuplicate)
+	for _, id := range []string{"before", "after"} {
+		_, err := s.Stream(ctx, id)
+		require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "a failed batch writes nothing")
 	}
 
 	wg.Wait()
@@ -365,66 +333,63 @@ func TestGroupCommitIDTypes(t *testing.T) {
 	for _, idType := range []string{"UUID", "CHAR(36)"} {
 		t.Run(idType, func(t *testing.T) {
 			t.Parallel()
-			forEachBatchMode(t, func(t *testing.T, _ *meowmx.Store[pgx.Tx], _ *meowmxpgx.Driver, perAppend bool) {
-				ctx := context.Background()
-				pool, schema := dbtest.Schema(t)
-				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
-				require.NoError(t, err)
-				meowmxpgx.SetPerAppend(d, perAppend)
-				s, err := meowmx.NewStore(d, nil)
-				require.NoError(t, err)
-				_, err = s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: idType})
-				require.NoError(t, err)
+			ctx := context.Background()
+			pool, schema := dbtest.Schema(t)
+			d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+			require.NoError(t, err)
+			s, err := meowmx.NewStore(d, nil)
+			require.NoError(t, err)
+			_, err = s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: idType})
+			require.NoError(t, err)
 
-				a, b := uuid.NewString(), strings.ToUpper(uuid.NewString())
-				results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
-					batchItem(a, meowmxdriver.ExpectedNoStream),
-					batchItem(b, meowmxdriver.ExpectedAny),
-					batchItem(a, 1),
-					batchItem(b, 0), // refused: b is at 1
-				})
-				require.NoError(t, err)
-				require.True(t, results[0].Appended)
-				require.True(t, results[1].Appended)
-				require.True(t, results[2].Appended)
-				require.Equal(t, int64(3), results[2].Events[1].Version)
-				require.False(t, results[3].Appended)
-
-				bad := "not-a-uuid-and-far-too-long-for-a-char-36-column"
-				_, err = d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
-					batchItem(uuid.NewString(), meowmxdriver.ExpectedAny),
-					batchItem(bad, meowmxdriver.ExpectedAny),
-				})
-				var ie *meowmxdriver.BatchItemError
-				require.ErrorAs(t, err, &ie)
-				require.Equal(t, 1, ie.Index)
-				require.ErrorIs(t, err, meowmxdriver.ErrInvalidInput)
-
-				// Through the store, concurrently: the bad id gets an
-				// argument error, the others commit.
-				var wg sync.WaitGroup
-				errs := make([]error, 16)
-				for i := range errs {
-					wg.Go(func() {
-						id := uuid.NewString()
-						if i%4 == 0 {
-							id = bad
-						}
-						_, errs[i] = s.Append(ctx, cat(id), meowmx.AnyVersion, event(`1`, uuid.Nil))
-					})
-				}
-				wg.Wait()
-				for i, err := range errs {
-					if i%4 == 0 {
-						require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
-					} else {
-						require.NoError(t, err)
-					}
-				}
-				evs, err := s.ReadStream(ctx, a, nil)
-				require.NoError(t, err)
-				require.Len(t, evs, 4)
+			a, b := uuid.NewString(), strings.ToUpper(uuid.NewString())
+			results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
+				batchItem(a, meowmxdriver.ExpectedNoStream),
+				batchItem(b, meowmxdriver.ExpectedAny),
+				batchItem(a, 1),
+				batchItem(b, 0), // refused: b is at 1
 			})
+			require.NoError(t, err)
+			require.True(t, results[0].Appended)
+			require.True(t, results[1].Appended)
+			require.True(t, results[2].Appended)
+			require.Equal(t, int64(3), results[2].Events[1].Version)
+			require.False(t, results[3].Appended)
+
+			bad := "not-a-uuid-and-far-too-long-for-a-char-36-column"
+			_, err = d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
+				batchItem(uuid.NewString(), meowmxdriver.ExpectedAny),
+				batchItem(bad, meowmxdriver.ExpectedAny),
+			})
+			var ie *meowmxdriver.BatchItemError
+			require.ErrorAs(t, err, &ie)
+			require.Equal(t, 1, ie.Index)
+			require.ErrorIs(t, err, meowmxdriver.ErrInvalidInput)
+
+			// Through the store, concurrently: the bad id gets an
+			// argument error, the others commit.
+			var wg sync.WaitGroup
+			errs := make([]error, 16)
+			for i := range errs {
+				wg.Go(func() {
+					id := uuid.NewString()
+					if i%4 == 0 {
+						id = bad
+					}
+					_, errs[i] = s.Append(ctx, cat(id), meowmx.AnyVersion, event(`1`, uuid.Nil))
+				})
+			}
+			wg.Wait()
+			for i, err := range errs {
+				if i%4 == 0 {
+					require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
+				} else {
+					require.NoError(t, err)
+				}
+			}
+			evs, err := s.ReadStream(ctx, a, nil)
+			require.NoError(t, err)
+			require.Len(t, evs, 4)
 		})
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
-
-	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 // queries holds the SQL of one schema, specialised for the type of its
@@ -17,7 +15,6 @@ type queries struct {
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
 	listByUUID   string
-	appendMany   string
 	idCastSuffix string
 }
 
@@ -88,7 +85,6 @@ func buildQueries(schema, idType string) (*queries, error) {
 				ORDER BY e.transaction_id, e.id LIMIT $3`)
 		}
 	}
-	q.appendMany = r.Replace(appendManySQL)
 	q.listByUUID = r.Replace(`SELECT ` + eventColumns + `
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.event_uuid = ANY($1::uuid[])
@@ -140,52 +136,3 @@ func appendSQL(kind int, withUUIDs bool) string {
 		FROM agg, ` + unnest + `
 		RETURNING e.id, e.transaction_id, e.version, e.created_at`
 }
-
-// appendManySQL is the statement of a batch of appends to distinct
-// streams: appendSQL over arrays. Each append moves its stream's version
-// if its guard holds and none of its event UUIDs is stored, and inserts
-// its events; a refused append writes nothing and leaves the others
-// alone. It returns the written events with their append's 1-based index.
-//
-// Appends: $1 aggregate ids, $2 aggregate types, $3 expected versions
-// (with the meowmxdriver sentinels), $4 event counts. Events, in append
-// order: $5 append index, $6 1-based position in the append, $7 types,
-// $8 data, $9 metadata, $10 UUIDs.
-var appendManySQL = fmt.Sprintf(`WITH a_in AS (
-		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[]) WITH ORDINALITY AS i(id, typ, expected, n, idx)
-	), e_in AS (
-		SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[], $10::uuid[]) AS v(idx, pos, t, d, m, u)
-	), ok AS (
-		SELECT a_in.* FROM a_in WHERE NOT EXISTS (
-			SELECT FROM e_in JOIN {s}.es_events x ON x.event_uuid = e_in.u WHERE e_in.idx = a_in.idx)
-	), created_any AS (
-		INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type)
-		SELECT ok.id{id}, ok.n - 1, ok.typ FROM ok WHERE ok.expected = %[1]d
-		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1
-		WHERE a.aggregate_type = excluded.aggregate_type
-		RETURNING a.id, a.version
-	), created_new AS (
-		INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type)
-		SELECT ok.id{id}, ok.n - 1, ok.typ FROM ok WHERE ok.expected = -1
-		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1
-		WHERE a.aggregate_type = excluded.aggregate_type AND a.version = -1
-		RETURNING a.id, a.version
-	), moved AS (
-		UPDATE {s}.es_aggregates AS a SET version = a.version + ok.n
-		FROM ok
-		WHERE a.id = ok.id{id} AND a.aggregate_type = ok.typ AND ok.expected NOT IN (%[1]d, -1)
-		  AND (a.version = ok.expected OR (ok.expected = %[2]d AND a.version >= 0))
-		RETURNING a.id, a.version
-	), guard AS (
-		SELECT ok.idx, ok.n, g.id, g.version
-		FROM (SELECT * FROM created_any UNION ALL SELECT * FROM created_new UNION ALL SELECT * FROM moved) g
-		JOIN ok ON g.id = ok.id{id}
-	), ins AS (
-		INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
-		SELECT pg_current_xact_id(), guard.id, guard.version - guard.n + v.pos, v.t, v.d::json, v.m::json, v.u
-		FROM guard JOIN e_in v ON v.idx = guard.idx
-		ORDER BY guard.idx, v.pos
-		RETURNING e.aggregate_id, e.id, e.transaction_id, e.version, e.created_at
-	)
-	SELECT guard.idx, ins.id, ins.transaction_id, ins.version, ins.created_at
-	FROM ins JOIN guard ON guard.id = ins.aggregate_id`, meowmxdriver.ExpectedAny, meowmxdriver.ExpectedStreamExists)
