@@ -54,6 +54,32 @@ func waitBlocked(t *testing.T, d *meowmxpgx.Driver, pid, n int) {
 	}, 30*time.Second, 5*time.Millisecond)
 }
 
+// lockEvents blocks every insert into d's events table until the test
+// ends the transaction it returns, with its backend pid.
+func lockEvents(t *testing.T, d *meowmxpgx.Driver) (pgx.Tx, int) {
+	t.Helper()
+	tx, pid := holder(t, d)
+	_, err := tx.Exec(context.Background(), "LOCK TABLE "+pgx.Identifier{d.Schema()}.Sanitize()+".es_events IN EXCLUSIVE MODE")
+	require.NoError(t, err)
+	return tx, pid
+}
+
+// requireRetriedOnce retries, twice, an append of one event with UUID id
+// to a new stream, whose first attempt failed, and checks that the event
+// is stored exactly once.
+func requireRetriedOnce(t *testing.T, s *meowmx.Store[pgx.Tx], stream string, data string, id uuid.UUID) {
+	t.Helper()
+	ctx := context.Background()
+	for range 2 {
+		res, err := s.Append(ctx, cat(stream), meowmx.NoStream, event(data, id))
+		require.NoError(t, err)
+		require.Equal(t, int64(0), res.Version)
+	}
+	evs, err := s.ReadStream(ctx, stream, nil)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+}
+
 func TestGroupCommitWinners(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -243,9 +269,7 @@ func TestGroupCommitCancel(t *testing.T) {
 	// unknown to the caller; a retry with the same UUID settles it.
 	for _, store := range []*meowmx.Store[pgx.Tx]{s, single} {
 		d := store.Driver().(*meowmxpgx.Driver)
-		tx, pid := holder(t, d)
-		_, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{d.Schema()}.Sanitize()+".es_events IN EXCLUSIVE MODE")
-		require.NoError(t, err)
+		tx, pid := lockEvents(t, d)
 		waiting, cancel := context.WithCancel(ctx)
 		id := uuid.New()
 		done := make(chan error, 1)
@@ -255,19 +279,11 @@ func TestGroupCommitCancel(t *testing.T) {
 		}()
 		waitBlocked(t, d, pid, 1)
 		cancel()
-		err = <-done
+		err := <-done
 		require.ErrorIs(t, err, context.Canceled)
 		require.ErrorIs(t, err, meowmx.ErrCommitUnknown)
 		require.NoError(t, tx.Rollback(ctx))
-
-		for range 2 {
-			res, err := store.Append(ctx, cat("waits"), meowmx.NoStream, event(`1`, id))
-			require.NoError(t, err)
-			require.Equal(t, int64(0), res.Version)
-		}
-		evs, err := store.ReadStream(ctx, "waits", nil)
-		require.NoError(t, err)
-		require.Len(t, evs, 1)
+		requireRetriedOnce(t, store, "waits", `1`, id)
 	}
 }
 
@@ -275,9 +291,7 @@ func TestGroupCommitConnectionKilled(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	s, d := groupedStore(t)
-	tx, pid := holder(t, d)
-	_, err := tx.Exec(ctx, "LOCK TABLE "+pgx.Identifier{d.Schema()}.Sanitize()+".es_events IN EXCLUSIVE MODE")
-	require.NoError(t, err)
+	tx, pid := lockEvents(t, d)
 
 	// Every batch waits for the lock; the test kills each batch's
 	// connection until every caller has returned.
@@ -315,14 +329,7 @@ func TestGroupCommitConnectionKilled(t *testing.T) {
 
 	// Retrying with the same UUIDs appends each exactly once.
 	for i := range writers {
-		for range 2 {
-			res, err := s.Append(ctx, cat(fmt.Sprintf("k-%d", i)), meowmx.NoStream, event(fmt.Sprintf(`%d`, i), ids[i]))
-			require.NoError(t, err)
-			require.Equal(t, int64(0), res.Version)
-		}
-		evs, err := s.ReadStream(ctx, fmt.Sprintf("k-%d", i), nil)
-		require.NoError(t, err)
-		require.Len(t, evs, 1)
+		requireRetriedOnce(t, s, fmt.Sprintf("k-%d", i), fmt.Sprintf(`%d`, i), ids[i])
 	}
 }
 
