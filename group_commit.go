@@ -174,6 +174,10 @@ func (g *groupCommitter) flush(busy bool) {
 
 // wait waits for the window to pass or the queue to fill.
 func (g *groupCommitter) wait() {
+	select {
+	case <-g.full: // stale: the queue it announced was taken
+	default:
+	}
 	g.mu.Lock()
 	full := len(g.queue) >= g.maxBatch
 	g.mu.Unlock()
