@@ -113,7 +113,7 @@ type StreamReadParams struct {
 // sent and its transaction may have committed: the connection broke, or
 // the caller's context ended while waiting for the answer. Whether the
 // events were stored is unknown.
-var ErrCommitUnknown = errors.New("meowmxdriver: connection lost: the transaction may have committed")
+var ErrCommitUnknown = errors.New("meowmxdriver: outcome unknown: the transaction may have committed")
 
 // BatchItemError is returned by BatchAppender.EventAppendBatch when one append
 // raised an error (a unique violation from a concurrent writer, a value the
@@ -138,7 +138,10 @@ func (e *BatchItemError) Unwrap() error { return e.Err }
 // AppendBatchInTx does what BatchAppender.EventAppendBatch does, with a
 // transaction from begin and one EventAppend per append. It serves drivers
 // that do not implement BatchAppender; a database with a single writer
-// (SQLite) needs nothing faster.
+// (SQLite) needs nothing faster. Any error of an append is a
+// *BatchItemError, and an error of the commit is returned as is: a driver
+// whose commit can fail without telling whether it happened should
+// implement BatchAppender and wrap ErrCommitUnknown.
 func AppendBatchInTx(ctx context.Context, begin func(context.Context) (ExecutorTx, error), ps []*EventAppendParams) ([]*EventAppendResult, error) {
 	tx, err := begin(ctx)
 	if err != nil {
