@@ -35,24 +35,28 @@ type AppendedEvent struct {
 
 // Append writes events to a stream, atomically and at consecutive versions,
 // if the stream is at the expected version. It runs in a transaction of its
-// own.
+// own, which it may share with concurrent appends (see GroupCommitConfig);
+// the outcome is the same.
 //
 // A stream that is not at the expected version gets an error matching
 // ErrConcurrency (a *ConcurrencyError), an aggregate id of another type an
 // error matching ErrAggregateTypeMismatch, bad input one matching
-// ErrInvalidArgument; in each case nothing is written.
+// ErrInvalidArgument; in each case nothing is written. When ctx ends
+// before the append was sent, the error wraps ctx.Err() and nothing is
+// written; when the connection breaks (or ctx ends) after it was sent, the
+// error matches ErrCommitUnknown: the events may have been written.
 //
 // Retrying an append whose events carry UUIDs is safe: when the same events
 // are already stored at the versions this append would give them, Append
 // returns the original result and writes nothing. The same UUIDs with other
 // content or elsewhere get an error matching ErrDuplicateEvent.
 func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.Executor(), false, stream, expected, events)
+	return s.append(ctx, s.driver.Executor(), s.group, stream, expected, events)
 }
 
 // AppendTx is Append inside the caller's transaction: the events commit or
 // roll back with it, together with whatever else the caller writes. It
-// never commits or rolls back tx.
+// never commits or rolls back tx, and never shares it with other appends.
 //
 // On PostgreSQL the events' global position is the caller's transaction id,
 // so subscribers see them only once that transaction ends: keep it short.
@@ -64,15 +68,24 @@ func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected Expec
 // IMMEDIATE. The append runs in a savepoint: when it fails, tx goes on
 // without it.
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.UnwrapExecutor(tx), true, stream, expected, events)
+	return s.append(ctx, s.driver.UnwrapExecutor(tx), nil, stream, expected, events)
 }
 
-func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, inTx bool, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
+// append runs one append on exec, or through group when it is not nil.
+func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
 	p, err := appendParams(stream, expected, events)
 	if err != nil {
 		return nil, err
 	}
-	res, err := exec.EventAppend(ctx, p)
+	var res *meowmxdriver.EventAppendResult
+	grouped := group != nil
+	if grouped {
+		r := group.append(ctx, p)
+		res, err, grouped = r.res, r.err, !r.alone
+	}
+	if !grouped {
+		res, err = exec.EventAppend(ctx, p)
+	}
 	switch {
 	case errors.Is(err, meowmxdriver.ErrDuplicate):
 		return nil, fmt.Errorf("%w: %w", &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}, err)
@@ -84,7 +97,17 @@ func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, inT
 	if res.Appended {
 		return appendResult(stream, res.Events), nil
 	}
-	return s.refused(ctx, exec, stream, expected, events, res.Stream)
+	found := res.Stream
+	if grouped { // a batch does not read refused appends' streams
+		found, err = exec.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: stream.ID})
+		if errors.Is(err, meowmxdriver.ErrNotFound) {
+			found, err = nil, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
+		}
+	}
+	return s.refused(ctx, exec, stream, expected, events, found)
 }
 
 // refused explains an append that wrote nothing: an idempotent retry, a

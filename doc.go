@@ -16,6 +16,32 @@
 // ErrConcurrency: reload, decide again, retry. Store.AppendTx does the same
 // inside the caller's transaction, next to the caller's own writes.
 //
+// # Group commit
+//
+// Appends made through Store.Append from concurrent goroutines share
+// transactions: on PostgreSQL a transaction (its commit, its round trip)
+// costs more than the events in it. An append on an idle store is sent at
+// once, alone, as it would be without group commit; appends that arrive
+// while batches are being committed wait for one to end and then go
+// together, up to GroupCommitConfig.MaxBatch, in one transaction. Each
+// keeps its own meaning: its events are atomic, its expected version is
+// checked exactly (two appends to one stream in a batch are checked in
+// the order they were made), and a conflict, a duplicate event or bad
+// input fails only that append. When an append makes the shared
+// transaction fail, the others are sent again without it and it runs
+// alone, so it gets the error it would have got by itself. Store.AppendTx
+// is never grouped. Config.GroupCommit turns it off or tunes it.
+//
+// When the connection breaks while an append is in flight, the append
+// fails with an error matching ErrCommitUnknown, with or without group
+// commit: its transaction may or may not have committed. Give events UUIDs
+// and retry with the same UUIDs: the retry returns the stored result when
+// the first attempt committed, and appends otherwise. A caller whose
+// context ends while its append waits in the queue gets ctx.Err() and
+// nothing is written; once the append was sent, ErrCommitUnknown too (the
+// batch goes on for the others, and is cancelled when every caller in it
+// has given up).
+//
 // # Reading
 //
 // Store.ReadStream and Store.IterStream read one stream by version, forward

@@ -14,6 +14,7 @@ import (
 type Store[TTx any] struct {
 	driver meowmxdriver.Driver[TTx]
 	config *Config
+	group  *groupCommitter // nil when group commit is off
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
@@ -26,7 +27,17 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Store[TTx]{driver: driver, config: cfg}, nil
+	s := &Store[TTx]{driver: driver, config: cfg}
+	if !cfg.GroupCommit.Disabled {
+		send := func(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+			return meowmxdriver.AppendBatchInTx(ctx, driver.Begin, ps)
+		}
+		if ba, ok := driver.(meowmxdriver.BatchAppender); ok {
+			send = ba.EventAppendBatch
+		}
+		s.group = newGroupCommitter(send, cfg.GroupCommit)
+	}
+	return s, nil
 }
 
 // Driver returns the store's driver.

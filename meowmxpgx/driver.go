@@ -4,7 +4,9 @@
 //	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: "events"})
 //	store, err := meowmx.NewStore(driver, nil)
 //
-// Every append is one statement, sent in one round trip. Reads across
+// Every append is one statement, sent in one round trip. Concurrent
+// appends grouped by the store (meowmx.GroupCommitConfig) go in one
+// transaction and one round trip: BEGIN, their statements, COMMIT. Reads across
 // streams return only events below pg_snapshot_xmin(pg_current_snapshot()),
 // so a reader paging forward by (transaction_id, id) never skips an event
 // that commits late.

@@ -22,6 +22,59 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if err := q.checkID(p.AggregateID); err != nil {
 		return nil, err
 	}
+	sql, args := q.appendStatement(p)
+	events, err := e.appendRows(ctx, sql, args)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
+			if e.pool {
+				return nil, writeError(err, true)
+			}
+			return nil, interpretError(err)
+		}
+		if !e.pool {
+			// The caller's transaction is aborted: nothing more can be read.
+			return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
+		}
+	}
+	res := appendOutcome(p, events)
+	if res.Appended {
+		return res, nil
+	}
+	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
+	if errors.Is(err, meowmxdriver.ErrNotFound) {
+		return res, nil
+	}
+	return res, err
+}
+
+// appendRows runs an append statement. On the pool it acquires the
+// connection apart, so that a failure to get one is known to have sent
+// nothing.
+func (e *executor) appendRows(ctx context.Context, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
+	db := e.db
+	if e.pool {
+		conn, err := e.d.pool.Acquire(ctx)
+		if err != nil {
+			return nil, &acquireError{err}
+		}
+		defer conn.Release()
+		db = conn
+	}
+	rows, _ := db.Query(ctx, sql, args...)
+	return collectAppended(rows)
+}
+
+// acquireError is a failure to get a connection from the pool: nothing
+// was sent.
+type acquireError struct{ err error }
+
+func (e *acquireError) Error() string     { return e.err.Error() }
+func (e *acquireError) Unwrap() error     { return e.err }
+func (e *acquireError) SafeToRetry() bool { return true }
+
+// appendStatement returns the statement of an append and its arguments.
+func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams) (string, []any) {
 	kind := appendExact
 	switch p.Expected {
 	case meowmxdriver.ExpectedAny:
@@ -40,41 +93,37 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if kind == appendExact {
 		args = append(args, p.Expected)
 	}
-	// One row: the events' transaction, time, first version and ids.
+	many := 0
+	if len(p.EventTypes) > 1 {
+		many = 1
+	}
+	return q.append[kind][withUUIDs][many], args
+}
+
+// collectAppended reads the result of an append statement: no row when
+// the append was refused, else one row with the events' transaction id,
+// time, first version and ids.
+func collectAppended(rows pgx.Rows) ([]meowmxdriver.AppendedEvent, error) {
 	var (
 		txID  uint64
 		at    time.Time
 		first int64
 		ids   []int64
 	)
-	many := 0
-	if len(p.EventTypes) > 1 {
-		many = 1
+	_, err := pgx.CollectOneRow(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		return struct{}{}, row.Scan(&txID, &at, &first, &ids)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
 	}
-	err = e.db.QueryRow(ctx, q.append[kind][withUUIDs][many], args...).Scan(&txID, &at, &first, &ids)
-	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
-			return nil, interpretError(err)
-		}
-		if !e.pool {
-			// The caller's transaction is aborted: nothing more can be read.
-			return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
-		}
+	if err != nil {
+		return nil, err
 	}
-	if err == nil && len(ids) == len(p.EventTypes) {
-		events := make([]meowmxdriver.AppendedEvent, len(ids))
-		for i, id := range ids {
-			events[i] = meowmxdriver.AppendedEvent{ID: id, TransactionID: txID, Version: first + int64(i), RecordedAt: at}
-		}
-		return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
+	events := make([]meowmxdriver.AppendedEvent, len(ids))
+	for i, id := range ids {
+		events[i] = meowmxdriver.AppendedEvent{ID: id, TransactionID: txID, Version: first + int64(i), RecordedAt: at}
 	}
-	res := &meowmxdriver.EventAppendResult{}
-	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
-	if errors.Is(err, meowmxdriver.ErrNotFound) {
-		return res, nil
-	}
-	return res, err
+	return events, nil
 }
 
 func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxdriver.EventRow, error) {
