@@ -24,7 +24,6 @@ import (
 	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
-
 // BenchmarkGroupCommit appends single events from 1, 16 and 64 goroutines,
 // to new streams and to existing ones (one per goroutine, exact expected
 // version), through the store with group commit on and off, and as the
