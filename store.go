@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/meowmx/meowmx/internal/notifier"
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
@@ -14,6 +15,8 @@ import (
 type Store[TTx any] struct {
 	driver meowmxdriver.Driver[TTx]
 	config *Config
+	hub    *notifier.Hub // wakes subscriptions
+	locks  localLocks    // subscription locks when the driver has none
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
@@ -26,7 +29,11 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Store[TTx]{driver: driver, config: cfg}, nil
+	var listener meowmxdriver.Listener
+	if ld, ok := driver.(meowmxdriver.ListenerDriver); ok {
+		listener = ld.Listener()
+	}
+	return &Store[TTx]{driver: driver, config: cfg, hub: notifier.New(listener, cfg.Logger)}, nil
 }
 
 // Driver returns the store's driver.

@@ -36,7 +36,11 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if kind == appendExact {
 		args = append(args, p.Expected)
 	}
-	rows, _ := e.db.Query(ctx, q.append[kind][withUUIDs], args...)
+	sql := q.append[kind][withUUIDs]
+	if !e.pool && q.appendNotify[kind][withUUIDs] != "" {
+		sql = q.appendNotify[kind][withUUIDs] // the caller commits: notify at its commit
+	}
+	rows, _ := e.db.Query(ctx, sql, args...)
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meowmxdriver.AppendedEvent, error) {
 		var a meowmxdriver.AppendedEvent
 		err := row.Scan(&a.ID, &a.TransactionID, &a.Version, &a.RecordedAt)

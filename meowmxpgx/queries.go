@@ -11,6 +11,7 @@ import (
 type queries struct {
 	// append[kind][withUUIDs]
 	append       [4][2]string
+	appendNotify [4][2]string // append that also notifies: AppendTx, unless notifications are off
 	streamGet    string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]

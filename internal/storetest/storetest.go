@@ -31,6 +31,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); testReadStream(t, b) })
 	t.Run("ReadAll", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
 	t.Run("Horizon", func(t *testing.T) { t.Parallel(); testHorizon(t, b) })
+	runSubscriptions(t, b)
 }
 
 // begin starts a transaction on s's database, with functions to commit and
