@@ -146,7 +146,15 @@ func checkOnceInOrder(t *testing.T, want []*meowmx.RecordedEvent, got []seen) {
 		}
 		last[g.Stream] = g.Version
 	}
-	require.Len(t, gotSet, len(wantSet), "events missed")
+	if len(gotSet) != len(wantSet) {
+		var missed []string
+		for p := range wantSet {
+			if !gotSet[p] && len(missed) < 10 {
+				missed = append(missed, p)
+			}
+		}
+		require.Failf(t, "events missed", "%d of %d events missed, such as %v", len(wantSet)-len(gotSet), len(wantSet), missed)
+	}
 }
 
 func seenOf(evs []*meowmx.RecordedEvent) []seen {
