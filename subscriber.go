@@ -50,6 +50,7 @@ type worker[TTx any] struct {
 	pos       Position        // the checkpoint as this worker last read or wrote it
 	blocked   map[string]bool // aggregate ids with parked events
 	lastCheck time.Time       // of the lock
+	next      *prefetch       // the page after the one being handled
 	warned    map[string]time.Time
 	lastWarn  time.Time
 }
@@ -144,6 +145,7 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	}
 	sub := w.s.hub.Subscribe()
 	defer w.s.hub.Unsubscribe(sub)
+	defer w.dropPrefetch()
 	w.lastCheck = time.Now()
 	pollDelay, recheck := w.c.PollInterval, time.Duration(0)
 	for {
@@ -255,12 +257,28 @@ func (w *worker[TTx]) step(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	rows, err := w.ex.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
-		AfterTransactionID: w.pos.TransactionID, AfterID: w.pos.EventID,
-		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes, Limit: w.c.BatchSize,
-	})
+	var rows []*meowmxdriver.EventRow
+	if w.next != nil && w.next.after == w.pos {
+		r := <-w.next.done
+		rows, err = r.rows, r.err
+		w.next = nil
+	} else {
+		w.dropPrefetch()
+		rows, err = w.read(ctx, w.pos)
+	}
 	if err != nil {
 		return 0, err
+	}
+	if len(rows) == w.c.BatchSize {
+		// A full page: read the next one while this one is handled, so
+		// that the handler's commit and the read overlap.
+		last := rows[len(rows)-1]
+		p := &prefetch{after: Position{TransactionID: last.TransactionID, EventID: last.ID}, done: make(chan pageResult, 1)}
+		go func() {
+			rows, err := w.read(ctx, p.after)
+			p.done <- pageResult{rows, err}
+		}()
+		w.next = p
 	}
 	page := make([]*RecordedEvent, len(rows))
 	for i, r := range rows {
@@ -274,6 +292,33 @@ func (w *worker[TTx]) step(ctx context.Context) (int, error) {
 		page = page[n:]
 	}
 	return replayed + len(rows), nil
+}
+
+type pageResult struct {
+	rows []*meowmxdriver.EventRow
+	err  error
+}
+
+// prefetch is a page being read after a position.
+type prefetch struct {
+	after Position
+	done  chan pageResult
+}
+
+// dropPrefetch waits for a page being read and forgets it.
+func (w *worker[TTx]) dropPrefetch() {
+	if w.next != nil {
+		<-w.next.done
+		w.next = nil
+	}
+}
+
+// read reads the page after a position.
+func (w *worker[TTx]) read(ctx context.Context, after Position) ([]*meowmxdriver.EventRow, error) {
+	return w.ex.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
+		AfterTransactionID: after.TransactionID, AfterID: after.EventID,
+		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes, Limit: w.c.BatchSize,
+	})
 }
 
 // handleChunk handles events in one transaction. When the handler fails on
