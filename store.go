@@ -33,7 +33,7 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if ld, ok := driver.(meowmxdriver.ListenerDriver); ok {
 		listener = ld.Listener()
 	}
-	return &Store[TTx]{driver: driver, config: cfg, hub: notifier.New(listener, cfg.Logger)}, nil
+	return &Store[TTx]{driver: driver, config: cfg, hub: notifier.New(listener, cfg.NotifyInterval, cfg.Logger)}, nil
 }
 
 // Driver returns the store's driver.

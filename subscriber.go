@@ -148,6 +148,7 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	defer w.dropPrefetch()
 	w.lastCheck = time.Now()
 	pollDelay, recheck := w.c.PollInterval, time.Duration(0)
+	lastReload := time.Now()
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -179,8 +180,11 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 			return &stopError{&CheckpointAheadError{Subscription: w.c.Name, Checkpoint: w.pos, NextTransactionID: h.Xmax}}
 		}
 		w.warnHorizon(ctx)
-		if err := w.reloadIfMoved(ctx); err != nil {
-			return err
+		if time.Since(lastReload) >= w.c.PollInterval {
+			if err := w.reloadIfMoved(ctx); err != nil {
+				return err
+			}
+			lastReload = time.Now()
 		}
 		// Woken for a transaction that the horizon has not passed yet: an
 		// older transaction is still open. Look again soon rather than at

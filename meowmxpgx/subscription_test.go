@@ -399,6 +399,20 @@ func TestSubscriptionNotify(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, tx.Commit(ctx))
 	require.Eventually(t, func() bool { return count() == 2 }, 30*time.Second, time.Millisecond)
+
+	// The notification arrives while an older transaction holds the
+	// horizon below the event: the worker looks again soon, not at its
+	// next poll (an hour).
+	blocker, err := pool.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = blocker.Rollback(ctx) }()
+	_, err = blocker.Exec(ctx, `SELECT pg_current_xact_id()`)
+	require.NoError(t, err)
+	appendN(t, writer, 1, 1)
+	time.Sleep(20 * time.Millisecond) // let the notification arrive first (not an assertion)
+	require.Equal(t, 2, count(), "held back by the horizon")
+	require.NoError(t, blocker.Rollback(ctx))
+	require.Eventually(t, func() bool { return count() == 3 }, 30*time.Second, time.Millisecond)
 }
 
 // TestSubscriptionPollingOnly: with notifications off (a transaction-mode

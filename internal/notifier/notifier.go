@@ -10,9 +10,11 @@
 //
 // Sending is coalesced: Appended records the highest transaction id to
 // announce and, unless a NOTIFY is already in flight, starts one; appends
-// that finish while it is in flight are announced by the next, single,
-// NOTIFY. So notifications cost at most one small transaction at a time per
-// store, whatever the append rate.
+// that finish while it is in flight, or within the hub's interval after
+// it, are announced by the next, single, NOTIFY. So notifications cost at
+// most one small transaction per interval per store, whatever the append
+// rate. (Each NOTIFY is a transaction: it takes a transaction id, the
+// database-wide notify lock, and a WAL flush at commit.)
 package notifier
 
 import (
@@ -35,6 +37,7 @@ const (
 type Hub struct {
 	listener meowmxdriver.Listener // nil: in-process wake-ups only
 	logger   *slog.Logger
+	interval time.Duration // least time between two NOTIFYs
 
 	mu     sync.Mutex
 	subs   map[*Sub]struct{}
@@ -45,9 +48,12 @@ type Hub struct {
 	sending atomic.Bool   // a NOTIFY is in flight
 }
 
-// New returns a hub. listener may be nil.
-func New(listener meowmxdriver.Listener, logger *slog.Logger) *Hub {
-	return &Hub{listener: listener, logger: logger, subs: map[*Sub]struct{}{}}
+// New returns a hub. listener may be nil. After a NOTIFY, the next waits
+// until interval has passed: the first append after a quiet spell is
+// announced at once, and under load the announcements cost at most one
+// small transaction per interval.
+func New(listener meowmxdriver.Listener, interval time.Duration, logger *slog.Logger) *Hub {
+	return &Hub{listener: listener, interval: interval, logger: logger, subs: map[*Sub]struct{}{}}
 }
 
 // Listening tells whether wake-ups cross processes.
@@ -176,10 +182,14 @@ func (h *Hub) send() {
 		tx := h.pending.Swap(0)
 		if tx != 0 {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			sent := time.Now()
 			if err := h.listener.Notify(ctx, tx); err != nil {
 				h.logger.WarnContext(ctx, "meowmx: notify failed; subscribers in other processes will poll", "err", err)
 			}
 			cancel()
+			if wait := h.interval - time.Since(sent); wait > 0 {
+				time.Sleep(wait) // appends meanwhile only raise pending
+			}
 		}
 		h.sending.Store(false)
 		// An Appended between the Swap and the Store saw sending true and

@@ -73,7 +73,7 @@ func (f *fakeListener) top() (uint64, int) {
 func TestAppendedCoalesces(t *testing.T) {
 	t.Parallel()
 	f := &fakeListener{gate: make(chan struct{})}
-	h := New(f, slog.New(slog.DiscardHandler))
+	h := New(f, 0, slog.New(slog.DiscardHandler))
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(1)
@@ -99,7 +99,7 @@ func TestSubscribeWakesAndListens(t *testing.T) {
 	t.Parallel()
 	f := &fakeListener{gate: make(chan struct{}), deliver: make(chan uint64)}
 	close(f.gate)
-	h := New(f, slog.New(slog.DiscardHandler))
+	h := New(f, 0, slog.New(slog.DiscardHandler))
 	s := h.Subscribe()
 	<-s.C // the wake-up after connecting
 	f.deliver <- 42
@@ -116,7 +116,7 @@ func TestListenReconnects(t *testing.T) {
 	t.Parallel()
 	f := &fakeListener{gate: make(chan struct{}), deliver: make(chan uint64)}
 	f.fail.Store(true)
-	h := New(f, slog.New(slog.DiscardHandler))
+	h := New(f, 0, slog.New(slog.DiscardHandler))
 	s := h.Subscribe()
 	defer h.Unsubscribe(s)
 	<-s.C // woken after the failure, to poll
