@@ -212,16 +212,26 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	}
 }
 
-// reload reads the checkpoint and the parked streams.
-func (w *worker[TTx]) reload(ctx context.Context) error {
+// checkpoint reads the stored checkpoint; a deleted subscription stops the
+// worker.
+func (w *worker[TTx]) checkpoint(ctx context.Context) (Position, error) {
 	row, err := w.ex.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: w.c.Name})
 	if errors.Is(err, meowmxdriver.ErrNotFound) {
-		return &stopError{fmt.Errorf("%w: %q was deleted", ErrSubscriptionNotFound, w.c.Name)}
+		return Position{}, &stopError{fmt.Errorf("%w: %q was deleted", ErrSubscriptionNotFound, w.c.Name)}
 	}
+	if err != nil {
+		return Position{}, err
+	}
+	return fromDriverPos(row.Last), nil
+}
+
+// reload reads the checkpoint and the parked streams.
+func (w *worker[TTx]) reload(ctx context.Context) error {
+	p, err := w.checkpoint(ctx)
 	if err != nil {
 		return err
 	}
-	w.pos = fromDriverPos(row.Last)
+	w.pos = p
 	return w.loadBlocked(ctx)
 }
 
@@ -240,14 +250,11 @@ func (w *worker[TTx]) loadBlocked(ctx context.Context) error {
 // reloadIfMoved adopts a checkpoint moved by ResetSubscription (or by
 // another worker) while this one was idle.
 func (w *worker[TTx]) reloadIfMoved(ctx context.Context) error {
-	row, err := w.ex.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: w.c.Name})
-	if errors.Is(err, meowmxdriver.ErrNotFound) {
-		return &stopError{fmt.Errorf("%w: %q was deleted", ErrSubscriptionNotFound, w.c.Name)}
-	}
+	p, err := w.checkpoint(ctx)
 	if err != nil {
 		return err
 	}
-	if p := fromDriverPos(row.Last); p != w.pos {
+	if p != w.pos {
 		w.log.InfoContext(ctx, "meowmx: checkpoint moved by another session", "from", w.pos, "to", p)
 		return w.reload(ctx)
 	}
