@@ -149,6 +149,7 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	w.lastCheck = time.Now()
 	pollDelay, recheck := w.c.PollInterval, time.Duration(0)
 	lastReload := time.Now()
+	var want uint64 // the highest transaction announced
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -188,8 +189,13 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 		}
 		// Woken for a transaction that the horizon has not passed yet: an
 		// older transaction is still open. Look again soon rather than at
-		// the next poll.
-		if tx := sub.MaxTx(); h.Xmin != 0 && tx >= h.Xmin && tx > w.pos.TransactionID {
+		// the next poll. A wake-up that names no transaction stands for
+		// every transaction begun so far.
+		want = max(want, sub.MaxTx())
+		if sub.TakeUnknown() && h.Xmax > 0 {
+			want = max(want, h.Xmax-1)
+		}
+		if h.Xmin != 0 && want >= h.Xmin && want > w.pos.TransactionID {
 			recheck = max(time.Millisecond, 2*recheck)
 			if recheck < w.c.PollInterval {
 				if !sleep(ctx, recheck) {

@@ -61,14 +61,23 @@ func (h *Hub) Listening() bool { return h.listener != nil }
 
 // Sub receives wake-ups. C has a buffer of one: wake-ups coalesce.
 type Sub struct {
-	C     chan struct{}
-	maxTx atomic.Uint64
+	C       chan struct{}
+	maxTx   atomic.Uint64
+	unknown atomic.Bool // woken without a transaction id since TakeUnknown
 }
+
+// TakeUnknown reports whether a wake-up without a transaction id (after a
+// reconnection, or an announcement) came since the last call: whatever
+// committed before it may not have been announced.
+func (s *Sub) TakeUnknown() bool { return s.unknown.Swap(false) }
 
 // MaxTx returns the highest transaction id announced so far (0: unknown).
 func (s *Sub) MaxTx() uint64 { return s.maxTx.Load() }
 
 func (s *Sub) wake(tx uint64) {
+	if tx == 0 {
+		s.unknown.Store(true)
+	}
 	for {
 		old := s.maxTx.Load()
 		if tx <= old || s.maxTx.CompareAndSwap(old, tx) {
