@@ -8,8 +8,13 @@ import (
 // SubscriptionExecutor stores subscription checkpoints and parked events.
 //
 // A driver without a commit horizon (SQLite) implements them with plain
-// statements; the fencing of SubscriptionAdvance is what makes a handler's
-// writes exactly-once, whatever the locking.
+// statements: HorizonGet returns a zero Horizon (no horizon, nothing can be
+// ahead) and HorizonHolders nil. The fencing of SubscriptionAdvance (and of
+// ParkedDelete for replays) is what makes a handler's writes exactly-once,
+// whatever the locking. Such a driver need not implement
+// SubscriptionLocker (package meowmx then locks within the process) nor
+// ListenerDriver (Store.Append wakes the subscriptions of its own store;
+// the others poll).
 type SubscriptionExecutor interface {
 	// SubscriptionCreate inserts a subscription at a position unless it
 	// exists, and returns the row as stored (the existing one wins).

@@ -413,6 +413,25 @@ func TestSubscriptionNotify(t *testing.T) {
 	require.Equal(t, 2, count(), "held back by the horizon")
 	require.NoError(t, blocker.Rollback(ctx))
 	require.Eventually(t, func() bool { return count() == 3 }, 30*time.Second, time.Millisecond)
+
+	// The listening connection dies: the store reconnects, and events
+	// appended meanwhile are delivered without waiting for a poll.
+	channel := s.Driver().(*meowmxpgx.Driver).Channel()
+	var pid int32
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE query = $1`,
+		"LISTEN "+pgx.Identifier{channel}.Sanitize()).Scan(&pid))
+	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
+	require.NoError(t, err)
+	appendN(t, writer, 1, 1)
+	require.Eventually(t, func() bool { return count() == 4 }, 30*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND pid <> $2`,
+			"LISTEN "+pgx.Identifier{channel}.Sanitize(), pid).Scan(&n))
+		return n == 1
+	}, 30*time.Second, 5*time.Millisecond, "listening again")
+	appendN(t, writer, 1, 1)
+	require.Eventually(t, func() bool { return count() == 5 }, 30*time.Second, time.Millisecond)
 }
 
 // TestSubscriptionPollingOnly: with notifications off (a transaction-mode
