@@ -170,7 +170,11 @@ func BenchmarkSubscriptionAppendCost(b *testing.B) {
 	secs := time.Duration(benchEnv("MEOWMX_BENCH_SECONDS", 5)) * time.Second
 	const writers = 16
 	rate := func(notify, subscriber bool) float64 {
-		s, pool, schema := newSchemaStore(b, &meowmxpgx.Config{DisableNotify: !notify}, nil)
+		var scfg *meowmx.Config
+		if ms := benchEnv("MEOWMX_BENCH_NOTIFY_INTERVAL_MS", 0); ms > 0 {
+			scfg = &meowmx.Config{NotifyInterval: time.Duration(ms) * time.Millisecond}
+		}
+		s, pool, schema := newSchemaStore(b, &meowmxpgx.Config{DisableNotify: !notify}, scfg)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
 		if subscriber {

@@ -10,8 +10,8 @@
 //
 // Sending is coalesced: Appended records the highest transaction id to
 // announce and, unless a NOTIFY is already in flight, starts one; appends
-// that finish while it is in flight, or within the hub's interval after
-// it, are announced by the next, single, NOTIFY. So notifications cost at
+// that finish while it is in flight are announced by the next, single,
+// NOTIFY, sent no sooner than the hub's interval after the previous one. So notifications cost at
 // most one small transaction per interval per store, whatever the append
 // rate. (Each NOTIFY is a transaction: it takes a transaction id, the
 // database-wide notify lock, and a WAL flush at commit.)
@@ -48,10 +48,11 @@ type Hub struct {
 	sending atomic.Bool   // a NOTIFY is in flight
 }
 
-// New returns a hub. listener may be nil. After a NOTIFY, the next waits
-// until interval has passed: the first append after a quiet spell is
-// announced at once, and under load the announcements cost at most one
-// small transaction per interval.
+// New returns a hub. listener may be nil. When appends commit while a
+// NOTIFY is in flight, the next NOTIFY waits until interval has passed
+// since that one: under load, announcements cost at most one small
+// transaction per interval, while an append to a quiet store is announced
+// at once.
 func New(listener meowmxdriver.Listener, interval time.Duration, logger *slog.Logger) *Hub {
 	return &Hub{listener: listener, interval: interval, logger: logger, subs: map[*Sub]struct{}{}}
 }
@@ -196,8 +197,11 @@ func (h *Hub) send() {
 				h.logger.WarnContext(ctx, "meowmx: notify failed; subscribers in other processes will poll", "err", err)
 			}
 			cancel()
-			if wait := h.interval - time.Since(sent); wait > 0 {
-				time.Sleep(wait) // appends meanwhile only raise pending
+			// Appends committed during the NOTIFY: the store is busy.
+			// Let more gather before the next one (meanwhile they only
+			// raise pending). A quiet store notifies each append at once.
+			if wait := h.interval - time.Since(sent); wait > 0 && h.pending.Load() != 0 {
+				time.Sleep(wait)
 			}
 		}
 		h.sending.Store(false)
