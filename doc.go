@@ -94,7 +94,8 @@
 // Each store keeps one listening connection while subscriptions run, and
 // reconnects with back-off when it drops. A notification can arrive before
 // the horizon has passed the announced transaction: the worker then looks
-// again after 1 ms, 2 ms, 4 ms … rather than at its next poll. Workers poll
+// again after 1 ms, 2 ms, 4 ms … (then every 100 ms at the slowest) until
+// the horizon has passed it, rather than at its next poll. Workers poll
 // too (PollInterval, doubling up to MaxPollInterval), so nothing depends
 // on notifications: behind a transaction-mode pooler, where LISTEN does not
 // work, set meowmxpgx.Config.DisableNotify and subscriptions poll.

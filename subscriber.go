@@ -28,7 +28,8 @@ import (
 // It returns a *HandlerError when an event failed under FailureStop, a
 // *CheckpointAheadError when the checkpoint is ahead of the database, an
 // error matching ErrSubscriptionNotFound when the subscription is deleted
-// while it runs, and an error matching ErrInvalidArgument for a bad config.
+// while it runs, one matching ErrNotMigrated when the tables are missing,
+// and one matching ErrInvalidArgument for a bad config.
 // Database errors are logged and retried with back-off. A handler's panic
 // is recovered and treated as its error.
 func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionConfig[TTx]) error {
@@ -60,6 +61,11 @@ type stopError struct{ err error }
 
 func (e *stopError) Error() string { return e.err.Error() }
 
+// recheckMax caps the back-off of the re-checks that follow a wake-up for
+// a transaction the horizon has not passed yet: they go on, at this pace at
+// the slowest, until it has.
+const recheckMax = 100 * time.Millisecond
+
 // errFenced: the checkpoint was not where this worker thought it was.
 var errFenced = errors.New("meowmx: checkpoint moved by another session")
 
@@ -83,6 +89,7 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 		default:
 			standby = false
 			w.log.InfoContext(ctx, "meowmx: subscription owned by this worker")
+			started := time.Now()
 			err = w.own(ctx, lock)
 			_ = lock.Close(context.WithoutCancel(ctx))
 			var stop *stopError
@@ -93,6 +100,11 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 			case ctx.Err() != nil:
 				w.log.InfoContext(ctx, "meowmx: subscription stopped: context done")
 				return nil
+			case errors.Is(err, ErrNotMigrated):
+				return fmt.Errorf("meowmx: subscription %q: %w", w.c.Name, err)
+			}
+			if time.Since(started) > 10*MaxPollIntervalDefault {
+				backoff = w.c.LockInterval // it had been working
 			}
 			w.log.WarnContext(ctx, "meowmx: subscription worker lost ownership or failed; retrying", "err", err, "retry_in", backoff)
 			if !sleep(ctx, backoff) {
@@ -196,13 +208,11 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 			want = max(want, h.Xmax-1)
 		}
 		if h.Xmin != 0 && want >= h.Xmin && want > w.pos.TransactionID {
-			recheck = max(time.Millisecond, 2*recheck)
-			if recheck < w.c.PollInterval {
-				if !sleep(ctx, recheck) {
-					return nil
-				}
-				continue
+			recheck = min(max(time.Millisecond, 2*recheck), w.c.PollInterval, recheckMax)
+			if !sleep(ctx, recheck) {
+				return nil
 			}
+			continue
 		}
 		t := time.NewTimer(pollDelay)
 		select {

@@ -487,3 +487,16 @@ func TestSubscriptionCheckpointAhead(t *testing.T) {
 	require.NoError(t, stop())
 	checkSeen(t, pool, schema, 5)
 }
+
+// TestSubscriptionNotMigrated: without the tables, RunSubscription says so
+// rather than retrying forever.
+func TestSubscriptionNotMigrated(t *testing.T) {
+	t.Parallel()
+	pool, schema := dbtest.Schema(t)
+	s := storeOn(t, pool, schema, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := s.RunSubscription(ctx, &meowmx.SubscriptionConfig[pgx.Tx]{Name: "x",
+		Handler: meowmx.HandlerFunc[pgx.Tx](func(context.Context, pgx.Tx, *meowmx.RecordedEvent) error { return nil })})
+	require.ErrorIs(t, err, meowmx.ErrNotMigrated)
+}
