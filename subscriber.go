@@ -162,6 +162,8 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	pollDelay, recheck := w.c.PollInterval, time.Duration(0)
 	lastReload := time.Now()
 	var want uint64 // the highest transaction announced
+	idle := true    // the last page was not full
+	var err error
 	for {
 		if ctx.Err() != nil {
 			return nil
@@ -172,7 +174,16 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 			}
 			w.lastCheck = time.Now()
 		}
-		n, err := w.step(ctx)
+		// Near the head, read the horizon before the page: when the page
+		// then comes back empty, everything below that horizon has been
+		// read, whatever the horizon did meanwhile.
+		var h *meowmxdriver.Horizon
+		if idle {
+			if h, err = w.ex.HorizonGet(ctx); err != nil {
+				return err
+			}
+		}
+		n, full, err := w.step(ctx)
 		if errors.Is(err, errFenced) {
 			w.log.InfoContext(ctx, "meowmx: checkpoint moved by another session; continuing from there")
 			err = w.reload(ctx)
@@ -180,15 +191,15 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 		if err != nil {
 			return err
 		}
+		idle = !full
 		if n > 0 {
 			pollDelay, recheck = w.c.PollInterval, 0
 			continue
 		}
-		// Caught up with the readable events.
-		h, err := w.ex.HorizonGet(ctx)
-		if err != nil {
-			return err
+		if h == nil {
+			continue // look again, horizon first
 		}
+		// Caught up with the events below h.
 		if h.Xmax != 0 && w.pos.TransactionID >= h.Xmax {
 			return &stopError{&CheckpointAheadError{Subscription: w.c.Name, Checkpoint: w.pos, NextTransactionID: h.Xmax}}
 		}
@@ -278,11 +289,12 @@ func (w *worker[TTx]) reloadIfMoved(ctx context.Context) error {
 }
 
 // step replays parked events marked for replay, then reads and handles one
-// page. It returns how many events it handled or parked.
-func (w *worker[TTx]) step(ctx context.Context) (int, error) {
+// page. It returns how many events it handled or parked, and whether the
+// page was full.
+func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 	replayed, err := w.replay(ctx)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	var rows []*meowmxdriver.EventRow
 	if w.next != nil && w.next.after == w.pos {
@@ -294,9 +306,10 @@ func (w *worker[TTx]) step(ctx context.Context) (int, error) {
 		rows, err = w.read(ctx, w.pos)
 	}
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	if len(rows) == w.c.BatchSize {
+	full := len(rows) == w.c.BatchSize
+	if full {
 		// A full page: read the next one while this one is handled, so
 		// that the handler's commit and the read overlap.
 		last := rows[len(rows)-1]
@@ -314,11 +327,11 @@ func (w *worker[TTx]) step(ctx context.Context) (int, error) {
 	for len(page) > 0 {
 		n := min(w.c.CheckpointEvery, len(page))
 		if err := w.handleChunk(ctx, page[:n]); err != nil {
-			return 0, err
+			return 0, false, err
 		}
 		page = page[n:]
 	}
-	return replayed + len(rows), nil
+	return replayed + len(rows), full, nil
 }
 
 type pageResult struct {
