@@ -51,7 +51,18 @@ type AppendedEvent struct {
 // returns the original result and writes nothing. The same UUIDs with other
 // content or elsewhere get an error matching ErrDuplicateEvent.
 func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.Executor(), s.group, stream, expected, events)
+	res, err := s.append(ctx, s.driver.Executor(), s.group, stream, expected, events)
+	if err == nil {
+		s.notifyAppended(res)
+	}
+	return res, err
+}
+
+// notifyAppended wakes subscriptions after a commit: at once in this
+// process, and through a coalesced NOTIFY sent outside the append's
+// transaction in the others.
+func (s *Store[TTx]) notifyAppended(res *AppendResult) {
+	s.hub.Appended(res.Events[len(res.Events)-1].Position.TransactionID)
 }
 
 // AppendTx is Append inside the caller's transaction: the events commit or

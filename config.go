@@ -10,6 +10,9 @@ import (
 // PageSizeDefault is the default for Config.PageSize.
 const PageSizeDefault = 1000
 
+// NotifyIntervalDefault is the default for Config.NotifyInterval.
+const NotifyIntervalDefault = 10 * time.Millisecond
+
 // Config configures a Store. The zero value is valid; each field's comment
 // gives its default.
 type Config struct {
@@ -23,6 +26,14 @@ type Config struct {
 	// GroupCommit configures how Store.Append shares transactions between
 	// concurrent appends. The zero value turns it on with the defaults.
 	GroupCommit GroupCommitConfig
+	// NotifyInterval is the least time between two notifications that
+	// Append sends to subscribers in other processes (PostgreSQL NOTIFY,
+	// sent after the append's commit and coalesced). An append to a quiet
+	// store is announced at once; under load, when appends commit while a
+	// notification is in flight, subscribers are woken at most once per
+	// interval. Defaults to NotifyIntervalDefault; -1 sends
+	// them back to back (one in flight at a time).
+	NotifyInterval time.Duration
 }
 
 // Group commit defaults and limits.
@@ -76,6 +87,7 @@ func (c *Config) withDefaults() *Config {
 	out.Logger = cmp.Or(out.Logger, slog.New(slog.DiscardHandler))
 	out.PageSize = cmp.Or(out.PageSize, PageSizeDefault)
 	out.GroupCommit.MaxBatch = cmp.Or(out.GroupCommit.MaxBatch, GroupCommitMaxBatchDefault)
+	out.NotifyInterval = cmp.Or(out.NotifyInterval, NotifyIntervalDefault)
 	return &out
 }
 
@@ -88,6 +100,9 @@ func (c *Config) validate() error {
 	}
 	if n := c.GroupCommit.MaxBatch; n < 1 || n > GroupCommitMaxBatchMax {
 		return &ArgumentError{Arg: "Config.GroupCommit.MaxBatch", Reason: fmt.Sprintf("%d is not between 1 and %d", n, GroupCommitMaxBatchMax)}
+	}
+	if c.NotifyInterval < -1 {
+		return &ArgumentError{Arg: "Config.NotifyInterval", Reason: "negative (use -1 for no interval)"}
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/meowmx/meowmx/internal/notifier"
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
@@ -15,6 +16,8 @@ type Store[TTx any] struct {
 	driver meowmxdriver.Driver[TTx]
 	config *Config
 	group  *groupCommitter // nil when group commit is off
+	hub    *notifier.Hub   // wakes subscriptions
+	locks  localLocks      // subscription locks when the driver has none
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
@@ -27,7 +30,11 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Store[TTx]{driver: driver, config: cfg}
+	var listener meowmxdriver.Listener
+	if ld, ok := driver.(meowmxdriver.ListenerDriver); ok {
+		listener = ld.Listener()
+	}
+	s := &Store[TTx]{driver: driver, config: cfg, hub: notifier.New(listener, cfg.NotifyInterval, cfg.Logger)}
 	if !cfg.GroupCommit.Disabled {
 		send := func(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
 			return meowmxdriver.AppendBatchInTx(ctx, driver.Begin, ps)

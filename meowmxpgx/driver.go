@@ -35,6 +35,14 @@ type Config struct {
 	// always quoted in SQL, so any name is safe; it must be 1 to 63 bytes
 	// without NUL. Defaults to SchemaDefault.
 	Schema string
+	// DisableNotify turns LISTEN/NOTIFY off: appends send no notifications
+	// and subscriptions poll. Set it behind a transaction-mode connection
+	// pooler (PgBouncer), where LISTEN does not work. Defaults to false:
+	// Store.Append notifies after its commit (coalesced, at most one NOTIFY
+	// in flight per store), Store.AppendTx notifies within the caller's
+	// transaction, and each store keeps one listening connection while
+	// subscriptions run.
+	DisableNotify bool
 }
 
 // Driver is the PostgreSQL driver. It is safe for concurrent use.
@@ -42,6 +50,9 @@ type Driver struct {
 	pool   *pgxpool.Pool
 	schema string // as given
 	quoted string // quoted identifier, ready for SQL
+
+	channel       string // LISTEN/NOTIFY channel
+	disableNotify bool
 
 	q atomic.Pointer[queries] // nil until the tables' id type is known
 }
@@ -66,6 +77,9 @@ func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
 		pool:   pool,
 		schema: cfg.Schema,
 		quoted: pgx.Identifier{cfg.Schema}.Sanitize(),
+
+		channel:       channelName(cfg.Schema),
+		disableNotify: cfg.DisableNotify,
 	}, nil
 }
 
@@ -154,6 +168,17 @@ func (e *executor) queries(ctx context.Context) (*queries, error) {
 	q, err := buildQueries(d.quoted, *idType)
 	if err != nil {
 		return nil, err
+	}
+	if !d.disableNotify {
+		for kind := range q.append {
+			for withUUIDs := range q.append[kind] {
+				for many := range q.append[kind][withUUIDs] {
+					if q.appendNotify[kind][withUUIDs][many], err = withNotify(q.append[kind][withUUIDs][many], d.channel); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
 	}
 	d.q.Store(q)
 	return q, nil

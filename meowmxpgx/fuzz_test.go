@@ -79,7 +79,7 @@ func FuzzAppendRead(f *testing.F) {
 	var targets []target
 	for _, idType := range []string{"TEXT", "CHAR(16)"} {
 		pool, schema := dbtest.Schema(f)
-		store := storeOn(f, pool, schema)
+		store := storeOn(f, pool, schema, nil, nil)
 		_, err := store.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: idType})
 		require.NoError(f, err)
 		targets = append(targets, target{store, `SELECT count(*) FROM ` + pgx.Identifier{schema, "es_events"}.Sanitize()})

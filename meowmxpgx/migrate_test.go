@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
@@ -33,15 +32,6 @@ func freshSchema(t *testing.T, prefix string) string {
 		require.NoError(t, err)
 	})
 	return name
-}
-
-func storeOn(t testing.TB, pool *pgxpool.Pool, schema string) *meowmx.Store[pgx.Tx] {
-	t.Helper()
-	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
-	require.NoError(t, err)
-	store, err := meowmx.NewStore(driver, nil)
-	require.NoError(t, err)
-	return store
 }
 
 // TestSchemaNames checks that any schema name is quoted wherever it reaches
@@ -68,7 +58,7 @@ func TestSchemaNames(t *testing.T) {
 			ctx := context.Background()
 			schema := freshSchema(t, prefix)
 			pool := dbtest.Pool(t)
-			store := storeOn(t, pool, schema)
+			store := storeOn(t, pool, schema, nil, nil)
 			for range 2 {
 				_, err := store.Migrate(ctx, nil)
 				require.NoError(t, err)
@@ -112,7 +102,7 @@ func TestMigrateIDTypes(t *testing.T) {
 
 	t.Run("UUID", func(t *testing.T) {
 		t.Parallel()
-		store := storeOn(t, pool, freshSchema(t, "meowmx_test_uuid_"))
+		store := storeOn(t, pool, freshSchema(t, "meowmx_test_uuid_"), nil, nil)
 		_, err := store.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: "uuid"})
 		require.NoError(t, err)
 		id := uuid.New()
@@ -142,7 +132,7 @@ func TestMigrateIDTypes(t *testing.T) {
 
 	t.Run("CHAR", func(t *testing.T) {
 		t.Parallel()
-		store := storeOn(t, pool, freshSchema(t, "meowmx_test_char_"))
+		store := storeOn(t, pool, freshSchema(t, "meowmx_test_char_"), nil, nil)
 		_, err := store.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: "CHAR(8)"})
 		require.NoError(t, err)
 		for _, bad := range []string{"123456789", "abc ", "12345678 ", "abcdefgh        ", "éééééééée"} {
@@ -167,7 +157,7 @@ func TestMigrateIDTypes(t *testing.T) {
 
 	t.Run("bad types", func(t *testing.T) {
 		t.Parallel()
-		store := storeOn(t, pool, freshSchema(t, "meowmx_test_bad_"))
+		store := storeOn(t, pool, freshSchema(t, "meowmx_test_bad_"), nil, nil)
 		for _, bad := range []string{"VARCHAR(5)", "CHAR(0)", "CHAR", "TEXT; DROP TABLE x", "INT", "CHAR(5) PRIMARY KEY"} {
 			_, err := store.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: bad})
 			require.ErrorIs(t, err, meowmx.ErrInvalidArgument, "%q", bad)
@@ -199,7 +189,7 @@ func TestMigrateHelperProcess(t *testing.T) {
 	pool, err := dbtest.NewPool(context.Background(), 2)
 	require.NoError(t, err)
 	defer pool.Close()
-	_, err = storeOn(t, pool, schema).Migrate(context.Background(), nil)
+	_, err = storeOn(t, pool, schema, nil, nil).Migrate(context.Background(), nil)
 	require.NoError(t, err)
 }
 
@@ -254,7 +244,7 @@ func TestMigrateConcurrent(t *testing.T) {
 		pgx.Identifier{schema, "meowmx_migrations"}.Sanitize()).Scan(&versions, &distinct))
 	require.Positive(t, versions)
 	require.Equal(t, distinct, versions, "each migration is recorded once")
-	store := storeOn(t, pool, schema)
+	store := storeOn(t, pool, schema, nil, nil)
 	res, err := store.Migrate(ctx, nil)
 	require.NoError(t, err)
 	require.Empty(t, res.Applied)

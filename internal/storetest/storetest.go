@@ -46,6 +46,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Payloads", func(t *testing.T) { t.Parallel(); testPayloads(t, b) })
 	t.Run("Migrate", func(t *testing.T) { t.Parallel(); testMigrate(t, b) })
 	t.Run("Canceled", func(t *testing.T) { t.Parallel(); testCanceled(t, b) })
+	runSubscriptions(t, b)
 }
 
 // begin starts a transaction on s's database, with functions to commit and
