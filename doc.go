@@ -89,7 +89,10 @@
 // gives the handler. What the handler writes in that transaction commits
 // with the checkpoint or not at all: a read model updated there is updated
 // exactly once. Effects outside it are at-least-once. RunSubscription
-// blocks until its context is cancelled.
+// blocks until its context is cancelled. On PostgreSQL these transactions
+// commit without waiting for the disk flush (unless
+// SubscriptionConfig.SynchronousCommit): a crash loses the last of them
+// whole, handler's writes with the checkpoint, and the events come again.
 //
 // Events are read SubscriptionConfig.BatchSize at a time (the next page is
 // read while one is handled) and handled CheckpointEvery per transaction.

@@ -448,7 +448,7 @@ func (w *worker[TTx]) parkedRow(ev *RecordedEvent, msg string, attempts int) *me
 // position, and commits.
 func (w *worker[TTx]) commit(ctx context.Context, etx meowmxdriver.ExecutorTx, to Position, parked []string) error {
 	ok, err := etx.SubscriptionAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{
-		Name: w.c.Name, From: driverPos(w.pos), To: driverPos(to)})
+		Name: w.c.Name, From: driverPos(w.pos), To: driverPos(to), Async: !w.c.SynchronousCommit})
 	if err != nil {
 		return err
 	}

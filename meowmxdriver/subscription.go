@@ -136,10 +136,13 @@ type SubscriptionGetParams struct {
 	Name string
 }
 
-// SubscriptionAdvanceParams are the inputs of SubscriptionAdvance.
+// SubscriptionAdvanceParams are the inputs of SubscriptionAdvance. Async
+// lets the transaction's commit return before it is flushed to disk
+// (PostgreSQL: synchronous_commit off for that transaction).
 type SubscriptionAdvanceParams struct {
 	Name     string
 	From, To Position
+	Async    bool
 }
 
 // SubscriptionSetParams are the inputs of SubscriptionSet: the checkpoint

@@ -103,10 +103,13 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 }
 
 func (e *executor) SubscriptionAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+	// set_config(…, true) lasts until the end of the transaction, and
+	// synchronous_commit is read at its commit.
 	tag, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions
 		SET last_transaction_id = $2, last_event_id = $3
+		FROM (SELECT CASE WHEN $6 THEN set_config('synchronous_commit', 'off', true) END) AS async
 		WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5`),
-		p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID)
+		p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async)
 	if err != nil {
 		return false, interpretError(err)
 	}

@@ -75,7 +75,9 @@ func BenchmarkSubscriptionLatency(b *testing.B) {
 // BenchmarkSubscriptionCatchUp reads a backlog of one category, mixed with
 // as many events of another, with the raw keyset query (pgx, 1 000 a page,
 // the driver's own SQL) and with a subscription whose batch handler does
-// nothing, side by side, and reports both rates and their ratio.
+// nothing, side by side, and reports both rates and their ratio. The
+// subscription's time includes its start (startup-ms: from RunSubscription
+// to the first handler call, the first page read included).
 func BenchmarkSubscriptionCatchUp(b *testing.B) {
 	n := envInt("MEOWMX_BENCH_EVENTS", 100_000)
 	s, pool, schema := newSchemaStore(b, nil, nil)
@@ -105,7 +107,7 @@ func BenchmarkSubscriptionCatchUp(b *testing.B) {
 		  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 		  AND a.aggregate_type = ANY($4::text[])
 		ORDER BY e.transaction_id, e.id LIMIT $3`
-	var rawTime, subTime time.Duration
+	var rawTime, subTime, startup time.Duration
 	for i := 0; b.Loop(); i++ {
 		start := time.Now()
 		var tx uint64
@@ -137,6 +139,7 @@ func BenchmarkSubscriptionCatchUp(b *testing.B) {
 
 		name := fmt.Sprint("catchup-", i)
 		var handled atomic.Int64
+		var first atomic.Int64 // unix nanos of the first handler call
 		all := make(chan struct{})
 		sctx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
@@ -144,6 +147,7 @@ func BenchmarkSubscriptionCatchUp(b *testing.B) {
 		go func() {
 			done <- s.RunSubscription(sctx, &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, AggregateTypes: []string{"cat"},
 				BatchHandler: meowmx.BatchHandlerFunc[pgx.Tx](func(_ context.Context, _ pgx.Tx, evs []*meowmx.RecordedEvent) error {
+					first.CompareAndSwap(0, time.Now().UnixNano())
 					if handled.Add(int64(len(evs))) == int64(n) {
 						close(all)
 					}
@@ -152,6 +156,7 @@ func BenchmarkSubscriptionCatchUp(b *testing.B) {
 		}()
 		<-all
 		subTime += time.Since(start)
+		startup += time.Unix(0, first.Load()).Sub(start)
 		cancel()
 		require.NoError(b, <-done)
 	}
@@ -160,6 +165,7 @@ func BenchmarkSubscriptionCatchUp(b *testing.B) {
 	b.ReportMetric(rawRate, "raw-events/s")
 	b.ReportMetric(subRate, "sub-events/s")
 	b.ReportMetric(subRate/rawRate, "ratio")
+	b.ReportMetric(float64(startup.Milliseconds())/float64(b.N), "startup-ms")
 }
 
 // BenchmarkSubscriptionAppendCost measures 16 writers appending single
