@@ -51,7 +51,7 @@ type AppendedEvent struct {
 // returns the original result and writes nothing. The same UUIDs with other
 // content or elsewhere get an error matching ErrDuplicateEvent.
 func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	res, err := s.append(ctx, s.driver.Executor(), s.group, stream, expected, events)
+	res, err := s.append(ctx, s.driver.Executor(), s.group, false, stream, expected, events)
 	if err == nil {
 		s.notifyAppended(res)
 	}
@@ -79,50 +79,71 @@ func (s *Store[TTx]) notifyAppended(res *AppendResult) {
 // IMMEDIATE. The append runs in a savepoint: when it fails, tx goes on
 // without it.
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.UnwrapExecutor(tx), nil, stream, expected, events)
+	return s.append(ctx, s.driver.UnwrapExecutor(tx), nil, true, stream, expected, events)
 }
 
+// maxReorderRetries bounds how often an append that its own transaction
+// could not order after the stream's last event is run again.
+const maxReorderRetries = 10
+
 // append runs one append on exec, or through group when it is not nil.
-func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
+// inTx tells that exec runs in the caller's transaction.
+func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, inTx bool, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
 	p, err := appendParams(stream, expected, events)
 	if err != nil {
 		return nil, err
 	}
-	var res *meowmxdriver.EventAppendResult
-	grouped := group != nil
-	if grouped {
-		r := group.append(ctx, p)
-		res, err, grouped = r.res, r.err, !r.alone
-	}
-	if !grouped {
-		res, err = exec.EventAppend(ctx, p)
-	}
-	switch {
-	case errors.Is(err, meowmxdriver.ErrDuplicate):
-		return nil, fmt.Errorf("%w: %w", &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}, err)
-	case errors.Is(err, meowmxdriver.ErrInvalidInput):
-		return nil, &ArgumentError{Arg: "append to " + stream.String(), Reason: "refused by the database", Err: err}
-	case err != nil:
-		return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
-	}
-	if res.Appended {
-		return appendResult(stream, res.Events), nil
-	}
-	found := res.Stream
-	if grouped { // a batch does not read refused appends' streams
-		found, err = exec.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: stream.ID})
-		if errors.Is(err, meowmxdriver.ErrNotFound) {
-			found, err = nil, nil
+	for attempt := 1; ; attempt++ {
+		var res *meowmxdriver.EventAppendResult
+		grouped := group != nil && attempt == 1
+		if grouped {
+			r := group.append(ctx, p)
+			res, err, grouped = r.res, r.err, !r.alone
 		}
-		if err != nil {
+		if !grouped {
+			res, err = exec.EventAppend(ctx, p)
+		}
+		switch {
+		case errors.Is(err, meowmxdriver.ErrDuplicate):
+			return nil, fmt.Errorf("%w: %w", &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}, err)
+		case errors.Is(err, meowmxdriver.ErrInvalidInput):
+			return nil, &ArgumentError{Arg: "append to " + stream.String(), Reason: "refused by the database", Err: err}
+		case err != nil:
 			return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
 		}
+		if res.Appended {
+			return appendResult(stream, res.Events), nil
+		}
+		found := res.Stream
+		if grouped { // a batch does not read refused appends' streams
+			found, err = exec.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: stream.ID})
+			if errors.Is(err, meowmxdriver.ErrNotFound) {
+				found, err = nil, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
+			}
+		}
+		out, err := s.refused(ctx, exec, stream, expected, events, found)
+		if errors.Is(err, errReordered) {
+			if !inTx && attempt < maxReorderRetries {
+				continue // a new transaction comes after the stream's last event
+			}
+			err = &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}
+		}
+		return out, err
 	}
-	return s.refused(ctx, exec, stream, expected, events, found)
 }
 
+// errReordered reports an append refused although its stream was at the
+// expected version: the stream's last event was written by a transaction
+// that began writing after the append's own (see the PostgreSQL driver:
+// es_aggregates.last_transaction_id). Its events would sort before the
+// stream's earlier ones in the global order; a new transaction does not.
+var errReordered = errors.New("meowmx: stream written by a later transaction")
+
 // refused explains an append that wrote nothing: an idempotent retry, a
-// type mismatch or a version conflict.
+// type mismatch, a version conflict, or errReordered.
 func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, stream StreamID, expected ExpectedVersion, events []EventData, found *meowmxdriver.StreamRow) (*AppendResult, error) {
 	if events[0].UUID != uuid.Nil {
 		res, err := s.retried(ctx, exec, stream, expected, events)
@@ -136,6 +157,9 @@ func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, st
 			return nil, &AggregateTypeError{ID: stream.ID, Type: found.AggregateType, Requested: stream.Type}
 		}
 		actual = found.Version
+	}
+	if expected.matches(actual) {
+		return nil, errReordered
 	}
 	return nil, &ConcurrencyError{Stream: stream, Expected: expected, Actual: actual}
 }

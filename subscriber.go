@@ -201,7 +201,14 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 		}
 		// Caught up with the events below h.
 		if h.Xmax != 0 && w.pos.TransactionID >= h.Xmax {
-			return &stopError{&CheckpointAheadError{Subscription: w.c.Name, Checkpoint: w.pos, NextTransactionID: h.Xmax}}
+			// Confirm with a horizon read after the position: another
+			// worker may have moved the checkpoint (a reload) since h.
+			if h, err = w.ex.HorizonGet(ctx); err != nil {
+				return err
+			}
+			if w.pos.TransactionID >= h.Xmax {
+				return &stopError{&CheckpointAheadError{Subscription: w.c.Name, Checkpoint: w.pos, NextTransactionID: h.Xmax}}
+			}
 		}
 		w.warnHorizon(ctx)
 		if time.Since(lastReload) >= w.c.PollInterval {

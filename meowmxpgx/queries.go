@@ -176,6 +176,14 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 		unnest = "unnest($3::text[], $4::text[], $5::text[], $6::uuid[]) WITH ORDINALITY AS v(t, d, m, u, n)"
 		next = 7
 	}
+	// inOrder keeps each stream's events in the global order: the row lock
+	// on es_aggregates orders the writers of a stream, but a transaction
+	// may have taken its id before a later one that wrote the stream first
+	// (it wrote something else before, or lost the race between taking an
+	// id and locking the row). Its events would then sort before the
+	// stream's earlier ones. The check runs on the locked, latest row, and
+	// a refused append is run again in a new transaction (package meowmx).
+	const inOrder = " AND (a.last_transaction_id IS NULL OR a.last_transaction_id <= pg_current_xact_id())"
 	var guard string
 	switch kind {
 	case appendAny, appendNoStream:
@@ -183,18 +191,20 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 		if kind == appendNoStream {
 			cond = " AND a.version = -1" // a Python client's empty stream
 		}
-		guard = `INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type)
-			SELECT $1{id}, cardinality($3::text[]) - 1, $2 WHERE true` + uuidCheck + `
-			ON CONFLICT (id) DO UPDATE SET version = a.version + cardinality($3::text[])
-			WHERE a.aggregate_type = $2` + cond + `
+		guard = `INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type, last_transaction_id)
+			SELECT $1{id}, cardinality($3::text[]) - 1, $2, pg_current_xact_id() WHERE true` + uuidCheck + `
+			ON CONFLICT (id) DO UPDATE SET version = a.version + cardinality($3::text[]),
+				last_transaction_id = pg_current_xact_id()
+			WHERE a.aggregate_type = $2` + cond + inOrder + `
 			RETURNING a.version`
 	case appendExact, appendExists:
 		cond := " AND a.version >= 0"
 		if kind == appendExact {
 			cond = fmt.Sprintf(" AND a.version = $%d::bigint", next)
 		}
-		guard = `UPDATE {s}.es_aggregates AS a SET version = a.version + cardinality($3::text[])
-			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + uuidCheck + `
+		guard = `UPDATE {s}.es_aggregates AS a SET version = a.version + cardinality($3::text[]),
+				last_transaction_id = pg_current_xact_id()
+			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + inOrder + uuidCheck + `
 			RETURNING a.version`
 	}
 	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
