@@ -2,126 +2,109 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
-	"time"
-
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/meowmx/meowmx"
 )
 
 // The read model: one row per order in the table orders_view, for screens
-// and queries, kept up to date from the events.
+// and queries, kept up to date by a durable subscription to the "order"
+// category. The subscription's handler writes the row in the transaction
+// in which the subscription's checkpoint advances, so each event changes
+// the table exactly once, and a restart goes on where the last run
+// stopped.
 
-func createView(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	_, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+pgx.Identifier{schema, "orders_view"}.Sanitize()+` (
-		id          TEXT    PRIMARY KEY,
-		customer    TEXT    NOT NULL DEFAULT '',
-		total_cents INTEGER NOT NULL DEFAULT 0,
-		status      TEXT    NOT NULL DEFAULT '',
-		carrier     TEXT    NOT NULL DEFAULT '',
-		version     BIGINT  NOT NULL)`)
-	return err
+// subscriptionName names the read model's subscription and its checkpoint.
+const subscriptionName = "orders_view"
+
+// view is the orders_view table on either backend. Its statements are the
+// same on PostgreSQL and SQLite (both take $n parameters); only the calls
+// that run them differ.
+type view[TTx any] struct {
+	table  string                                                             // quoted; schema-qualified on PostgreSQL
+	exec   func(ctx context.Context, query string) error                      // outside a transaction
+	execTx func(ctx context.Context, tx TTx, query string, args ...any) error // in the handler's transaction
+	list   func(ctx context.Context, query string) ([]viewRow, error)
 }
 
-// project applies one event to the read model, in tx. It is idempotent:
-// an event at or below the row's version changes nothing, so delivering an
-// event again (at-least-once) is harmless.
-func project(ctx context.Context, tx pgx.Tx, schema string, registry *meowmx.Registry, ev *meowmx.RecordedEvent) error {
+// viewRow is a row of orders_view, its fields in the table's order.
+type viewRow struct {
+	ID         string
+	Customer   string
+	TotalCents int64
+	Status     string
+	Carrier    string
+	Version    int64
+}
+
+func (v *view[TTx]) create(ctx context.Context) error {
+	return v.exec(ctx, `CREATE TABLE IF NOT EXISTS `+v.table+` (
+		id          TEXT    PRIMARY KEY,
+		customer    TEXT    NOT NULL,
+		total_cents BIGINT  NOT NULL,
+		status      TEXT    NOT NULL,
+		carrier     TEXT    NOT NULL DEFAULT '',
+		version     BIGINT  NOT NULL)`)
+}
+
+// subscription returns the configuration of the subscription that keeps
+// the view up to date.
+func (v *view[TTx]) subscription(registry *meowmx.Registry) *meowmx.SubscriptionConfig[TTx] {
+	return &meowmx.SubscriptionConfig[TTx]{
+		Name:           subscriptionName,
+		AggregateTypes: []string{"order"},
+		Handler: meowmx.HandlerFunc[TTx](func(ctx context.Context, tx TTx, ev *meowmx.RecordedEvent) error {
+			return v.project(ctx, tx, registry, ev)
+		}),
+	}
+}
+
+// project applies one event to the read model, in tx, the transaction in
+// which the subscription's checkpoint moves past the event. It needs no
+// guard against seeing an event twice: the subscription hands each event
+// to it exactly once, as far as the table can tell. Were it not so, the
+// INSERT of an order placed again would fail on the primary key.
+func (v *view[TTx]) project(ctx context.Context, tx TTx, registry *meowmx.Registry, ev *meowmx.RecordedEvent) error {
 	event, err := registry.Decode(ev)
 	if err != nil {
 		return err
 	}
-	table := pgx.Identifier{schema, "orders_view"}.Sanitize()
-	set, args := "", []any{ev.StreamID.ID, ev.Version}
+	id := ev.StreamID.ID
 	switch e := event.(type) {
 	case OrderPlaced:
-		set, args = "customer = $3, total_cents = $4, status = 'placed'", append(args, e.Customer, e.TotalCents)
+		return v.execTx(ctx, tx, `INSERT INTO `+v.table+` (id, customer, total_cents, status, version)
+			VALUES ($1, $2, $3, 'placed', $4)`, id, e.Customer, e.TotalCents, ev.Version)
 	case OrderConfirmed:
-		set = "status = 'confirmed'"
+		return v.execTx(ctx, tx, `UPDATE `+v.table+` SET status = 'confirmed', version = $2 WHERE id = $1`, id, ev.Version)
 	case OrderShipped:
-		set, args = "status = 'shipped', carrier = $3", append(args, e.Carrier)
+		return v.execTx(ctx, tx, `UPDATE `+v.table+` SET status = 'shipped', carrier = $3, version = $2 WHERE id = $1`,
+			id, ev.Version, e.Carrier)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO `+table+` (id, version) VALUES ($1, -1) ON CONFLICT (id) DO NOTHING`, ev.StreamID.ID); err != nil {
-		return err
-	}
-	_, err = tx.Exec(ctx, `UPDATE `+table+` SET `+set+`, version = $2 WHERE id = $1 AND version < $2`, args...)
-	return err
+	return fmt.Errorf("orders_view: unexpected event %T", event)
 }
 
-// catchUp projects the order events after *from, each in a transaction of
-// its own, and moves *from past them.
-//
-// TODO(subscriptions): replace catchUp with a durable subscription on the
-// "order" category whose handler calls project in the transaction that
-// advances its checkpoint, so that the read model is updated exactly once,
-// survives restarts, and follows new events as they are written. Until
-// then, catchUp remembers its place in memory only.
-func catchUp(ctx context.Context, store *meowmx.Store[pgx.Tx], pool *pgxpool.Pool, schema string, registry *meowmx.Registry, from *meowmx.Position) (int, error) {
-	n := 0
-	for ev, err := range store.IterAll(ctx, &meowmx.ReadAllOpts{After: *from, AggregateTypes: []string{"order"}}) {
-		if err != nil {
-			return n, err
-		}
-		if err := pgx.BeginFunc(ctx, pool, func(tx pgx.Tx) error { return project(ctx, tx, schema, registry, ev) }); err != nil {
-			return n, fmt.Errorf("project %s@%d: %w", ev.StreamID, ev.Version, err)
-		}
-		*from = ev.Position
-		n++
+// rows returns the rows of the orders in ids, or every row when ids is
+// empty, by id.
+func (v *view[TTx]) rows(ctx context.Context, ids []string) ([]viewRow, error) {
+	all, err := v.list(ctx, `SELECT id, customer, total_cents, status, carrier, version FROM `+v.table+` ORDER BY id`)
+	if err != nil || len(ids) == 0 {
+		return all, err
 	}
-	return n, nil
+	return slices.DeleteFunc(all, func(r viewRow) bool { return !slices.Contains(ids, r.ID) }), nil
 }
 
-// waitFor catches up until the read model has every order of versions
-// (id -> version) at that version or later. Reads across streams stop
-// below the oldest transaction still running in the database, so events
-// may take a moment to appear.
-func waitFor(ctx context.Context, store *meowmx.Store[pgx.Tx], pool *pgxpool.Pool, schema string, registry *meowmx.Registry, from *meowmx.Position, versions map[string]int64) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	for {
-		if _, err := catchUp(ctx, store, pool, schema, registry, from); err != nil {
-			return err
-		}
-		behind := 0
-		for id, v := range versions {
-			var got int64
-			err := pool.QueryRow(ctx, `SELECT version FROM `+pgx.Identifier{schema, "orders_view"}.Sanitize()+` WHERE id = $1`, id).Scan(&got)
-			if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-				return err
-			}
-			if errors.Is(err, pgx.ErrNoRows) || got < v {
-				behind++
-			}
-		}
-		if behind == 0 {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("read model: %d orders not caught up after 30s; reads across streams wait for every older transaction to end: is a long transaction open in the database? %w", behind, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func printView(ctx context.Context, w io.Writer, pool *pgxpool.Pool, schema string, ids []string) error {
-	rows, _ := pool.Query(ctx, `SELECT id, customer, total_cents, status, carrier, version
-		FROM `+pgx.Identifier{schema, "orders_view"}.Sanitize()+` WHERE id = ANY($1) OR COALESCE(cardinality($1::text[]), 0) = 0 ORDER BY id`, ids)
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tCUSTOMER\tTOTAL\tSTATUS\tCARRIER\tVERSION")
-	var id, customer, status, carrier string
-	var total, version int64
-	_, err := pgx.ForEachRow(rows, []any{&id, &customer, &total, &status, &carrier, &version}, func() error {
-		_, err := fmt.Fprintf(tw, "%s\t%s\t%d.%02d\t%s\t%s\t%d\n", id, customer, total/100, total%100, status, carrier, version)
-		return err
-	})
+func (v *view[TTx]) print(ctx context.Context, w io.Writer, ids []string) error {
+	rows, err := v.rows(ctx, ids)
 	if err != nil {
 		return err
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tCUSTOMER\tTOTAL\tSTATUS\tCARRIER\tVERSION")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%d.%02d\t%s\t%s\t%d\n", r.ID, r.Customer, r.TotalCents/100, r.TotalCents%100, r.Status, r.Carrier, r.Version)
 	}
 	return tw.Flush()
 }
