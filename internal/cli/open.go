@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"iter"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxpgx"
+)
+
+// store is what the commands use of a meowmx.Store, whichever its driver.
+type store interface {
+	Migrate(ctx context.Context, opts *meowmx.MigrateOpts) (*meowmx.MigrateResult, error)
+	Append(ctx context.Context, stream meowmx.StreamID, expected meowmx.ExpectedVersion, events ...meowmx.EventData) (*meowmx.AppendResult, error)
+	ReadStream(ctx context.Context, id string, opts *meowmx.ReadStreamOpts) ([]*meowmx.RecordedEvent, error)
+	IterStream(ctx context.Context, id string, opts *meowmx.ReadStreamOpts) iter.Seq2[*meowmx.RecordedEvent, error]
+	ReadAll(ctx context.Context, opts *meowmx.ReadAllOpts) ([]*meowmx.RecordedEvent, error)
+	IterAll(ctx context.Context, opts *meowmx.ReadAllOpts) iter.Seq2[*meowmx.RecordedEvent, error]
+	Stream(ctx context.Context, id string) (*meowmx.StreamInfo, error)
+}
+
+// backend is an open store and how to close it.
+type backend struct {
+	store
+	// embedded is true for SQLite: commands create missing tables.
+	embedded bool
+	close    func()
+}
+
+func isPostgresURL(db string) bool {
+	return strings.HasPrefix(db, "postgres://") || strings.HasPrefix(db, "postgresql://")
+}
+
+// open opens the database named by --db, MEOWMX_DATABASE_URL or the
+// default. On SQLite, the embedded default, missing tables are created so
+// that every command works on a new file; PostgreSQL needs `meowmx migrate`.
+func (a *app) open(ctx context.Context) (*backend, error) {
+	db := a.database()
+	if !isPostgresURL(db) {
+		b, err := openSQLite(ctx, db)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := b.Migrate(ctx, nil); err != nil {
+			b.close()
+			return nil, err
+		}
+		return b, nil
+	}
+	cfg, err := pgxpool.ParseConfig(db)
+	if err != nil {
+		return nil, usagef("--db: %v", err)
+	}
+	// ?search_path=events in the URL chooses the schema (its first entry).
+	schema, _, _ := strings.Cut(cfg.ConnConfig.RuntimeParams["search_path"], ",")
+	schema = strings.Trim(strings.TrimSpace(schema), `"`)
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect: %w", err)
+	}
+	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+	if err != nil {
+		pool.Close()
+		return nil, usageError{err}
+	}
+	s, err := meowmx.NewStore(driver, nil)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &backend{store: s, close: pool.Close}, nil
+}
+
+// openNoMigrate opens the database without creating tables.
+func (a *app) openNoMigrate(ctx context.Context) (*backend, error) {
+	db := a.database()
+	if !isPostgresURL(db) {
+		return openSQLite(ctx, db)
+	}
+	return a.open(ctx)
+}
+
+// openSQLite opens an SQLite file. (Wired once meowmxsqlite lands.)
+func openSQLite(ctx context.Context, path string) (*backend, error) {
+	return nil, usagef("SQLite is not available yet: pass --db postgres://...")
+}
