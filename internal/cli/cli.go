@@ -57,7 +57,8 @@ func usagef(format string, args ...any) error { return usageError{fmt.Errorf(for
 // Run runs the meowmx command line with args (without the program name)
 // and returns the exit code.
 func Run(ctx context.Context, args []string, env Env) int {
-	root := newRoot(env)
+	app := &app{env: env}
+	root := newRoot(app)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
@@ -72,6 +73,8 @@ func Run(ctx context.Context, args []string, env Env) int {
 	fmt.Fprintln(env.Stderr, "meowmx: "+oneLine(err))
 	var ue usageError
 	switch {
+	case !app.started: // cobra refused the command line: unknown command, bad or missing flags
+		return exitUsage
 	case errors.Is(err, meowmx.ErrConcurrency):
 		return exitConflict
 	case errors.As(err, &ue), errors.Is(err, meowmx.ErrInvalidArgument),
@@ -99,8 +102,7 @@ Exit codes:
   2  bad flags or bad input (invalid JSON, unknown stream...): nothing was written
   3  optimistic-concurrency conflict: the stream moved on; reload and retry`
 
-func newRoot(env Env) *cobra.Command {
-	var dbFlag string
+func newRoot(app *app) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "meowmx",
 		Short: "Work with a meowmx event store",
@@ -112,9 +114,8 @@ func newRoot(env Env) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.PersistentFlags().StringVar(&dbFlag, "db", "", "database: postgres:// URL or SQLite file (default $MEOWMX_DATABASE_URL, else ./meowmx.db)")
+	root.PersistentFlags().StringVar(&app.db, "db", "", "database: postgres:// URL or SQLite file (default $MEOWMX_DATABASE_URL, else ./meowmx.db)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	app := &app{env: env, dbFlag: &dbFlag}
 	root.AddCommand(
 		app.migrateCmd(),
 		app.appendCmd(),
@@ -132,13 +133,24 @@ func newRoot(env Env) *cobra.Command {
 			}
 			return cmd.Help()
 		}})
+	for _, c := range root.Commands() {
+		if f := c.RunE; f != nil {
+			c.RunE = func(cmd *cobra.Command, args []string) error {
+				app.started = true
+				return f(cmd, args)
+			}
+		}
+	}
 	return root
 }
 
 // app holds what the commands share.
 type app struct {
-	env    Env
-	dbFlag *string
+	env Env
+	db  string // --db
+	// started is set when a command's own code starts: errors before that
+	// are the command line's.
+	started bool
 }
 
 func (a *app) out() io.Writer { return a.env.Stdout }
@@ -146,8 +158,8 @@ func (a *app) out() io.Writer { return a.env.Stdout }
 // database returns the database the commands use: --db, then
 // MEOWMX_DATABASE_URL, then ./meowmx.db.
 func (a *app) database() string {
-	if *a.dbFlag != "" {
-		return *a.dbFlag
+	if a.db != "" {
+		return a.db
 	}
 	if a.env.Getenv != nil {
 		if u := a.env.Getenv("MEOWMX_DATABASE_URL"); u != "" {

@@ -27,13 +27,13 @@ afterwards; no server is needed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			if *a.dbFlag == "" {
+			if a.db == "" {
 				dir, err := os.MkdirTemp("", "meowmx-demo-")
 				if err != nil {
 					return err
 				}
 				defer os.RemoveAll(dir)
-				*a.dbFlag = filepath.Join(dir, "demo.db")
+				a.db = filepath.Join(dir, "demo.db")
 			}
 			b, err := a.open(ctx)
 			if err != nil {

@@ -154,7 +154,11 @@ func (a *app) runLoad(ctx context.Context, b *backend, o loadOpts) error {
 	var claimed atomic.Int64 // events handed out; conflicts hand theirs back
 	for range o.concurrency {
 		wg.Go(func() {
-			for claimed.Add(1) <= int64(o.events) && ctx.Err() == nil {
+			for ctx.Err() == nil {
+				if claimed.Add(1) > int64(o.events) {
+					claimed.Add(-1) // a writer that meets a conflict may still need it
+					return
+				}
 				wrote, err := r.one(ctx, b)
 				if err != nil {
 					errs <- err
