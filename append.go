@@ -58,6 +58,11 @@ func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected Expec
 // so subscribers see them only once that transaction ends: keep it short.
 // When a concurrent transaction writes the same version or event UUID first,
 // PostgreSQL aborts tx and the error matches ErrConcurrency.
+//
+// On SQLite tx holds the write lock, so no other writer can interleave: begin
+// it on meowmxsqlite.Driver.DB, whose transactions start with BEGIN
+// IMMEDIATE. The append runs in a savepoint: when it fails, tx goes on
+// without it.
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
 	return s.append(ctx, s.driver.UnwrapExecutor(tx), true, stream, expected, events)
 }

@@ -25,8 +25,39 @@
 // oldest transaction still running, so a reader paging forward never skips
 // an event that commits late.
 //
+// # Typed events and aggregates
+//
+// A Registry maps event type names to Go types: RegisterEvent, then
+// Registry.Encode and Registry.Decode turn structs into EventData and
+// RecordedEvents back into structs. Upcasters registered on it turn old
+// event shapes and names into current ones as events are read. An event
+// whose type is unknown gets an error matching ErrUnknownEventType, which
+// readers may skip.
+//
+// A Repository loads and saves aggregates: a state type T whose *T has an
+// Apply(event) method. Load replays an aggregate's events, all of them,
+// page by page; Aggregate.Emit applies new events and keeps them pending;
+// Save appends them at the version the aggregate was loaded at; Update
+// loads, runs a decision, saves, and on a version conflict loads and
+// decides again, a bounded number of times:
+//
+//	orders, err := meowmx.NewRepository[Order](store, "order", registry, nil)
+//	_, err = orders.Update(ctx, "order-1", func(o *meowmx.Aggregate[Order]) error {
+//		if o.State.Status != "placed" {
+//			return errNotPlaced
+//		}
+//		return o.Emit(OrderConfirmed{})
+//	})
+//
+// With RepositoryConfig.SnapshotEvery, the state is also saved every N
+// events in es_aggregate_snapshots, and loads start from the latest
+// snapshot. A snapshot of another struct shape or SnapshotVersion is never
+// used: the aggregate is replayed instead.
+//
 // # Drivers
 //
-// A Store runs on a driver: meowmxpgx for a pgx v5 pool. Choose the backend
-// by what you open; the methods are the same.
+// A Store runs on a driver: meowmxpgx for a pgx v5 pool, meowmxsqlite for
+// an embedded SQLite database (meowmxsqlite.Open, with
+// meowmxsqlite.Memory for tests). Choose the backend by what you open; the
+// methods are the same.
 package meowmx

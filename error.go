@@ -28,6 +28,12 @@ var (
 	// ErrNotMigrated is returned when the tables do not exist: run
 	// Store.Migrate (or `meowmx migrate`) first.
 	ErrNotMigrated = meowmxdriver.ErrNotMigrated
+	// ErrUnknownEventType matches every *UnknownEventTypeError: an event's
+	// type is not in the Registry.
+	ErrUnknownEventType = errors.New("meowmx: unknown event type")
+	// ErrRetriesExhausted matches every *RetriesExhaustedError:
+	// Repository.Update met a version conflict on each of its attempts.
+	ErrRetriesExhausted = errors.New("meowmx: update retries exhausted")
 )
 
 // ConcurrencyError reports an append refused because its stream was not at
@@ -101,3 +107,46 @@ func (e *DuplicateEventError) Error() string {
 
 // Is makes errors.Is(err, ErrDuplicateEvent) true.
 func (e *DuplicateEventError) Is(target error) bool { return target == ErrDuplicateEvent }
+
+// UnknownEventTypeError reports an event whose type, after upcasting, is
+// not registered: the code no longer (or not yet) knows it. Events are
+// history: a reader may choose to skip it (RepositoryConfig.SkipUnknownEvents).
+type UnknownEventTypeError struct {
+	// Type is the event type after upcasting.
+	Type string
+	// StoredType is the event type as stored.
+	StoredType string
+	Stream     StreamID
+	Version    int64
+}
+
+func (e *UnknownEventTypeError) Error() string {
+	if e.StoredType != e.Type {
+		return fmt.Sprintf("meowmx: event %s@%d: unknown event type %q (stored as %q)", e.Stream, e.Version, e.Type, e.StoredType)
+	}
+	return fmt.Sprintf("meowmx: event %s@%d: unknown event type %q", e.Stream, e.Version, e.Type)
+}
+
+// Is makes errors.Is(err, ErrUnknownEventType) true.
+func (e *UnknownEventTypeError) Is(target error) bool { return target == ErrUnknownEventType }
+
+// RetriesExhaustedError reports a Repository.Update that met a version
+// conflict on every attempt. Nothing of the last attempt was written. It
+// wraps the last *ConcurrencyError, so errors.Is(err, ErrConcurrency) is
+// true as well.
+type RetriesExhaustedError struct {
+	ID       string
+	Attempts int
+	// Err is the conflict of the last attempt.
+	Err error
+}
+
+func (e *RetriesExhaustedError) Error() string {
+	return fmt.Sprintf("meowmx: update of %q: version conflict on each of %d attempts: %v", e.ID, e.Attempts, e.Err)
+}
+
+// Is makes errors.Is(err, ErrRetriesExhausted) true.
+func (e *RetriesExhaustedError) Is(target error) bool { return target == ErrRetriesExhausted }
+
+// Unwrap returns the last conflict.
+func (e *RetriesExhaustedError) Unwrap() error { return e.Err }

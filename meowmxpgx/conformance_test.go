@@ -37,5 +37,13 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, err)
 			return store
 		},
+		NewUnmigrated: func(t *testing.T) *meowmx.Store[pgx.Tx] {
+			pool, schema := dbtest.Schema(t)
+			driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+			require.NoError(t, err)
+			store, err := meowmx.NewStore(driver, nil)
+			require.NoError(t, err)
+			return store
+		},
 	})
 }

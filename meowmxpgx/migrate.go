@@ -5,49 +5,18 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/meowmx/meowmx/internal/migration"
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 //go:embed migration/*.up.sql
 var migrationFS embed.FS
-
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. File names
-// are NNN_name.up.sql.
-func migrations() ([]migration, error) {
-	paths, err := fs.Glob(migrationFS, "migration/*.up.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, p := range paths {
-		base := strings.TrimPrefix(p, "migration/")
-		n, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return nil, fmt.Errorf("meowmxpgx: migration %s: bad version: %w", p, err)
-		}
-		b, err := migrationFS.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: n, name: strings.TrimSuffix(base, ".up.sql"), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return a.version - b.version })
-	return out, nil
-}
 
 var idTypePattern = regexp.MustCompile(`^(?i:(TEXT|UUID)|CHAR\(([1-9][0-9]{0,7})\))$`)
 
@@ -83,9 +52,9 @@ func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*m
 	if err != nil {
 		return nil, err
 	}
-	all, err := migrations()
+	all, err := migration.Load(migrationFS, "migration")
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("meowmxpgx: %w", err)
 	}
 	res := &meowmxdriver.MigrateResult{}
 	err = pgx.BeginFunc(ctx, d.pool, func(tx pgx.Tx) error {
@@ -118,19 +87,19 @@ func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*m
 		}
 		r := strings.NewReplacer("{{schema}}", d.quoted, "{{id_type}}", idType)
 		for _, m := range all {
-			if slices.Contains(applied, m.version) {
-				res.Version = m.version
+			if slices.Contains(applied, m.Version) {
+				res.Version = m.Version
 				continue
 			}
-			if _, err := tx.Exec(ctx, r.Replace(m.sql)); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, r.Replace(m.SQL)); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx, `INSERT INTO `+d.quoted+`.meowmx_migrations (version, name) VALUES ($1, $2)`,
-				m.version, m.name); err != nil {
+				m.Version, m.Name); err != nil {
 				return err
 			}
-			res.Applied = append(res.Applied, m.version)
-			res.Version = m.version
+			res.Applied = append(res.Applied, m.Version)
+			res.Version = m.Version
 		}
 		return nil
 	})

@@ -15,6 +15,8 @@ type queries struct {
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
 	listByUUID   string
+	snapshotGet  string
+	snapshotSave string
 	idCastSuffix string
 }
 
@@ -63,8 +65,11 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
 	for backward, order := range []string{"ASC", "DESC"} {
-		q.streamRead[backward] = r.Replace(`SELECT ` + eventColumns + `
-			FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+		// The aggregate type is looked up once, not joined per event: a
+		// join costs 2-3x the whole read of a page from pgx.
+		q.streamRead[backward] = r.Replace(`SELECT ` + strings.Replace(eventColumns, "a.aggregate_type",
+			"(SELECT a.aggregate_type FROM {s}.es_aggregates a WHERE a.id = $1{id})", 1) + `
+			FROM {s}.es_events e
 			WHERE e.aggregate_id = $1{id} AND e.version >= $2::bigint AND e.version <= $3::bigint
 			ORDER BY e.version ` + order + ` LIMIT $4`)
 	}
@@ -89,6 +94,17 @@ func buildQueries(schema, idType string) (*queries, error) {
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.event_uuid = ANY($1::uuid[])
 		ORDER BY e.aggregate_id, e.version`)
+	q.snapshotGet = r.Replace(`SELECT aggregate_id::text, version, json_data,
+			COALESCE(aggregate_type, ''), COALESCE(snapshot_version, -1), COALESCE(state_shape, '')
+		FROM {s}.es_aggregate_snapshots
+		WHERE aggregate_id = $1{id} AND version <= $2::bigint
+		ORDER BY version DESC LIMIT 1`)
+	q.snapshotSave = r.Replace(`INSERT INTO {s}.es_aggregate_snapshots AS s
+			(aggregate_id, version, json_data, aggregate_type, snapshot_version, state_shape)
+		VALUES ($1{id}, $2::bigint, $3::text::json, $4, $5::bigint, $6)
+		ON CONFLICT (aggregate_id, version) DO UPDATE SET json_data = EXCLUDED.json_data,
+			aggregate_type = EXCLUDED.aggregate_type, snapshot_version = EXCLUDED.snapshot_version,
+			state_shape = EXCLUDED.state_shape`)
 	return q, nil
 }
 

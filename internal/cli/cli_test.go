@@ -81,6 +81,7 @@ func databases(t *testing.T) map[string]string {
 	require.Equal(t, 0, r.code, r.stderr)
 	return map[string]string{
 		"postgres": pg,
+		"sqlite":   filepath.Join(t.TempDir(), "meowmx.db"),
 	}
 }
 
@@ -189,9 +190,6 @@ func TestUpdateCatConflict(t *testing.T) {
 func TestDemo(t *testing.T) {
 	t.Parallel()
 	r := run(t, "", "", "demo")
-	if r.code == 2 && strings.Contains(r.stderr, "SQLite is not available") {
-		t.Skip("SQLite backend not wired yet")
-	}
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "bob's append was refused")
 	require.Contains(t, r.stdout, "[subscriber] cat/blanco v4 Petted")

@@ -10,6 +10,7 @@ import (
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/meowmxpgx"
+	"github.com/meowmx/meowmx/meowmxsqlite"
 )
 
 // store is what the commands use of a meowmx.Store, whichever its driver.
@@ -84,7 +85,16 @@ func (a *app) openNoMigrate(ctx context.Context) (*backend, error) {
 	return a.open(ctx)
 }
 
-// openSQLite opens an SQLite file. (Wired once meowmxsqlite lands.)
+// openSQLite opens an SQLite file, creating it if needed.
 func openSQLite(ctx context.Context, path string) (*backend, error) {
-	return nil, usagef("SQLite is not available yet: pass --db postgres://...")
+	driver, err := meowmxsqlite.Open(ctx, path, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	s, err := meowmx.NewStore(driver, nil)
+	if err != nil {
+		_ = driver.Close()
+		return nil, err
+	}
+	return &backend{store: s, embedded: true, close: func() { _ = driver.Close() }}, nil
 }

@@ -18,6 +18,9 @@ type Backend[TTx any] struct {
 	// Reopen returns a second store on the same database as s, as another
 	// process would open it.
 	Reopen func(t *testing.T, s *meowmx.Store[TTx]) *meowmx.Store[TTx]
+	// NewUnmigrated, when set, returns a store on a fresh, isolated
+	// database without the tables.
+	NewUnmigrated func(t *testing.T) *meowmx.Store[TTx]
 }
 
 // Run runs the whole suite.
@@ -31,6 +34,18 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); testReadStream(t, b) })
 	t.Run("ReadAll", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
 	t.Run("Horizon", func(t *testing.T) { t.Parallel(); testHorizon(t, b) })
+	t.Run("Aggregate", func(t *testing.T) { t.Parallel(); testAggregate(t, b) })
+	t.Run("AggregateUpdate", func(t *testing.T) { t.Parallel(); testAggregateUpdate(t, b) })
+	t.Run("AggregateUnknownEvents", func(t *testing.T) { t.Parallel(); testAggregateUnknownEvents(t, b) })
+	t.Run("AggregateUpcast", func(t *testing.T) { t.Parallel(); testAggregateUpcast(t, b) })
+	t.Run("AggregateLong", func(t *testing.T) { t.Parallel(); testAggregateLong(t, b) })
+	t.Run("AggregateSnapshots", func(t *testing.T) { t.Parallel(); testAggregateSnapshots(t, b) })
+	t.Run("NoHorizon", func(t *testing.T) { t.Parallel(); testNoHorizon(t, b) })
+	t.Run("Tail", func(t *testing.T) { t.Parallel(); testTail(t, b) })
+	t.Run("BigAppend", func(t *testing.T) { t.Parallel(); testBigAppend(t, b) })
+	t.Run("Payloads", func(t *testing.T) { t.Parallel(); testPayloads(t, b) })
+	t.Run("Migrate", func(t *testing.T) { t.Parallel(); testMigrate(t, b) })
+	t.Run("Canceled", func(t *testing.T) { t.Parallel(); testCanceled(t, b) })
 }
 
 // begin starts a transaction on s's database, with functions to commit and

@@ -1,0 +1,72 @@
+package meowmxsqlite_test
+
+import (
+	"context"
+	"database/sql"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/internal/storetest"
+	"github.com/meowmx/meowmx/meowmxsqlite"
+)
+
+// open opens a store on path (a new file in the test's temporary directory
+// when path is empty), closed when the test ends.
+func open(t *testing.T, path string, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "events.db")
+	}
+	driver, err := meowmxsqlite.Open(context.Background(), path, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, driver.Close()) })
+	store, err := meowmx.NewStore(driver, cfg)
+	require.NoError(t, err)
+	return store
+}
+
+// backend opens each store on a new database: a file in the test's
+// temporary directory, or a Memory one.
+func backend(memory bool) storetest.Backend[*sql.Tx] {
+	path := ""
+	if memory {
+		path = meowmxsqlite.Memory
+	}
+	return storetest.Backend[*sql.Tx]{
+		NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
+			t.Helper()
+			store := open(t, path, cfg)
+			_, err := store.Migrate(context.Background(), nil)
+			require.NoError(t, err)
+			return store
+		},
+		Reopen: func(t *testing.T, s *meowmx.Store[*sql.Tx]) *meowmx.Store[*sql.Tx] {
+			t.Helper()
+			d := s.Driver().(*meowmxsqlite.Driver)
+			if d.Path() != meowmxsqlite.Memory {
+				return open(t, d.Path(), nil)
+			}
+			// A Memory database has no name to open again: a second
+			// driver on the same pool stands in.
+			driver, err := meowmxsqlite.New(d.DB(), nil)
+			require.NoError(t, err)
+			store, err := meowmx.NewStore(driver, nil)
+			require.NoError(t, err)
+			return store
+		},
+		NewUnmigrated: func(t *testing.T) *meowmx.Store[*sql.Tx] { return open(t, path, nil) },
+	}
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, backend(false))
+}
+
+func TestConformanceMemory(t *testing.T) {
+	t.Parallel()
+	storetest.Run(t, backend(true))
+}

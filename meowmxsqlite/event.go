@@ -1,0 +1,267 @@
+package meowmxsqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// timeFormat is how created_at is stored: UTC, fixed width, so that text
+// order is time order.
+const timeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
+	var res *meowmxdriver.EventAppendResult
+	queries := []string{guardSQL(p.Expected), streamGetSQL}
+	if p.EventUUIDs != nil {
+		queries = append(queries, uuidTakenSQL)
+	}
+	if n := len(p.EventTypes); n <= preparedInserts {
+		queries = append(queries, insertEventsSQL(n))
+	}
+	err := e.inWriteTx(ctx, queries, func(tx txStmts) (bool, error) {
+		var err error
+		res, err = appendEvents(ctx, tx, p)
+		return err == nil && res.Appended, err
+	})
+	switch {
+	case err == nil:
+		return res, nil
+	case !isUniqueViolation(err):
+		return nil, interpretError(err)
+	case e.tx != nil:
+		// As on PostgreSQL; but here the caller's transaction goes on.
+		return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
+	}
+	// Holding the write lock, appendEvents checks versions and UUIDs first:
+	// a unique violation means rows that another client wrote without
+	// moving es_aggregates. Report the stream as found.
+	res = &meowmxdriver.EventAppendResult{}
+	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
+	if errors.Is(err, meowmxdriver.ErrNotFound) {
+		return res, nil
+	}
+	return res, err
+}
+
+// appendEvents runs an append in tx, which holds the write lock.
+func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
+	n := len(p.EventTypes)
+	if p.EventUUIDs != nil {
+		var one int
+		err := tx.QueryRowContext(ctx, uuidTakenSQL, uuidsJSON(p.EventUUIDs)).Scan(&one)
+		if err == nil {
+			return refused(ctx, tx, p.AggregateID)
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, err
+		}
+	}
+	args := []any{p.AggregateID, p.AggregateType, n}
+	if p.Expected >= 0 {
+		args = append(args, p.Expected)
+	}
+	var last int64
+	err := tx.QueryRowContext(ctx, guardSQL(p.Expected), args...).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return refused(ctx, tx, p.AggregateID)
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	now := time.Now().UTC().Format(timeFormat)
+	events := make([]meowmxdriver.AppendedEvent, 0, n)
+	for start := 0; start < n; start += insertBatch {
+		end := min(start+insertBatch, n)
+		args := make([]any, 0, (end-start)*insertColumns)
+		for i := start; i < end; i++ {
+			args = append(args, p.AggregateID, last-int64(n-1-i), p.EventTypes[i], string(p.Data[i]),
+				nullableText(p.Metadata[i]), nullableUUID(p.EventUUIDs, i), now)
+		}
+		rows, err := tx.QueryContext(ctx, insertEventsSQL(end-start), args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var a meowmxdriver.AppendedEvent
+			var at string
+			if err := rows.Scan(&a.ID, &a.TransactionID, &a.Version, &at); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			if a.RecordedAt, err = parseTime(at); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			events = append(events, a)
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, err
+		}
+	}
+	if len(events) != n {
+		return nil, fmt.Errorf("meowmxsqlite: append wrote %d events of %d", len(events), n)
+	}
+	// RETURNING gives rows in no promised order.
+	slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return int(a.Version - b.Version) })
+	return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
+}
+
+// refused returns the result of an append that wrote nothing: the stream
+// as found, or none.
+func refused(ctx context.Context, tx txStmts, id string) (*meowmxdriver.EventAppendResult, error) {
+	res := &meowmxdriver.EventAppendResult{}
+	var s meowmxdriver.StreamRow
+	err := tx.QueryRowContext(ctx, streamGetSQL, id).Scan(&s.AggregateID, &s.AggregateType, &s.Version)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return res, nil
+	case err != nil:
+		return nil, err
+	}
+	res.Stream = &s
+	return res, nil
+}
+
+func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxdriver.EventRow, error) {
+	return e.readEvents(ctx, listByUUIDSQL, uuidsJSON(p.EventUUIDs))
+}
+
+func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxdriver.EventRow, error) {
+	// Every event is at transaction id 0: nothing is after a position with
+	// another one.
+	if p.AfterTransactionID > 0 {
+		return nil, nil
+	}
+	args := []any{p.AfterID, p.Limit}
+	byType, byEvent := 0, 0
+	if len(p.AggregateTypes) > 0 || len(p.EventTypes) > 0 {
+		args = append(args, stringsJSON(p.AggregateTypes))
+		if len(p.AggregateTypes) > 0 {
+			byType = 1
+		}
+	}
+	if len(p.EventTypes) > 0 {
+		byEvent = 1
+		args = append(args, stringsJSON(p.EventTypes))
+	}
+	return e.readEvents(ctx, readAllSQL[byType][byEvent], args...)
+}
+
+func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxdriver.StreamRow, error) {
+	rows, err := e.query(ctx, streamGetSQL, p.AggregateID)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, interpretError(cmp.Or(rows.Err(), sql.ErrNoRows))
+	}
+	var s meowmxdriver.StreamRow
+	if err := rows.Scan(&s.AggregateID, &s.AggregateType, &s.Version); err != nil {
+		return nil, interpretError(err)
+	}
+	return &s, nil
+}
+
+func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadParams) ([]*meowmxdriver.EventRow, error) {
+	to := p.To
+	if to < 0 {
+		to = math.MaxInt64
+	}
+	backward := 0
+	if p.Backward {
+		backward = 1
+	}
+	return e.readEvents(ctx, streamReadSQL[backward], p.AggregateID, p.From, to, p.Limit)
+}
+
+func (e *executor) readEvents(ctx context.Context, query string, args ...any) ([]*meowmxdriver.EventRow, error) {
+	rows, err := e.query(ctx, query, args...)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var out []*meowmxdriver.EventRow
+	for rows.Next() {
+		var ev meowmxdriver.EventRow
+		var at string
+		if err := rows.Scan(&ev.ID, &ev.TransactionID, &ev.AggregateID, &ev.AggregateType, &ev.Version,
+			&ev.EventType, &ev.Data, &ev.Metadata, &ev.EventUUID, &at); err != nil {
+			return nil, interpretError(err)
+		}
+		var err error
+		if ev.RecordedAt, err = parseTime(at); err != nil {
+			return nil, err
+		}
+		out = append(out, &ev)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err)
+	}
+	return out, nil
+}
+
+// query runs a read: on the caller's transaction, or prepared on the read
+// pool.
+func (e *executor) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if e.tx != nil {
+		return e.tx.QueryContext(ctx, query, args...)
+	}
+	s, err := e.d.readStmts.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return s.QueryContext(ctx, args...)
+}
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("meowmxsqlite: created_at %q: %w", s, err)
+	}
+	return t, nil
+}
+
+func nullableText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+func nullableUUID(uuids [][]byte, i int) any {
+	if uuids == nil || len(uuids[i]) != 16 {
+		return nil
+	}
+	return uuids[i]
+}
+
+// uuidsJSON encodes UUIDs as a JSON array of hex strings, for json_each.
+func uuidsJSON(uuids [][]byte) string {
+	out := make([]string, 0, len(uuids))
+	for _, u := range uuids {
+		if len(u) == 16 {
+			out = append(out, hex.EncodeToString(u))
+		}
+	}
+	return stringsJSON(out)
+}
+
+func stringsJSON(s []string) string {
+	if s == nil {
+		s = []string{}
+	}
+	b, _ := json.Marshal(s) // strings always encode
+	return string(b)
+}
