@@ -308,7 +308,11 @@ func (r *Repository[T, TTx]) save(ctx context.Context, exec meowmxdriver.Executo
 	if len(a.data) == 0 {
 		return nil
 	}
-	if _, err := r.store.append(ctx, exec, inTx, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data); err != nil {
+	group := r.store.group // Save goes through group commit like Store.Append
+	if inTx {
+		group = nil
+	}
+	if _, err := r.store.append(ctx, exec, group, inTx, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data); err != nil {
 		return err
 	}
 	if r.cfg.SnapshotEvery > 0 && a.version-a.snapshot >= int64(r.cfg.SnapshotEvery) {

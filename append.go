@@ -35,24 +35,39 @@ type AppendedEvent struct {
 
 // Append writes events to a stream, atomically and at consecutive versions,
 // if the stream is at the expected version. It runs in a transaction of its
-// own.
+// own, which it may share with concurrent appends (see GroupCommitConfig);
+// the outcome is the same.
 //
 // A stream that is not at the expected version gets an error matching
 // ErrConcurrency (a *ConcurrencyError), an aggregate id of another type an
 // error matching ErrAggregateTypeMismatch, bad input one matching
-// ErrInvalidArgument; in each case nothing is written.
+// ErrInvalidArgument; in each case nothing is written. When ctx ends
+// before the append was sent, the error wraps ctx.Err() and nothing is
+// written; when the connection breaks (or ctx ends) after it was sent, the
+// error matches ErrCommitUnknown: the events may have been written.
 //
 // Retrying an append whose events carry UUIDs is safe: when the same events
 // are already stored at the versions this append would give them, Append
 // returns the original result and writes nothing. The same UUIDs with other
 // content or elsewhere get an error matching ErrDuplicateEvent.
 func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.Executor(), false, stream, expected, events)
+	res, err := s.append(ctx, s.driver.Executor(), s.group, false, stream, expected, events)
+	if err == nil {
+		s.notifyAppended(res)
+	}
+	return res, err
+}
+
+// notifyAppended wakes subscriptions after a commit: at once in this
+// process, and through a coalesced NOTIFY sent outside the append's
+// transaction in the others.
+func (s *Store[TTx]) notifyAppended(res *AppendResult) {
+	s.hub.Appended(res.Events[len(res.Events)-1].Position.TransactionID)
 }
 
 // AppendTx is Append inside the caller's transaction: the events commit or
 // roll back with it, together with whatever else the caller writes. It
-// never commits or rolls back tx.
+// never commits or rolls back tx, and never shares it with other appends.
 //
 // On PostgreSQL the events' global position is the caller's transaction id,
 // so subscribers see them only once that transaction ends: keep it short.
@@ -64,31 +79,71 @@ func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected Expec
 // IMMEDIATE. The append runs in a savepoint: when it fails, tx goes on
 // without it.
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.UnwrapExecutor(tx), true, stream, expected, events)
+	return s.append(ctx, s.driver.UnwrapExecutor(tx), nil, true, stream, expected, events)
 }
 
-func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, inTx bool, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
+// maxReorderRetries bounds how often an append that its own transaction
+// could not order after the stream's last event is run again.
+const maxReorderRetries = 10
+
+// append runs one append on exec, or through group when it is not nil.
+// inTx tells that exec runs in the caller's transaction.
+func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, inTx bool, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
 	p, err := appendParams(stream, expected, events)
 	if err != nil {
 		return nil, err
 	}
-	res, err := exec.EventAppend(ctx, p)
-	switch {
-	case errors.Is(err, meowmxdriver.ErrDuplicate):
-		return nil, fmt.Errorf("%w: %w", &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}, err)
-	case errors.Is(err, meowmxdriver.ErrInvalidInput):
-		return nil, &ArgumentError{Arg: "append to " + stream.String(), Reason: "refused by the database", Err: err}
-	case err != nil:
-		return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
+	for attempt := 1; ; attempt++ {
+		var res *meowmxdriver.EventAppendResult
+		grouped := group != nil && attempt == 1
+		if grouped {
+			r := group.append(ctx, p)
+			res, err, grouped = r.res, r.err, !r.alone
+		}
+		if !grouped {
+			res, err = exec.EventAppend(ctx, p)
+		}
+		switch {
+		case errors.Is(err, meowmxdriver.ErrDuplicate):
+			return nil, fmt.Errorf("%w: %w", &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}, err)
+		case errors.Is(err, meowmxdriver.ErrInvalidInput):
+			return nil, &ArgumentError{Arg: "append to " + stream.String(), Reason: "refused by the database", Err: err}
+		case err != nil:
+			return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
+		}
+		if res.Appended {
+			return appendResult(stream, res.Events), nil
+		}
+		found := res.Stream
+		if grouped { // a batch does not read refused appends' streams
+			found, err = exec.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: stream.ID})
+			if errors.Is(err, meowmxdriver.ErrNotFound) {
+				found, err = nil, nil
+			}
+			if err != nil {
+				return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
+			}
+		}
+		out, err := s.refused(ctx, exec, stream, expected, events, found)
+		if errors.Is(err, errReordered) {
+			if !inTx && attempt < maxReorderRetries {
+				continue // a new transaction comes after the stream's last event
+			}
+			err = &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}
+		}
+		return out, err
 	}
-	if res.Appended {
-		return appendResult(stream, res.Events), nil
-	}
-	return s.refused(ctx, exec, stream, expected, events, res.Stream)
 }
 
+// errReordered reports an append refused although its stream was at the
+// expected version: the stream's last event was written by a transaction
+// that began writing after the append's own (see the PostgreSQL driver:
+// es_aggregates.last_transaction_id). Its events would sort before the
+// stream's earlier ones in the global order; a new transaction does not.
+var errReordered = errors.New("meowmx: stream written by a later transaction")
+
 // refused explains an append that wrote nothing: an idempotent retry, a
-// type mismatch or a version conflict.
+// type mismatch, a version conflict, or errReordered.
 func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, stream StreamID, expected ExpectedVersion, events []EventData, found *meowmxdriver.StreamRow) (*AppendResult, error) {
 	if events[0].UUID != uuid.Nil {
 		res, err := s.retried(ctx, exec, stream, expected, events)
@@ -102,6 +157,9 @@ func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, st
 			return nil, &AggregateTypeError{ID: stream.ID, Type: found.AggregateType, Requested: stream.Type}
 		}
 		actual = found.Version
+	}
+	if expected.matches(actual) {
+		return nil, errReordered
 	}
 	return nil, &ConcurrencyError{Stream: stream, Expected: expected, Actual: actual}
 }
@@ -189,28 +247,33 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 		Metadata:      make([][]byte, len(events)),
 	}
 	withUUIDs := events[0].UUID != uuid.Nil
+	var seen map[uuid.UUID]bool
 	if withUUIDs {
 		p.EventUUIDs = make([][]byte, len(events))
+		seen = make(map[uuid.UUID]bool, len(events))
 	}
-	seen := make(map[uuid.UUID]bool)
 	for i := range events {
 		ev := &events[i]
-		arg := func(field string) string { return fmt.Sprintf("events[%d].%s", i, field) }
-		if err := checkName(arg("type"), ev.Type); err != nil {
-			return nil, err
+		// The argument's name is built only on error: appends of many
+		// events are on the hot path.
+		bad := func(field, reason string) error {
+			return &ArgumentError{Arg: fmt.Sprintf("events[%d].%s", i, field), Reason: reason}
 		}
-		if err := checkJSON(arg("data"), ev.Data, false); err != nil {
-			return nil, err
+		if r := nameProblem(ev.Type); r != "" {
+			return nil, bad("type", r)
 		}
-		if err := checkJSON(arg("metadata"), ev.Metadata, true); err != nil {
-			return nil, err
+		if r := jsonProblem(ev.Data, false); r != "" {
+			return nil, bad("data", r)
+		}
+		if r := jsonProblem(ev.Metadata, true); r != "" {
+			return nil, bad("metadata", r)
 		}
 		if (ev.UUID != uuid.Nil) != withUUIDs {
-			return nil, &ArgumentError{Arg: arg("uuid"), Reason: "give every event of an append a UUID, or none"}
+			return nil, bad("uuid", "give every event of an append a UUID, or none")
 		}
 		if withUUIDs {
 			if seen[ev.UUID] {
-				return nil, &ArgumentError{Arg: arg("uuid"), Reason: ev.UUID.String() + " appears twice"}
+				return nil, bad("uuid", ev.UUID.String()+" appears twice")
 			}
 			seen[ev.UUID] = true
 			p.EventUUIDs[i] = ev.UUID[:]
@@ -223,27 +286,38 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 }
 
 func checkName(arg, s string) error {
-	switch {
-	case s == "":
-		return &ArgumentError{Arg: arg, Reason: "empty"}
-	case !utf8.ValidString(s):
-		return &ArgumentError{Arg: arg, Reason: "not valid UTF-8"}
-	case strings.IndexByte(s, 0) >= 0:
-		return &ArgumentError{Arg: arg, Reason: "contains a NUL byte"}
+	if r := nameProblem(s); r != "" {
+		return &ArgumentError{Arg: arg, Reason: r}
 	}
 	return nil
 }
 
-func checkJSON(arg string, b []byte, optional bool) error {
+// nameProblem tells what is wrong with a name (aggregate type or id, event
+// type), or "" when nothing is.
+func nameProblem(s string) string {
+	switch {
+	case s == "":
+		return "empty"
+	case !utf8.ValidString(s):
+		return "not valid UTF-8"
+	case strings.IndexByte(s, 0) >= 0:
+		return "contains a NUL byte"
+	}
+	return ""
+}
+
+// jsonProblem tells what is wrong with a JSON payload, or "" when nothing
+// is. Nil is fine when optional.
+func jsonProblem(b []byte, optional bool) string {
 	switch {
 	case b == nil && optional:
-		return nil
+		return ""
 	case len(b) == 0:
-		return &ArgumentError{Arg: arg, Reason: "empty; want JSON"}
+		return "empty; want JSON"
 	case !utf8.Valid(b):
-		return &ArgumentError{Arg: arg, Reason: "not valid UTF-8"}
+		return "not valid UTF-8"
 	case !json.Valid(b):
-		return &ArgumentError{Arg: arg, Reason: "not valid JSON"}
+		return "not valid JSON"
 	}
-	return nil
+	return ""
 }

@@ -16,6 +16,32 @@
 // ErrConcurrency: reload, decide again, retry. Store.AppendTx does the same
 // inside the caller's transaction, next to the caller's own writes.
 //
+// # Group commit
+//
+// Appends made through Store.Append from concurrent goroutines share
+// transactions: on PostgreSQL a transaction (its commit, its round trip)
+// costs more than the events in it. An append on an idle store is sent at
+// once, alone, as it would be without group commit; appends that arrive
+// while batches are being committed wait for one to end and then go
+// together, up to GroupCommitConfig.MaxBatch, in one transaction. Each
+// keeps its own meaning: its events are atomic, its expected version is
+// checked exactly (two appends to one stream in a batch are checked in
+// the order they were made), and a conflict, a duplicate event or bad
+// input fails only that append. When an append makes the shared
+// transaction fail, the others are sent again without it and it runs
+// alone, so it gets the error it would have got by itself. Store.AppendTx
+// is never grouped. Config.GroupCommit turns it off or tunes it.
+//
+// When the connection breaks while an append is in flight, the append
+// fails with an error matching ErrCommitUnknown, with or without group
+// commit: its transaction may or may not have committed. Give events UUIDs
+// and retry with the same UUIDs: the retry returns the stored result when
+// the first attempt committed, and appends otherwise. A caller whose
+// context ends while its append waits in the queue gets ctx.Err() and
+// nothing is written; once the append was sent, ErrCommitUnknown too (the
+// batch goes on for the others, and is cancelled when every caller in it
+// has given up).
+//
 // # Reading
 //
 // Store.ReadStream and Store.IterStream read one stream by version, forward
@@ -53,6 +79,102 @@
 // events in es_aggregate_snapshots, and loads start from the latest
 // snapshot. A snapshot of another struct shape or SnapshotVersion is never
 // used: the aggregate is replayed instead.
+//
+// # Subscriptions
+//
+// Store.RunSubscription runs a named, durable subscription: it hands the
+// events its filter selects (some aggregate types, some event types, or
+// all) to a Handler (or a BatchHandler), in global order, and advances the
+// subscription's checkpoint (es_event_subscriptions) in the transaction it
+// gives the handler. What the handler writes in that transaction commits
+// with the checkpoint or not at all: a read model updated there is updated
+// exactly once. Effects outside it are at-least-once. RunSubscription
+// blocks until its context is cancelled. On PostgreSQL these transactions
+// commit without waiting for the disk flush (unless
+// SubscriptionConfig.SynchronousCommit): a crash loses the last of them
+// whole, handler's writes with the checkpoint, and the events come again.
+//
+// Events are read SubscriptionConfig.BatchSize at a time (the next page is
+// read while one is handled) and handled CheckpointEvery per transaction.
+// A new subscription starts from the beginning, or from the end, or after
+// a position (StartFrom); a restart continues after the last handled event.
+//
+// One worker owns a subscription at a time, across processes; others stand
+// by and take over within LockInterval when the owner stops or dies. On
+// PostgreSQL the owner holds a session advisory lock on a connection of its
+// own; it holds no transaction there and takes no row lock. The checkpoint
+// update is fenced on the position the worker read (UPDATE … WHERE
+// last_transaction_id = old AND last_event_id = old): a worker that lost
+// its lock without knowing it yet cannot commit events another worker
+// handled, because its transaction rolls back, handler's writes included.
+//
+// A failing event is retried MaxAttempts times with doubling back-off;
+// then the subscription stops with a *HandlerError (FailureStop, the
+// default) or parks the event (FailurePark). Later events of a stream with
+// a parked event are parked behind it, so that no stream is seen out of
+// order, unless PassParked. Store.ParkedEvents lists them with their
+// errors; Store.ReplayParked hands them to the running owner again, in
+// order. A handler's panic is recovered and treated as its error.
+//
+// Store.Subscriptions lists subscriptions with their position, lag, parked
+// count and what holds them back; ResetSubscription rewinds or skips;
+// DeleteSubscription removes one; WaitForSubscription waits until one has
+// caught up (for tests and deployments).
+//
+// # The commit horizon and what holds it back (PostgreSQL)
+//
+// Subscriptions read only events of transactions below
+// pg_snapshot_xmin(pg_current_snapshot()): the oldest transaction still
+// running in the whole cluster that has a transaction id. Every
+// transaction below it has ended, so a subscriber never skips an event
+// that commits late. The price: one long transaction that has written
+// anything (in any database of the cluster) delays every subscriber until
+// it ends. A read-only transaction, however long, does not.
+//
+// A handler's transaction takes a transaction id at its first write, and
+// then holds the horizon back until it commits: for other subscriptions,
+// too. Keep handlers quick after their first write, or handle fewer events
+// per transaction (CheckpointEvery). A slow handler that has not written
+// holds nothing back. When a transaction has held the horizon back for
+// HorizonWarnAfter, idle workers log a warning naming its session (pid,
+// state, transaction start, query, from pg_stat_activity), and
+// Store.Subscriptions reports it in SubscriptionInfo.HorizonHeldBy for the
+// subscriptions with events waiting behind it.
+//
+// # Notifications and polling
+//
+// Store.Append wakes subscriptions of the same store at once, and those of
+// other processes with a NOTIFY sent after its commit, outside its
+// transaction, coalesced: one in flight at a time and at most one per
+// Config.NotifyInterval. Store.AppendTx, whose commit belongs to the
+// caller, folds pg_notify into its append statement: PostgreSQL sends it
+// at the commit, and takes its database-wide notify lock for that commit.
+// Each store keeps one listening connection while subscriptions run, and
+// reconnects with back-off when it drops. A notification can arrive before
+// the horizon has passed the announced transaction: the worker then looks
+// again after 1 ms, 2 ms, 4 ms … (then every 100 ms at the slowest) until
+// the horizon has passed it, rather than at its next poll. Workers poll
+// too (PollInterval, doubling up to MaxPollInterval), so nothing depends
+// on notifications: behind a transaction-mode pooler, where LISTEN does not
+// work, set meowmxpgx.Config.DisableNotify and subscriptions poll.
+//
+// # Restored databases
+//
+// A checkpoint stores a transaction id. In a database restored from a dump
+// (pg_dump, not a physical copy) transaction ids start again from a low
+// number, so stored checkpoints are ahead of every new transaction and no
+// new event would ever come after them. RunSubscription detects this and
+// returns a *CheckpointAheadError (Store.Subscriptions sets
+// SubscriptionInfo.Ahead) rather than waiting forever. The stored events'
+// transaction_id values are ahead as well, so new events sort before old
+// ones: before writing to a restored database, either move its
+// transaction counter past the highest stored transaction_id (stop the
+// server and run pg_resetwal with --next-transaction-id and --epoch), or
+// rewrite es_events.transaction_id to values below the new counter, in the
+// same order. Then rebase each subscription with ResetSubscription to the
+// position, in the restored database, of the last event it handled (its
+// event id is the checkpoint's EventID: SELECT transaction_id, id FROM
+// es_events WHERE id = <event id>).
 //
 // # Drivers
 //

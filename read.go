@@ -115,12 +115,16 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 		}
 		left := o.Limit
 		for from <= to {
-			n := s.config.PageSize
-			if o.Limit > 0 && left < n {
-				n = left
+			// A page asks for one row more than it yields: the extra row
+			// tells whether another page follows, so that a stream whose
+			// length is a multiple of the page size costs no extra, empty
+			// query. The page that reaches o.Limit needs no such row.
+			n, ask := s.config.PageSize, s.config.PageSize+1
+			if o.Limit > 0 && left <= n {
+				n, ask = left, left
 			}
 			rows, err := exec.StreamRead(ctx, &meowmxdriver.StreamReadParams{
-				AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: n,
+				AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: ask,
 			})
 			if errors.Is(err, meowmxdriver.ErrInvalidInput) { // not a valid id for the column: no such stream
 				return
@@ -129,13 +133,17 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 				yield(nil, fmt.Errorf("meowmx: read stream %q: %w", id, err))
 				return
 			}
+			more := len(rows) > n
+			if more {
+				rows = rows[:n]
+			}
 			for _, r := range rows {
 				if !yield(recorded(r), nil) {
 					return
 				}
 			}
 			left -= len(rows)
-			if len(rows) < n || (o.Limit > 0 && left <= 0) {
+			if !more || (o.Limit > 0 && left <= 0) {
 				return
 			}
 			if last := rows[len(rows)-1].Version; o.Backward {

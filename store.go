@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/meowmx/meowmx/internal/notifier"
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
@@ -14,6 +15,9 @@ import (
 type Store[TTx any] struct {
 	driver meowmxdriver.Driver[TTx]
 	config *Config
+	group  *groupCommitter // nil when group commit is off
+	hub    *notifier.Hub   // wakes subscriptions
+	locks  localLocks      // subscription locks when the driver has none
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
@@ -26,7 +30,21 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	return &Store[TTx]{driver: driver, config: cfg}, nil
+	var listener meowmxdriver.Listener
+	if ld, ok := driver.(meowmxdriver.ListenerDriver); ok {
+		listener = ld.Listener()
+	}
+	s := &Store[TTx]{driver: driver, config: cfg, hub: notifier.New(listener, cfg.NotifyInterval, cfg.Logger)}
+	if !cfg.GroupCommit.Disabled {
+		send := func(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+			return meowmxdriver.AppendBatchInTx(ctx, driver.Begin, ps)
+		}
+		if ba, ok := driver.(meowmxdriver.BatchAppender); ok {
+			send = ba.EventAppendBatch
+		}
+		s.group = newGroupCommitter(send, cfg.GroupCommit)
+	}
+	return s, nil
 }
 
 // Driver returns the store's driver.

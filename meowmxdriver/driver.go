@@ -49,6 +49,24 @@ type Driver[TTx any] interface {
 	Capabilities() Capabilities
 }
 
+// BatchAppender is implemented by drivers that run several appends in one
+// transaction faster than AppendBatchInTx does, such as meowmxpgx (one
+// round trip). Package meowmx uses AppendBatchInTx with Driver.Begin for
+// drivers without it.
+type BatchAppender interface {
+	// EventAppendBatch runs several appends in one transaction of its
+	// own, in the order given, each as EventAppend would run it: a later
+	// append sees the earlier ones' effects. It returns one result per
+	// append, in input order, once the transaction committed. A refused
+	// append (wrong version, UUID already stored) has Appended false and
+	// leaves the others alone; its Stream may be nil even when the stream
+	// exists (the caller reads it). When one append raises an error, the
+	// transaction is rolled back and the error is a *BatchItemError naming
+	// it. Any other error concerns the whole batch: nothing was written,
+	// unless it wraps ErrCommitUnknown.
+	EventAppendBatch(ctx context.Context, ps []*EventAppendParams) ([]*EventAppendResult, error)
+}
+
 // Capabilities lists the features that only some drivers have.
 type Capabilities struct {
 	// Listen is true when the driver can wake subscribers across processes

@@ -3,6 +3,7 @@ package meowmxdriver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -58,7 +59,7 @@ type EventAppendResult struct {
 	// input order, when Appended.
 	Events []AppendedEvent
 	// Stream is the stream as found when nothing was written: nil when the
-	// aggregate id does not exist.
+	// aggregate id does not exist. EventAppendBatch may leave it nil.
 	Stream *StreamRow
 }
 
@@ -106,4 +107,56 @@ type StreamReadParams struct {
 	To          int64
 	Backward    bool
 	Limit       int
+}
+
+// ErrCommitUnknown is wrapped by drivers when a write failed after it was
+// sent and its transaction may have committed: the connection broke, or
+// the caller's context ended while waiting for the answer. Whether the
+// events were stored is unknown.
+var ErrCommitUnknown = errors.New("meowmxdriver: outcome unknown: the transaction may have committed")
+
+// BatchItemError is returned by BatchAppender.EventAppendBatch when one append
+// raised an error (a unique violation from a concurrent writer, a value the
+// database refuses, a deadlock). The whole transaction was rolled back:
+// nothing of the batch was written. The caller retries the others without
+// the append at Index, and that one on its own.
+type BatchItemError struct {
+	// Index is the position of the failing append in the batch.
+	Index int
+	// Err is the append's error, as EventAppend would return it in a
+	// caller's transaction.
+	Err error
+}
+
+func (e *BatchItemError) Error() string {
+	return fmt.Sprintf("meowmxdriver: append %d of the batch failed: %v", e.Index, e.Err)
+}
+
+// Unwrap returns Err.
+func (e *BatchItemError) Unwrap() error { return e.Err }
+
+// AppendBatchInTx does what BatchAppender.EventAppendBatch does, with a
+// transaction from begin and one EventAppend per append. It serves drivers
+// that do not implement BatchAppender; a database with a single writer
+// (SQLite) needs nothing faster. Any error of an append is a
+// *BatchItemError, and an error of the commit is returned as is: a driver
+// whose commit can fail without telling whether it happened should
+// implement BatchAppender and wrap ErrCommitUnknown.
+func AppendBatchInTx(ctx context.Context, begin func(context.Context) (ExecutorTx, error), ps []*EventAppendParams) ([]*EventAppendResult, error) {
+	tx, err := begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*EventAppendResult, len(ps))
+	for i, p := range ps {
+		results[i], err = tx.EventAppend(ctx, p)
+		if err != nil {
+			_ = tx.Rollback(context.WithoutCancel(ctx))
+			return nil, &BatchItemError{Index: i, Err: err}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	return results, nil
 }

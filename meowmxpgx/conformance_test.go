@@ -3,13 +3,16 @@ package meowmxpgx_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
 	"github.com/meowmx/meowmx/internal/storetest"
+	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
@@ -25,25 +28,65 @@ func newStore(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 	return store
 }
 
+// inTxBatches hides the driver's EventAppendBatch: the store then groups
+// appends with meowmxdriver.AppendBatchInTx, as it does for drivers
+// without a faster way.
+type inTxBatches struct {
+	meowmxdriver.Driver[pgx.Tx]
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, storetest.Backend[pgx.Tx]{
-		NewStore: newStore,
-		Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
-			d := s.Driver().(*meowmxpgx.Driver)
-			driver, err := meowmxpgx.New(d.Pool(), &meowmxpgx.Config{Schema: d.Schema()})
-			require.NoError(t, err)
-			store, err := meowmx.NewStore(driver, nil)
-			require.NoError(t, err)
-			return store
-		},
-		NewUnmigrated: func(t *testing.T) *meowmx.Store[pgx.Tx] {
-			pool, schema := dbtest.Schema(t)
-			driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
-			require.NoError(t, err)
-			store, err := meowmx.NewStore(driver, nil)
-			require.NoError(t, err)
-			return store
-		},
-	})
+	for _, v := range []struct {
+		name string
+		gc   meowmx.GroupCommitConfig
+		// inTx: the store groups appends with AppendBatchInTx, as for
+		// drivers without EventAppendBatch.
+		inTx bool
+	}{
+		{name: "GroupCommit"},
+		{name: "GroupCommitInTx", inTx: true},
+		{name: "GroupCommitWindow", gc: meowmx.GroupCommitConfig{Window: 500 * time.Microsecond, MaxBatch: 8}},
+		{name: "GroupCommitDisabled", gc: meowmx.GroupCommitConfig{Disabled: true}},
+	} {
+		t.Run(v.name, func(t *testing.T) {
+			t.Parallel()
+			open := func(t *testing.T, pool *pgxpool.Pool, schema string, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
+				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+				require.NoError(t, err)
+				var driver meowmxdriver.Driver[pgx.Tx] = d
+				if v.inTx {
+					driver = inTxBatches{d}
+				}
+				c := meowmx.Config{}
+				if cfg != nil {
+					c = *cfg
+				}
+				c.GroupCommit = v.gc
+				store, err := meowmx.NewStore(driver, &c)
+				require.NoError(t, err)
+				return store
+			}
+			storetest.Run(t, storetest.Backend[pgx.Tx]{
+				NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
+					pool, schema := dbtest.Schema(t)
+					store := open(t, pool, schema, cfg)
+					_, err := store.Migrate(context.Background(), nil)
+					require.NoError(t, err)
+					return store
+				},
+				Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
+					d, ok := s.Driver().(*meowmxpgx.Driver)
+					if !ok {
+						d = s.Driver().(inTxBatches).Driver.(*meowmxpgx.Driver)
+					}
+					return open(t, d.Pool(), d.Schema(), nil)
+				},
+				NewUnmigrated: func(t *testing.T) *meowmx.Store[pgx.Tx] {
+					pool, schema := dbtest.Schema(t)
+					return open(t, pool, schema, nil)
+				},
+			})
+		})
+	}
 }

@@ -4,7 +4,9 @@
 //	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: "events"})
 //	store, err := meowmx.NewStore(driver, nil)
 //
-// Every append is one statement, sent in one round trip. Reads across
+// Every append is one statement, sent in one round trip. Concurrent
+// appends grouped by the store (meowmx.GroupCommitConfig) go in one
+// transaction and one round trip: BEGIN, their statements, COMMIT. Reads across
 // streams return only events below pg_snapshot_xmin(pg_current_snapshot()),
 // so a reader paging forward by (transaction_id, id) never skips an event
 // that commits late.
@@ -15,7 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
+	"sync/atomic"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -33,6 +35,14 @@ type Config struct {
 	// always quoted in SQL, so any name is safe; it must be 1 to 63 bytes
 	// without NUL. Defaults to SchemaDefault.
 	Schema string
+	// DisableNotify turns LISTEN/NOTIFY off: appends send no notifications
+	// and subscriptions poll. Set it behind a transaction-mode connection
+	// pooler (PgBouncer), where LISTEN does not work. Defaults to false:
+	// Store.Append notifies after its commit (coalesced, at most one NOTIFY
+	// in flight per store), Store.AppendTx notifies within the caller's
+	// transaction, and each store keeps one listening connection while
+	// subscriptions run.
+	DisableNotify bool
 }
 
 // Driver is the PostgreSQL driver. It is safe for concurrent use.
@@ -41,8 +51,10 @@ type Driver struct {
 	schema string // as given
 	quoted string // quoted identifier, ready for SQL
 
-	mu sync.Mutex
-	q  *queries // nil until the tables' id type is known
+	channel       string // LISTEN/NOTIFY channel
+	disableNotify bool
+
+	q atomic.Pointer[queries] // nil until the tables' id type is known
 }
 
 // New returns a driver on pool. It does no I/O; the tables are looked up on
@@ -65,6 +77,9 @@ func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
 		pool:   pool,
 		schema: cfg.Schema,
 		quoted: pgx.Identifier{cfg.Schema}.Sanitize(),
+
+		channel:       channelName(cfg.Schema),
+		disableNotify: cfg.DisableNotify,
 	}, nil
 }
 
@@ -136,10 +151,7 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 // type from the catalog once.
 func (e *executor) queries(ctx context.Context) (*queries, error) {
 	d := e.d
-	d.mu.Lock()
-	q := d.q
-	d.mu.Unlock()
-	if q != nil {
+	if q := d.q.Load(); q != nil {
 		return q, nil
 	}
 	var idType *string
@@ -153,21 +165,28 @@ func (e *executor) queries(ctx context.Context) (*queries, error) {
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	q, err = buildQueries(d.quoted, *idType)
+	q, err := buildQueries(d.quoted, *idType)
 	if err != nil {
 		return nil, err
 	}
-	d.mu.Lock()
-	d.q = q
-	d.mu.Unlock()
+	if !d.disableNotify {
+		for kind := range q.append {
+			for withUUIDs := range q.append[kind] {
+				for many := range q.append[kind][withUUIDs] {
+					if q.appendNotify[kind][withUUIDs][many], err = withNotify(q.append[kind][withUUIDs][many], d.channel); err != nil {
+						return nil, err
+					}
+				}
+			}
+		}
+	}
+	d.q.Store(q)
 	return q, nil
 }
 
 // forget drops the cached queries, after the tables changed.
 func (d *Driver) forget() {
-	d.mu.Lock()
-	d.q = nil
-	d.mu.Unlock()
+	d.q.Store(nil)
 }
 
 // interpretError maps pgx errors to meowmxdriver's.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -18,6 +19,66 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if err != nil {
 		return nil, err
 	}
+	if err := q.checkID(p.AggregateID); err != nil {
+		return nil, err
+	}
+	// In the caller's transaction, the statement also notifies
+	// subscribers, at the caller's commit.
+	sql, args := q.appendStatement(p, !e.pool)
+	events, err := e.appendRows(ctx, sql, args)
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
+			if e.pool {
+				return nil, writeError(err, true)
+			}
+			return nil, interpretError(err)
+		}
+		if !e.pool {
+			// The caller's transaction is aborted: nothing more can be read.
+			return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
+		}
+	}
+	res := appendOutcome(p, events)
+	if res.Appended {
+		return res, nil
+	}
+	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
+	if errors.Is(err, meowmxdriver.ErrNotFound) {
+		return res, nil
+	}
+	return res, err
+}
+
+// appendRows runs an append statement. On the pool it acquires the
+// connection apart, so that a failure to get one is known to have sent
+// nothing.
+func (e *executor) appendRows(ctx context.Context, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
+	db := e.db
+	if e.pool {
+		conn, err := e.d.pool.Acquire(ctx)
+		if err != nil {
+			return nil, &acquireError{err}
+		}
+		defer conn.Release()
+		db = conn
+	}
+	rows, _ := db.Query(ctx, sql, args...)
+	return collectAppended(rows)
+}
+
+// acquireError is a failure to get a connection from the pool: nothing
+// was sent.
+type acquireError struct{ err error }
+
+func (e *acquireError) Error() string     { return e.err.Error() }
+func (e *acquireError) Unwrap() error     { return e.err }
+func (e *acquireError) SafeToRetry() bool { return true }
+
+// appendStatement returns the statement of an append and its arguments;
+// with notify, the statement that also notifies subscribers, unless
+// notifications are off.
+func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams, notify bool) (string, []any) {
 	kind := appendExact
 	switch p.Expected {
 	case meowmxdriver.ExpectedAny:
@@ -36,32 +97,40 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if kind == appendExact {
 		args = append(args, p.Expected)
 	}
-	rows, _ := e.db.Query(ctx, q.append[kind][withUUIDs], args...)
-	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (meowmxdriver.AppendedEvent, error) {
-		var a meowmxdriver.AppendedEvent
-		err := row.Scan(&a.ID, &a.TransactionID, &a.Version, &a.RecordedAt)
-		return a, err
+	many := 0
+	if len(p.EventTypes) > 1 {
+		many = 1
+	}
+	if notify && q.appendNotify[kind][withUUIDs][many] != "" {
+		return q.appendNotify[kind][withUUIDs][many], args
+	}
+	return q.append[kind][withUUIDs][many], args
+}
+
+// collectAppended reads the result of an append statement: no row when
+// the append was refused, else one row with the events' transaction id,
+// time, first version and ids.
+func collectAppended(rows pgx.Rows) ([]meowmxdriver.AppendedEvent, error) {
+	var (
+		txID  uint64
+		at    time.Time
+		first int64
+		ids   []int64
+	)
+	_, err := pgx.CollectOneRow(rows, func(row pgx.CollectableRow) (struct{}, error) {
+		return struct{}{}, row.Scan(&txID, &at, &first, &ids)
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
-			return nil, interpretError(err)
-		}
-		if !e.pool {
-			// The caller's transaction is aborted: nothing more can be read.
-			return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
-		}
+		return nil, err
 	}
-	if len(events) == len(p.EventTypes) {
-		slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return int(a.Version - b.Version) })
-		return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
+	events := make([]meowmxdriver.AppendedEvent, len(ids))
+	for i, id := range ids {
+		events[i] = meowmxdriver.AppendedEvent{ID: id, TransactionID: txID, Version: first + int64(i), RecordedAt: at}
 	}
-	res := &meowmxdriver.EventAppendResult{}
-	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
-	if errors.Is(err, meowmxdriver.ErrNotFound) {
-		return res, nil
-	}
-	return res, err
+	return events, nil
 }
 
 func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxdriver.EventRow, error) {
@@ -69,7 +138,7 @@ func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventLis
 	if err != nil {
 		return nil, err
 	}
-	return e.readEvents(ctx, q.listByUUID, nullableUUIDs(p.EventUUIDs))
+	return e.readEvents(ctx, len(p.EventUUIDs), q.listByUUID, nullableUUIDs(p.EventUUIDs))
 }
 
 func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxdriver.EventRow, error) {
@@ -87,12 +156,16 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 		byEvent = 1
 		args = append(args, p.EventTypes)
 	}
-	return e.readEvents(ctx, q.readAll[byType][byEvent], args...)
+	// Readers poll across streams and often find nothing: start small.
+	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent], args...)
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxdriver.StreamRow, error) {
 	q, err := e.queries(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := q.checkID(p.AggregateID); err != nil {
 		return nil, err
 	}
 	var s meowmxdriver.StreamRow
@@ -108,6 +181,9 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 	if err != nil {
 		return nil, err
 	}
+	if err := q.checkID(p.AggregateID); err != nil {
+		return nil, err
+	}
 	to := p.To
 	if to < 0 || to > math.MaxInt32 {
 		to = math.MaxInt32
@@ -116,30 +192,90 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 	if p.Backward {
 		backward = 1
 	}
-	return e.readEvents(ctx, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
+	return e.readEvents(ctx, p.Limit, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
 }
 
-func (e *executor) readEvents(ctx context.Context, sql string, args ...any) ([]*meowmxdriver.EventRow, error) {
-	rows, _ := e.db.Query(ctx, sql, args...)
-	events, err := pgx.CollectRows(rows, scanEvent)
+// readEvents runs a query of eventColumns. It allocates the rows in one
+// slice (of up to sizeHint at first) and shares the strings that repeat
+// from row to row (aggregate id and type, event type): a stream read
+// allocates little more than each payload.
+func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, args ...any) ([]*meowmxdriver.EventRow, error) {
+	rows, err := e.db.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, interpretError(err)
 	}
-	return events, nil
+	defer rows.Close()
+	buf := make([]meowmxdriver.EventRow, 0, min(max(sizeHint, 0), 4096))
+	var (
+		aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
+		u                         pgtype.UUID
+		ids, aggTypes, eventTypes interner
+	)
+	for rows.Next() {
+		buf = append(buf, meowmxdriver.EventRow{})
+		ev := &buf[len(buf)-1]
+		if err := rows.Scan(&ev.ID, &ev.TransactionID, &aggID, &aggType, &ev.Version,
+			&eventType, &ev.Data, &ev.Metadata, &u, &ev.RecordedAt); err != nil {
+			return nil, interpretError(err)
+		}
+		ev.AggregateID = ids.last(aggID)
+		ev.AggregateType = aggTypes.get(aggType)
+		ev.EventType = eventTypes.get(eventType)
+		if u.Valid {
+			ev.EventUUID = append([]byte(nil), u.Bytes[:]...)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, interpretError(err)
+	}
+	out := make([]*meowmxdriver.EventRow, len(buf))
+	for i := range buf {
+		out[i] = &buf[i]
+	}
+	return out, nil
 }
 
-func scanEvent(row pgx.CollectableRow) (*meowmxdriver.EventRow, error) {
-	var ev meowmxdriver.EventRow
-	var u pgtype.UUID
-	err := row.Scan(&ev.ID, &ev.TransactionID, &ev.AggregateID, &ev.AggregateType, &ev.Version,
-		&ev.EventType, &ev.Data, &ev.Metadata, &u, &ev.RecordedAt)
-	if u.Valid {
-		ev.EventUUID = u.Bytes[:]
+// interner returns strings for bytes, reusing the strings it returned
+// before for the same bytes.
+type interner struct {
+	prev string
+	seen map[string]string
+}
+
+// interned caps how many distinct strings an interner keeps.
+const interned = 256
+
+// last returns b as a string, the previous one when b has not changed.
+func (in *interner) last(b []byte) string {
+	if string(b) != in.prev { // compares without allocating
+		in.prev = string(b)
 	}
-	return &ev, err
+	return in.prev
+}
+
+// get returns b as a string, one returned before when there is one.
+func (in *interner) get(b []byte) string {
+	if string(b) == in.prev {
+		return in.prev
+	}
+	s, ok := in.seen[string(b)]
+	if !ok {
+		s = string(b)
+		if in.seen == nil {
+			in.seen = make(map[string]string)
+		}
+		if len(in.seen) < interned {
+			in.seen[s] = s
+		}
+	}
+	in.prev = s
+	return s
 }
 
 func nullableText(values [][]byte) []pgtype.Text {
+	if !slices.ContainsFunc(values, func(v []byte) bool { return v != nil }) {
+		return nil
+	}
 	out := make([]pgtype.Text, len(values))
 	for i, v := range values {
 		if v != nil {

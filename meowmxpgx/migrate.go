@@ -85,6 +85,11 @@ func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*m
 		if err != nil {
 			return err
 		}
+		if existing != nil {
+			// Adopted tables (the Python client's, or created with
+			// another type): new tables get the same id type.
+			idType = *existing
+		}
 		r := strings.NewReplacer("{{schema}}", d.quoted, "{{id_type}}", idType)
 		for _, m := range all {
 			if slices.Contains(applied, m.Version) {

@@ -4,13 +4,20 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 // queries holds the SQL of one schema, specialised for the type of its
 // aggregate id column.
 type queries struct {
-	// append[kind][withUUIDs]
-	append       [4][2]string
+	// append[kind][withUUIDs][many]
+	append [4][2][2]string
+	// appendNotify is append that also notifies: for AppendTx, unless
+	// notifications are off.
+	appendNotify [4][2][2]string
 	streamGet    string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
@@ -18,6 +25,36 @@ type queries struct {
 	snapshotGet  string
 	snapshotSave string
 	idCastSuffix string
+	idKind       idKind
+}
+
+// idKind is the kind of the aggregate id column's type.
+type idKind int
+
+const (
+	idText idKind = iota // text, varchar: any id is stored as given
+	idUUID               // uuid: PostgreSQL prints ids in canonical form
+	idChar               // character(n): PostgreSQL drops trailing spaces
+)
+
+// checkID refuses ids that the column would store as another id, so that
+// an id always reads back as written and two ids are never one stream: a
+// UUID not in canonical form (upper case, braces, no hyphens), or an id
+// with trailing spaces in a CHAR(n) column (which pads and strips them, and
+// silently cuts spaces beyond n). PostgreSQL itself refuses what is not a
+// UUID and what is too long for CHAR(n).
+func (q *queries) checkID(id string) error {
+	switch q.idKind {
+	case idUUID:
+		if u, err := uuid.Parse(id); err == nil && u.String() != id {
+			return fmt.Errorf("%w: aggregate id %q is not a UUID in canonical form (%s)", meowmxdriver.ErrInvalidInput, id, u)
+		}
+	case idChar:
+		if strings.HasSuffix(id, " ") {
+			return fmt.Errorf("%w: aggregate id %q ends in a space, which a CHAR(n) column drops", meowmxdriver.ErrInvalidInput, id)
+		}
+	}
+	return nil
 }
 
 // Append kinds, indexes into queries.append.
@@ -57,16 +94,24 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	r := strings.NewReplacer("{s}", schema, "{id}", cast)
 	q := &queries{idCastSuffix: cast}
+	switch cast {
+	case "::text::uuid":
+		q.idKind = idUUID
+	case "::text::bpchar":
+		q.idKind = idChar
+	}
 
 	for kind := range 4 {
 		for withUUIDs := range 2 {
-			q.append[kind][withUUIDs] = r.Replace(appendSQL(kind, withUUIDs == 1))
+			for many := range 2 {
+				q.append[kind][withUUIDs][many] = r.Replace(appendSQL(kind, withUUIDs == 1, many == 1))
+			}
 		}
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
 	for backward, order := range []string{"ASC", "DESC"} {
-		// The aggregate type is looked up once, not joined per event: a
-		// join costs 2-3x the whole read of a page from pgx.
+		// Every event of the stream has the same aggregate type: it is
+		// looked up once (an InitPlan), not joined row by row.
 		q.streamRead[backward] = r.Replace(`SELECT ` + strings.Replace(eventColumns, "a.aggregate_type",
 			"(SELECT a.aggregate_type FROM {s}.es_aggregates a WHERE a.id = $1{id})", 1) + `
 			FROM {s}.es_events e
@@ -113,9 +158,15 @@ func buildQueries(schema, idType string) (*queries, error) {
 // events at the versions below the new one. When the guard matches no row,
 // the events' SELECT has no input and nothing is written.
 //
+// The events of one statement share their transaction and created_at, and
+// have consecutive versions: it returns them as one row (transaction id,
+// created_at, first version, ids in version order), or no row when nothing
+// was written. One row decodes faster than a row per event; a single event
+// (many false) needs no aggregate to give it.
+//
 // $1 aggregate id, $2 aggregate type, $3 event types, $4 data, $5 metadata,
 // then $6 event UUIDs (withUUIDs) and the expected version (exact).
-func appendSQL(kind int, withUUIDs bool) string {
+func appendSQL(kind int, withUUIDs, many bool) string {
 	next := 6
 	uuidCheck, uuids := "", "NULL::uuid"
 	unnest := "unnest($3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS v(t, d, m, n)"
@@ -125,6 +176,14 @@ func appendSQL(kind int, withUUIDs bool) string {
 		unnest = "unnest($3::text[], $4::text[], $5::text[], $6::uuid[]) WITH ORDINALITY AS v(t, d, m, u, n)"
 		next = 7
 	}
+	// inOrder keeps each stream's events in the global order: the row lock
+	// on es_aggregates orders the writers of a stream, but a transaction
+	// may have taken its id before a later one that wrote the stream first
+	// (it wrote something else before, or lost the race between taking an
+	// id and locking the row). Its events would then sort before the
+	// stream's earlier ones. The check runs on the locked, latest row, and
+	// a refused append is run again in a new transaction (package meowmx).
+	const inOrder = " AND (a.last_transaction_id IS NULL OR a.last_transaction_id <= pg_current_xact_id())"
 	var guard string
 	switch kind {
 	case appendAny, appendNoStream:
@@ -132,23 +191,31 @@ func appendSQL(kind int, withUUIDs bool) string {
 		if kind == appendNoStream {
 			cond = " AND a.version = -1" // a Python client's empty stream
 		}
-		guard = `INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type)
-			SELECT $1{id}, cardinality($3::text[]) - 1, $2 WHERE true` + uuidCheck + `
-			ON CONFLICT (id) DO UPDATE SET version = a.version + cardinality($3::text[])
-			WHERE a.aggregate_type = $2` + cond + `
+		guard = `INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type, last_transaction_id)
+			SELECT $1{id}, cardinality($3::text[]) - 1, $2, pg_current_xact_id() WHERE true` + uuidCheck + `
+			ON CONFLICT (id) DO UPDATE SET version = a.version + cardinality($3::text[]),
+				last_transaction_id = pg_current_xact_id()
+			WHERE a.aggregate_type = $2` + cond + inOrder + `
 			RETURNING a.version`
 	case appendExact, appendExists:
 		cond := " AND a.version >= 0"
 		if kind == appendExact {
 			cond = fmt.Sprintf(" AND a.version = $%d::bigint", next)
 		}
-		guard = `UPDATE {s}.es_aggregates AS a SET version = a.version + cardinality($3::text[])
-			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + uuidCheck + `
+		guard = `UPDATE {s}.es_aggregates AS a SET version = a.version + cardinality($3::text[]),
+				last_transaction_id = pg_current_xact_id()
+			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + inOrder + uuidCheck + `
 			RETURNING a.version`
 	}
-	return `WITH agg AS (` + guard + `)
-		INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
+	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
 		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `
-		FROM agg, ` + unnest + `
-		RETURNING e.id, e.transaction_id, e.version, e.created_at`
+		FROM agg, ` + unnest
+	if !many { // one event: one row already, no aggregate needed
+		return `WITH agg AS (` + guard + `) ` + insert + `
+		RETURNING e.transaction_id, e.created_at, e.version, ARRAY[e.id]`
+	}
+	return `WITH agg AS (` + guard + `), ins AS (` + insert + `
+		RETURNING e.id, e.transaction_id, e.version, e.created_at)
+		SELECT transaction_id, created_at, min(version), array_agg(id ORDER BY version)
+		FROM ins GROUP BY transaction_id, created_at`
 }

@@ -333,3 +333,40 @@ func testAppendTx[TTx any](t *testing.T, b Backend[TTx]) {
 	_, err = s.Stream(ctx, "c")
 	require.ErrorIs(t, err, meowmx.ErrStreamNotFound)
 }
+
+// testStreamOrder: a transaction that took its id before another one
+// wrote a stream cannot append to that stream after it, because its events
+// would sort before the stream's earlier ones in the global order that
+// subscribers read. Store.Append runs such an append again in a new
+// transaction; AppendTx returns ErrConcurrency, for the caller to retry.
+func testStreamOrder[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	if !s.Driver().Capabilities().Horizon {
+		t.Skip("one writer at a time: a transaction cannot be overtaken")
+	}
+	older, commit, _ := begin(t, s)
+	_, err := s.AppendTx(ctx, older, cat("x"), meowmx.NoStream, ev("A", `1`)) // takes its transaction id
+	require.NoError(t, err)
+	_, err = s.Append(ctx, cat("s"), meowmx.NoStream, ev("B", `1`)) // a newer transaction writes s
+	require.NoError(t, err)
+	_, err = s.AppendTx(ctx, older, cat("s"), meowmx.Exact(0), ev("C", `2`))
+	require.ErrorIs(t, err, meowmx.ErrConcurrency)
+	var ce *meowmx.ConcurrencyError
+	require.ErrorAs(t, err, &ce)
+	require.Equal(t, int64(-2), ce.Actual)
+	require.NoError(t, commit(), "a refused append leaves the transaction usable")
+
+	_, err = s.Append(ctx, cat("s"), meowmx.Exact(0), ev("C", `2`))
+	require.NoError(t, err)
+	settle(t, s)
+	evs, err := s.ReadAll(ctx, &meowmx.ReadAllOpts{AggregateTypes: []string{"cat"}})
+	require.NoError(t, err)
+	var versions []int64
+	for _, e := range evs {
+		if e.StreamID.ID == "s" {
+			versions = append(versions, e.Version)
+		}
+	}
+	require.Equal(t, []int64{0, 1}, versions, "a stream's events are in global order")
+}

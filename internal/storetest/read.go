@@ -116,6 +116,12 @@ func testReadStream[TTx any](t *testing.T, b Backend[TTx]) {
 		{"backward from", &meowmx.ReadStreamOpts{Backward: true, From: 40}, span(n-1, 40, -1)},
 		{"past the end", &meowmx.ReadStreamOpts{From: 99}, span(1, 0, 1)},
 		{"empty range", &meowmx.ReadStreamOpts{From: 9, To: new(int64(8))}, span(1, 0, 1)},
+		// Page boundaries: the page size is 7.
+		{"whole pages", &meowmx.ReadStreamOpts{From: 29}, span(29, 49, 1)},
+		{"limit of a page", &meowmx.ReadStreamOpts{Limit: 7}, span(0, 6, 1)},
+		{"limit of two pages", &meowmx.ReadStreamOpts{From: 1, Limit: 14}, span(1, 14, 1)},
+		{"limit past the end", &meowmx.ReadStreamOpts{From: 43, Limit: 8}, span(43, 49, 1)},
+		{"backward whole pages", &meowmx.ReadStreamOpts{Backward: true, To: new(int64(13))}, span(13, 0, -1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := s.ReadStream(ctx, "long", tc.opts)

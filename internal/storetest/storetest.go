@@ -34,6 +34,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("ReadStream", func(t *testing.T) { t.Parallel(); testReadStream(t, b) })
 	t.Run("ReadAll", func(t *testing.T) { t.Parallel(); testReadAll(t, b) })
 	t.Run("Horizon", func(t *testing.T) { t.Parallel(); testHorizon(t, b) })
+	t.Run("StreamOrder", func(t *testing.T) { t.Parallel(); testStreamOrder(t, b) })
 	t.Run("Aggregate", func(t *testing.T) { t.Parallel(); testAggregate(t, b) })
 	t.Run("AggregateUpdate", func(t *testing.T) { t.Parallel(); testAggregateUpdate(t, b) })
 	t.Run("AggregateUnknownEvents", func(t *testing.T) { t.Parallel(); testAggregateUnknownEvents(t, b) })
@@ -46,6 +47,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Payloads", func(t *testing.T) { t.Parallel(); testPayloads(t, b) })
 	t.Run("Migrate", func(t *testing.T) { t.Parallel(); testMigrate(t, b) })
 	t.Run("Canceled", func(t *testing.T) { t.Parallel(); testCanceled(t, b) })
+	runSubscriptions(t, b)
 }
 
 // begin starts a transaction on s's database, with functions to commit and

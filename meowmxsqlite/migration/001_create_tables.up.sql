@@ -41,8 +41,29 @@ CREATE TABLE IF NOT EXISTS es_aggregate_snapshots (
   PRIMARY KEY (aggregate_id, version)
 ) STRICT, WITHOUT ROWID;
 
+-- aggregate_types and event_types: the filter a subscription was last run
+-- with (JSON arrays, NULL for none), so that its lag can be counted.
 CREATE TABLE IF NOT EXISTS es_event_subscriptions (
   subscription_name    TEXT    NOT NULL PRIMARY KEY,
   last_transaction_id  INTEGER NOT NULL,
-  last_event_id        INTEGER NOT NULL
+  last_event_id        INTEGER NOT NULL,
+  aggregate_types      TEXT,
+  event_types          TEXT
 ) STRICT, WITHOUT ROWID;
+
+-- Events a subscription's handler failed on (or that wait behind such an
+-- event of the same stream), kept until replayed.
+CREATE TABLE IF NOT EXISTS es_parked_events (
+  subscription_name  TEXT    NOT NULL
+    REFERENCES es_event_subscriptions (subscription_name) ON DELETE CASCADE,
+  transaction_id     INTEGER NOT NULL,
+  event_id           INTEGER NOT NULL,
+  aggregate_id       TEXT    NOT NULL,
+  error              TEXT    NOT NULL,
+  attempts           INTEGER NOT NULL,
+  parked_at          TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+  replay             INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (subscription_name, transaction_id, event_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS idx_es_parked_events_aggregate
+  ON es_parked_events (subscription_name, aggregate_id);

@@ -1,0 +1,79 @@
+package meowmxpgx
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// channelName is the LISTEN/NOTIFY channel of a schema: a hash keeps it
+// within PostgreSQL's 63 bytes whatever the schema's name.
+func channelName(schema string) string {
+	sum := sha256.Sum256([]byte(schema))
+	return "meowmx_" + hex.EncodeToString(sum[:12])
+}
+
+// Channel returns the LISTEN/NOTIFY channel on which the driver announces
+// appended events: "meowmx_" and a hash of the schema. The payload is the
+// appending transaction's id, in decimal.
+func (d *Driver) Channel() string { return d.channel }
+
+// Listener implements meowmxdriver.ListenerDriver. It is nil when
+// Config.DisableNotify is set.
+func (d *Driver) Listener() meowmxdriver.Listener {
+	if d.disableNotify {
+		return nil
+	}
+	return listener{d}
+}
+
+type listener struct{ d *Driver }
+
+// Listen opens a connection of its own (not one of the pool's: a LISTEN
+// needs a session that no one else uses) with the pool's settings.
+func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
+	conn, err := pgx.ConnectConfig(ctx, l.d.pool.Config().ConnConfig.Copy())
+	if err != nil {
+		return fmt.Errorf("meowmxpgx: listen: %w", err)
+	}
+	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
+	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.d.channel}.Sanitize()); err != nil {
+		return fmt.Errorf("meowmxpgx: listen: %w", err)
+	}
+	fn(0) // notifications sent before LISTEN are lost: wake everyone once
+	for {
+		n, err := conn.WaitForNotification(ctx)
+		if err != nil {
+			return fmt.Errorf("meowmxpgx: listen: %w", err)
+		}
+		tx, _ := strconv.ParseUint(n.Payload, 10, 64)
+		fn(tx)
+	}
+}
+
+func (l listener) Notify(ctx context.Context, txID uint64) error {
+	_, err := l.d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, l.d.channel, strconv.FormatUint(txID, 10))
+	return interpretError(err)
+}
+
+// withNotify returns an append statement that also notifies the channel
+// with the transaction's id, for appends in a caller's transaction
+// (AppendTx), where nothing can notify after the commit. PostgreSQL sends
+// the notification at commit, once per transaction and payload.
+func withNotify(appendSQL, channel string) (string, error) {
+	const head = "WITH agg AS ("
+	const from = "FROM agg, "
+	if !strings.HasPrefix(appendSQL, head) || strings.Count(appendSQL, from) != 1 {
+		return "", fmt.Errorf("meowmxpgx: the append statement changed; update withNotify")
+	}
+	sql := "WITH nfy AS (SELECT pg_notify('" + channel + "', pg_current_xact_id()::text)), agg AS (" +
+		strings.TrimPrefix(appendSQL, head)
+	return strings.Replace(sql, from, "FROM nfy, agg, ", 1), nil
+}

@@ -1,0 +1,347 @@
+package meowmxpgx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// Subscription SQL. None of these statements takes a row lock or a
+// transaction id of its own except the writes (create, advance, set, park),
+// which are short. The checkpoint UPDATE is fenced on the old position, so
+// that a worker that lost its lock (or overlaps with a new owner for a
+// moment) cannot move it: its transaction, and the handler's writes in it,
+// roll back.
+
+// filterSQL selects events of e (es_events) joined to a (es_aggregates) by
+// the arrays in parameters $n and $n+1 (NULL: no filter).
+func filterSQL(n int) string {
+	return fmt.Sprintf(` AND ($%d::text[] IS NULL OR a.aggregate_type = ANY($%d::text[]))
+		AND ($%d::text[] IS NULL OR e.event_type = ANY($%d::text[]))`, n, n, n+1, n+1)
+}
+
+func (e *executor) r(sql string) string {
+	return strings.ReplaceAll(sql, "{s}", e.d.quoted)
+}
+
+// nullableArray maps an empty filter to NULL.
+func nullableArray(a []string) []string {
+	if len(a) == 0 {
+		return nil
+	}
+	return a
+}
+
+const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types`
+
+func scanSubscription(row pgx.Row, extra ...any) (*meowmxdriver.SubscriptionRow, error) {
+	var s meowmxdriver.SubscriptionRow
+	dest := append([]any{&s.Name, &s.Last.TransactionID, &s.Last.EventID, &s.AggregateTypes, &s.EventTypes}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return nil, interpretError(err)
+	}
+	return &s, nil
+}
+
+func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxdriver.SubscriptionRow, error) {
+	if _, err := e.queries(ctx); err != nil {
+		return nil, err
+	}
+	// At the head: after the last readable event. Events of transactions
+	// still open (or committed above the horizon) come after it.
+	_, err := e.db.Exec(ctx, e.r(`INSERT INTO {s}.es_event_subscriptions
+			(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types)
+		SELECT $1, COALESCE(h.transaction_id, $2::xid8), COALESCE(h.id, $3::bigint), $5::text[], $6::text[]
+		FROM (SELECT) one LEFT JOIN LATERAL (
+			SELECT e.transaction_id, e.id FROM {s}.es_events e
+			WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
+		ON CONFLICT (subscription_name) DO NOTHING`),
+		p.Name, p.At.TransactionID, p.At.EventID, p.AtHead, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return e.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: p.Name})
+}
+
+func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxdriver.SubscriptionRow, error) {
+	return scanSubscription(e.db.QueryRow(ctx, e.r(`SELECT `+subscriptionColumns+`
+		FROM {s}.es_event_subscriptions WHERE subscription_name = $1`), p.Name))
+}
+
+func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.SubscriptionRow, error) {
+	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
+			s.aggregate_types, s.event_types, c.lag, c.waiting,
+			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name)
+		FROM {s}.es_event_subscriptions s, LATERAL (
+			SELECT count(*) AS lag,
+				count(*) FILTER (WHERE e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting
+			FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+			WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
+			  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
+			  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))) c
+		ORDER BY s.subscription_name`))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.SubscriptionRow, error) {
+		var lag, waiting, parked int64
+		s, err := scanSubscription(row, &lag, &waiting, &parked)
+		if s != nil {
+			s.Lag, s.Waiting, s.Parked = lag, waiting, parked
+		}
+		return s, err
+	})
+	return out, interpretError(err)
+}
+
+func (e *executor) SubscriptionAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+	// set_config(…, true) lasts until the end of the transaction, and
+	// synchronous_commit is read at its commit.
+	tag, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions
+		SET last_transaction_id = $2, last_event_id = $3
+		FROM (SELECT CASE WHEN $6 THEN set_config('synchronous_commit', 'off', true) END) AS async
+		WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5`),
+		p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async)
+	if err != nil {
+		return false, interpretError(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.SubscriptionSetParams) (bool, error) {
+	var tx *uint64
+	var id *int64
+	if p.To != nil {
+		tx, id = &p.To.TransactionID, &p.To.EventID
+	}
+	tag, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions
+		SET last_transaction_id = COALESCE($2::xid8, last_transaction_id),
+		    last_event_id = COALESCE($3::bigint, last_event_id),
+		    aggregate_types = CASE WHEN $4 THEN $5::text[] ELSE aggregate_types END,
+		    event_types = CASE WHEN $4 THEN $6::text[] ELSE event_types END
+		WHERE subscription_name = $1`),
+		p.Name, tx, id, p.SetFilter, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
+	if err != nil {
+		return false, interpretError(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (bool, error) {
+	tag, err := e.db.Exec(ctx, e.r(`DELETE FROM {s}.es_event_subscriptions WHERE subscription_name = $1`), p.Name)
+	if err != nil {
+		return false, interpretError(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.SubscriptionHeadParams) (*meowmxdriver.Position, error) {
+	var pos meowmxdriver.Position
+	err := e.db.QueryRow(ctx, e.r(`SELECT e.transaction_id, e.id
+		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+		WHERE true`+filterSQL(1)+`
+		ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1`),
+		nullableArray(p.AggregateTypes), nullableArray(p.EventTypes)).Scan(&pos.TransactionID, &pos.EventID)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return &pos, nil
+}
+
+func (e *executor) HorizonGet(ctx context.Context) (*meowmxdriver.Horizon, error) {
+	var h meowmxdriver.Horizon
+	err := e.db.QueryRow(ctx, `SELECT pg_snapshot_xmin(s), pg_snapshot_xmax(s) FROM pg_current_snapshot() s`).
+		Scan(&h.Xmin, &h.Xmax)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return &h, nil
+}
+
+// HorizonHolders lists sessions holding a transaction id (the only ones
+// that hold pg_snapshot_xmin back: a read-only transaction does not) and
+// prepared transactions, oldest first.
+func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHoldersParams) ([]*meowmxdriver.HorizonHolder, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 5
+	}
+	rows, err := e.db.Query(ctx, `SELECT pid, state, application_name, xid, since, age, query FROM (
+			SELECT pid, COALESCE(state, '') AS state, COALESCE(application_name, '') AS application_name,
+				backend_xid::text::bigint AS xid, xact_start AS since, now() - xact_start AS age,
+				left(COALESCE(query, ''), 500) AS query, age(backend_xid) AS xid_age
+			FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
+			UNION ALL
+			SELECT 0, 'prepared', gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
+			FROM pg_prepared_xacts) h
+		WHERE age >= $1::interval
+		ORDER BY xid_age DESC LIMIT $2`, p.OlderThan, limit)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.HorizonHolder, error) {
+		var h meowmxdriver.HorizonHolder
+		var xid int64
+		err := row.Scan(&h.PID, &h.State, &h.Application, &xid, &h.TransactionFrom, &h.Age, &h.Query)
+		h.TransactionID = uint64(xid)
+		return &h, err
+	})
+	return out, interpretError(err)
+}
+
+func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInsertParams) error {
+	n := len(p.Rows)
+	txs, ids, aggs, errs, attempts := make([]uint64, n), make([]int64, n), make([]string, n), make([]string, n), make([]int32, n)
+	for i, r := range p.Rows {
+		txs[i], ids[i], aggs[i], errs[i], attempts[i] = r.Event.TransactionID, r.Event.EventID, r.AggregateID, r.Error, int32(r.Attempts)
+	}
+	xids := make([]pgtype.Text, n)
+	for i, t := range txs {
+		xids[i] = pgtype.Text{String: fmt.Sprint(t), Valid: true}
+	}
+	_, err := e.db.Exec(ctx, e.r(`INSERT INTO {s}.es_parked_events AS p
+			(subscription_name, transaction_id, event_id, aggregate_id, error, attempts)
+		SELECT $1, t::xid8, i, a, m, n FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[]) AS u(t, i, a, m, n)
+		ON CONFLICT (subscription_name, transaction_id, event_id)
+		DO UPDATE SET error = excluded.error, attempts = p.attempts + excluded.attempts, replay = false, parked_at = now()`),
+		firstName(p.Rows), xids, ids, aggs, errs, attempts)
+	return interpretError(err)
+}
+
+func firstName(rows []*meowmxdriver.ParkedRow) string {
+	if len(rows) == 0 {
+		return ""
+	}
+	return rows[0].Subscription
+}
+
+func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListParams) ([]*meowmxdriver.ParkedRow, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1 << 30
+	}
+	rows, err := e.db.Query(ctx, e.r(`SELECT subscription_name, transaction_id, event_id, aggregate_id, error, attempts, parked_at, replay
+		FROM {s}.es_parked_events WHERE subscription_name = $1 AND (replay OR NOT $2)
+		ORDER BY transaction_id, event_id LIMIT $3`), p.Subscription, p.ReplayOnly, limit)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.ParkedRow, error) {
+		var r meowmxdriver.ParkedRow
+		err := row.Scan(&r.Subscription, &r.Event.TransactionID, &r.Event.EventID, &r.AggregateID, &r.Error, &r.Attempts, &r.ParkedAt, &r.Replay)
+		return &r, err
+	})
+	return out, interpretError(err)
+}
+
+func (e *executor) ParkedDelete(ctx context.Context, p *meowmxdriver.ParkedDeleteParams) (bool, error) {
+	tag, err := e.db.Exec(ctx, e.r(`DELETE FROM {s}.es_parked_events
+		WHERE subscription_name = $1 AND transaction_id = $2::xid8 AND event_id = $3`),
+		p.Subscription, p.Event.TransactionID, p.Event.EventID)
+	if err != nil {
+		return false, interpretError(err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+func (e *executor) ParkedMarkReplay(ctx context.Context, p *meowmxdriver.ParkedMarkReplayParams) (int64, error) {
+	ids := p.EventIDs
+	if ids == nil {
+		ids = []int64{}
+	}
+	tag, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_parked_events SET replay = true
+		WHERE subscription_name = $1 AND (cardinality($2::bigint[]) = 0 OR event_id = ANY($2::bigint[]))`),
+		p.Subscription, ids)
+	if err != nil {
+		return 0, interpretError(err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams) ([]*meowmxdriver.EventRow, error) {
+	if _, err := e.queries(ctx); err != nil {
+		return nil, err
+	}
+	return e.readEvents(ctx, len(p.IDs), e.r(`SELECT `+eventColumns+`
+		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+		WHERE e.id = ANY($1::bigint[]) ORDER BY e.transaction_id, e.id`), p.IDs)
+}
+
+// SubscriptionLock implements meowmxdriver.SubscriptionLocker: a session
+// advisory lock, keyed on a hash of the schema and the subscription name,
+// held on a connection of its own (not the pool's) for as long as the
+// worker owns the subscription. The connection holds no transaction, so it
+// never holds the commit horizon back. When the process or the connection
+// dies, PostgreSQL releases the lock and a standby takes it.
+func (d *Driver) SubscriptionLock(name string) meowmxdriver.SubscriptionLock {
+	return &advisoryLock{d: d, key: "meowmx.subscription." + d.schema + "." + name}
+}
+
+type advisoryLock struct {
+	d    *Driver
+	key  string
+	conn *pgx.Conn
+	held bool
+}
+
+func (l *advisoryLock) TryLock(ctx context.Context) (bool, error) {
+	if l.conn == nil || l.conn.IsClosed() {
+		conn, err := pgx.ConnectConfig(ctx, l.d.pool.Config().ConnConfig.Copy())
+		if err != nil {
+			return false, fmt.Errorf("meowmxpgx: lock connection: %w", err)
+		}
+		l.conn = conn
+	}
+	var ok bool
+	if err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, l.key).Scan(&ok); err != nil {
+		l.drop(ctx)
+		return false, interpretError(err)
+	}
+	l.held = ok
+	return ok, nil
+}
+
+func (l *advisoryLock) Check(ctx context.Context) error {
+	if l.conn == nil || !l.held {
+		return errors.New("meowmxpgx: subscription lock not held")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := l.conn.Exec(ctx, `SELECT`); err != nil {
+		l.drop(ctx)
+		return fmt.Errorf("meowmxpgx: subscription lock lost: %w", err)
+	}
+	return nil
+}
+
+func (l *advisoryLock) drop(ctx context.Context) {
+	if l.conn != nil {
+		_ = l.conn.Close(context.WithoutCancel(ctx))
+	}
+	l.conn, l.held = nil, false
+}
+
+func (l *advisoryLock) Close(ctx context.Context) error {
+	if l.conn == nil {
+		return nil
+	}
+	var err error
+	if l.held && !l.conn.IsClosed() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_, err = l.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key)
+	}
+	l.drop(ctx)
+	return interpretError(err)
+}

@@ -1,0 +1,291 @@
+package meowmxsqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// Subscriptions on SQLite. One writer commits at a time and positions
+// follow commit order, so there is no horizon: HorizonGet returns a zero
+// Horizon and nothing is ever waiting or ahead. The driver implements
+// neither meowmxdriver.SubscriptionLocker nor ListenerDriver: package
+// meowmx locks a subscription within its process, Store.Append wakes the
+// subscriptions of its own store, and the others poll. The fenced
+// checkpoint (SubscriptionAdvance) keeps handlers exactly-once even when
+// workers of two processes run one subscription at once.
+//
+// The filters are JSON arrays (NULL: no filter). es_parked_events rows are
+// deleted with their subscription by SubscriptionDelete itself: the
+// connections do not turn on foreign keys.
+
+// filterWhere selects events of e joined to a by the JSON arrays ?n and
+// ?n+1 (NULL: no filter).
+func filterWhere(n int) string {
+	return fmt.Sprintf(` AND (?%d IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(?%d)))
+		AND (?%d IS NULL OR e.event_type IN (SELECT value FROM json_each(?%d)))`, n, n, n+1, n+1)
+}
+
+// filterJSON maps a filter to its stored form: NULL when empty.
+func filterJSON(a []string) any {
+	if len(a) == 0 {
+		return nil
+	}
+	return stringsJSON(a)
+}
+
+func parseFilter(s sql.NullString) ([]string, error) {
+	if !s.Valid {
+		return nil, nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(s.String), &out); err != nil {
+		return nil, fmt.Errorf("meowmxsqlite: subscription filter %q: %w", s.String, err)
+	}
+	return out, nil
+}
+
+// write runs one statement that writes: in the caller's transaction, or
+// in a write transaction of its own. It returns the rows affected.
+func (e *executor) write(ctx context.Context, query string, args ...any) (int64, error) {
+	var n int64
+	err := e.inWriteTx(ctx, []string{query}, func(tx txStmts) (bool, error) {
+		res, err := tx.ExecContext(ctx, query, args...)
+		if err != nil {
+			return false, err
+		}
+		n, err = res.RowsAffected()
+		return err == nil, err
+	})
+	return n, interpretError(err)
+}
+
+const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types`
+
+func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxdriver.SubscriptionRow, error) {
+	var s meowmxdriver.SubscriptionRow
+	var types, events sql.NullString
+	dest := append([]any{&s.Name, &s.Last.TransactionID, &s.Last.EventID, &types, &events}, extra...)
+	if err := rows.Scan(dest...); err != nil {
+		return nil, interpretError(err)
+	}
+	var err error
+	if s.AggregateTypes, err = parseFilter(types); err != nil {
+		return nil, err
+	}
+	if s.EventTypes, err = parseFilter(events); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxdriver.SubscriptionRow, error) {
+	at := p.At
+	if p.AtHead {
+		head, err := e.SubscriptionHead(ctx, &meowmxdriver.SubscriptionHeadParams{})
+		if err != nil {
+			return nil, err
+		}
+		if head != nil {
+			at = *head
+		} else {
+			at = meowmxdriver.Position{}
+		}
+	}
+	_, err := e.write(ctx, `INSERT INTO es_event_subscriptions (`+subscriptionColumns+`)
+		VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (subscription_name) DO NOTHING`,
+		p.Name, int64(at.TransactionID), at.EventID, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
+	if err != nil {
+		return nil, err
+	}
+	return e.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: p.Name})
+}
+
+func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxdriver.SubscriptionRow, error) {
+	rows, err := e.query(ctx, `SELECT `+subscriptionColumns+` FROM es_event_subscriptions WHERE subscription_name = ?1`, p.Name)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, interpretError(cmp.Or(rows.Err(), sql.ErrNoRows))
+	}
+	return scanSubscription(rows)
+}
+
+func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.SubscriptionRow, error) {
+	rows, err := e.query(ctx, `SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
+			s.aggregate_types, s.event_types,
+			(SELECT count(*) FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
+			 WHERE e.id > s.last_event_id
+			   AND (s.aggregate_types IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(s.aggregate_types)))
+			   AND (s.event_types IS NULL OR e.event_type IN (SELECT value FROM json_each(s.event_types)))),
+			(SELECT count(*) FROM es_parked_events p WHERE p.subscription_name = s.subscription_name)
+		FROM es_event_subscriptions s ORDER BY s.subscription_name`)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var out []*meowmxdriver.SubscriptionRow
+	for rows.Next() {
+		var lag, parked int64
+		s, err := scanSubscription(rows, &lag, &parked)
+		if err != nil {
+			return nil, err
+		}
+		s.Lag, s.Parked = lag, parked
+		out = append(out, s)
+	}
+	return out, interpretError(rows.Err())
+}
+
+func (e *executor) SubscriptionAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+	n, err := e.write(ctx, `UPDATE es_event_subscriptions SET last_transaction_id = ?2, last_event_id = ?3
+		WHERE subscription_name = ?1 AND last_transaction_id = ?4 AND last_event_id = ?5`,
+		p.Name, int64(p.To.TransactionID), p.To.EventID, int64(p.From.TransactionID), p.From.EventID)
+	return n == 1, err
+}
+
+func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.SubscriptionSetParams) (bool, error) {
+	var tx, id any
+	if p.To != nil {
+		tx, id = int64(p.To.TransactionID), p.To.EventID
+	}
+	n, err := e.write(ctx, `UPDATE es_event_subscriptions
+		SET last_transaction_id = COALESCE(?2, last_transaction_id),
+		    last_event_id = COALESCE(?3, last_event_id),
+		    aggregate_types = CASE WHEN ?4 THEN ?5 ELSE aggregate_types END,
+		    event_types = CASE WHEN ?4 THEN ?6 ELSE event_types END
+		WHERE subscription_name = ?1`,
+		p.Name, tx, id, p.SetFilter, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
+	return n == 1, err
+}
+
+func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (bool, error) {
+	const deleteParked = `DELETE FROM es_parked_events WHERE subscription_name = ?1`
+	const deleteSub = `DELETE FROM es_event_subscriptions WHERE subscription_name = ?1`
+	var n int64
+	err := e.inWriteTx(ctx, []string{deleteParked, deleteSub}, func(tx txStmts) (bool, error) {
+		if _, err := tx.ExecContext(ctx, deleteParked, p.Name); err != nil {
+			return false, err
+		}
+		res, err := tx.ExecContext(ctx, deleteSub, p.Name)
+		if err != nil {
+			return false, err
+		}
+		n, err = res.RowsAffected()
+		return err == nil, err
+	})
+	return n == 1, interpretError(err)
+}
+
+func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.SubscriptionHeadParams) (*meowmxdriver.Position, error) {
+	rows, err := e.query(ctx, `SELECT e.transaction_id, e.id
+		FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
+		WHERE true`+filterWhere(1)+`
+		ORDER BY e.id DESC LIMIT 1`, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, interpretError(rows.Err())
+	}
+	var pos meowmxdriver.Position
+	if err := rows.Scan(&pos.TransactionID, &pos.EventID); err != nil {
+		return nil, interpretError(err)
+	}
+	return &pos, nil
+}
+
+// HorizonGet returns a zero Horizon: SQLite has none.
+func (e *executor) HorizonGet(context.Context) (*meowmxdriver.Horizon, error) {
+	return &meowmxdriver.Horizon{}, nil
+}
+
+// HorizonHolders returns nil: nothing holds a horizon back on SQLite.
+func (e *executor) HorizonHolders(context.Context, *meowmxdriver.HorizonHoldersParams) ([]*meowmxdriver.HorizonHolder, error) {
+	return nil, nil
+}
+
+func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInsertParams) error {
+	const insert = `INSERT INTO es_parked_events
+			(subscription_name, transaction_id, event_id, aggregate_id, error, attempts)
+		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+		ON CONFLICT (subscription_name, transaction_id, event_id) DO UPDATE SET
+			error = excluded.error, attempts = attempts + excluded.attempts, replay = 0,
+			parked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
+	err := e.inWriteTx(ctx, []string{insert}, func(tx txStmts) (bool, error) {
+		for _, r := range p.Rows {
+			if _, err := tx.ExecContext(ctx, insert, r.Subscription, int64(r.Event.TransactionID), r.Event.EventID,
+				r.AggregateID, r.Error, r.Attempts); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	})
+	return interpretError(err)
+}
+
+func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListParams) ([]*meowmxdriver.ParkedRow, error) {
+	limit := p.Limit
+	if limit <= 0 {
+		limit = 1 << 30
+	}
+	rows, err := e.query(ctx, `SELECT subscription_name, transaction_id, event_id, aggregate_id, error, attempts, parked_at, replay
+		FROM es_parked_events WHERE subscription_name = ?1 AND (replay OR NOT ?2)
+		ORDER BY transaction_id, event_id LIMIT ?3`, p.Subscription, p.ReplayOnly, limit)
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	defer rows.Close()
+	var out []*meowmxdriver.ParkedRow
+	for rows.Next() {
+		var r meowmxdriver.ParkedRow
+		var at string
+		if err := rows.Scan(&r.Subscription, &r.Event.TransactionID, &r.Event.EventID, &r.AggregateID,
+			&r.Error, &r.Attempts, &at, &r.Replay); err != nil {
+			return nil, interpretError(err)
+		}
+		if r.ParkedAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return nil, fmt.Errorf("meowmxsqlite: parked_at %q: %w", at, err)
+		}
+		out = append(out, &r)
+	}
+	return out, interpretError(rows.Err())
+}
+
+func (e *executor) ParkedDelete(ctx context.Context, p *meowmxdriver.ParkedDeleteParams) (bool, error) {
+	n, err := e.write(ctx, `DELETE FROM es_parked_events
+		WHERE subscription_name = ?1 AND transaction_id = ?2 AND event_id = ?3`,
+		p.Subscription, int64(p.Event.TransactionID), p.Event.EventID)
+	return n == 1, err
+}
+
+func (e *executor) ParkedMarkReplay(ctx context.Context, p *meowmxdriver.ParkedMarkReplayParams) (int64, error) {
+	ids := p.EventIDs
+	if ids == nil {
+		ids = []int64{}
+	}
+	b, err := json.Marshal(ids)
+	if err != nil {
+		return 0, err
+	}
+	return e.write(ctx, `UPDATE es_parked_events SET replay = 1
+		WHERE subscription_name = ?1 AND (json_array_length(?2) = 0 OR event_id IN (SELECT value FROM json_each(?2)))`,
+		p.Subscription, string(b))
+}
+
+func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams) ([]*meowmxdriver.EventRow, error) {
+	b, err := json.Marshal(p.IDs)
+	if err != nil {
+		return nil, err
+	}
+	return e.readEvents(ctx, `SELECT `+eventColumns+eventsFrom+`
+		WHERE e.id IN (SELECT value FROM json_each(?1)) ORDER BY e.id`, string(b))
+}

@@ -1,0 +1,280 @@
+package meowmx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// SubscriptionInfo describes a subscription, as Store.Subscriptions lists
+// it.
+type SubscriptionInfo struct {
+	Name string
+	// Position is the checkpoint: the last event handled (or parked).
+	Position Position
+	// AggregateTypes and EventTypes are the filter the subscription last
+	// ran with; nil selects everything (or the subscription never ran
+	// from Go).
+	AggregateTypes []string
+	EventTypes     []string
+	// Lag counts the committed events after Position that the filter
+	// selects: how far behind the head the subscription is.
+	Lag int64
+	// Waiting counts those of them that cannot be read yet because an
+	// older transaction is still open (PostgreSQL): see HorizonHeldBy.
+	Waiting int64
+	// Parked counts the subscription's parked events.
+	Parked int64
+	// Ahead is set when the checkpoint is ahead of the database's next
+	// transaction id (a restored database): RunSubscription fails with a
+	// *CheckpointAheadError until it is reset.
+	Ahead bool
+	// HorizonHeldBy lists, when Waiting is not 0, the sessions whose open
+	// transactions hold the commit horizon back, oldest first.
+	HorizonHeldBy []*HorizonHolder
+}
+
+// HorizonHolder is a database session whose open transaction holds the
+// commit horizon back: events committed after its transaction started are
+// not delivered to subscribers until it ends.
+type HorizonHolder struct {
+	// PID is the server process id (pg_stat_activity.pid), 0 for a
+	// prepared transaction.
+	PID int32
+	// State is pg_stat_activity.state, such as "idle in transaction", or
+	// "prepared".
+	State string
+	// Application is the session's application_name (a prepared
+	// transaction's gid).
+	Application string
+	// TransactionStart is when its transaction started; Age how long ago.
+	TransactionStart time.Time
+	Age              time.Duration
+	// Query is the session's current or last statement, shortened.
+	Query string
+}
+
+// Subscriptions lists the subscriptions by name, with their position, lag
+// and what holds them back. Counting the lag reads the events after each
+// checkpoint: it is meant for operations, not for a hot path.
+func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, error) {
+	ex := s.driver.Executor()
+	rows, err := ex.SubscriptionList(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("meowmx: list subscriptions: %w", err)
+	}
+	h, err := ex.HorizonGet(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("meowmx: list subscriptions: %w", err)
+	}
+	var holders []*HorizonHolder
+	out := make([]*SubscriptionInfo, len(rows))
+	for i, r := range rows {
+		info := &SubscriptionInfo{Name: r.Name, Position: fromDriverPos(r.Last),
+			AggregateTypes: r.AggregateTypes, EventTypes: r.EventTypes,
+			Lag: r.Lag, Waiting: r.Waiting, Parked: r.Parked,
+			Ahead: h.Xmax != 0 && r.Last.TransactionID >= h.Xmax}
+		if r.Waiting > 0 {
+			if holders == nil {
+				if holders, err = s.horizonHolders(ctx, 0); err != nil {
+					return nil, err
+				}
+			}
+			info.HorizonHeldBy = holders
+		}
+		out[i] = info
+	}
+	return out, nil
+}
+
+// HorizonHolders lists the sessions whose open transactions have held the
+// commit horizon back for at least olderThan, oldest first (at most 10).
+// On PostgreSQL, only transactions that have written (that have a
+// transaction id) hold it back; a read-only transaction does not.
+func (s *Store[TTx]) HorizonHolders(ctx context.Context, olderThan time.Duration) ([]*HorizonHolder, error) {
+	return s.horizonHolders(ctx, olderThan)
+}
+
+func (s *Store[TTx]) horizonHolders(ctx context.Context, olderThan time.Duration) ([]*HorizonHolder, error) {
+	hs, err := s.driver.Executor().HorizonHolders(ctx, &meowmxdriver.HorizonHoldersParams{OlderThan: olderThan, Limit: 10})
+	if err != nil {
+		return nil, fmt.Errorf("meowmx: horizon holders: %w", err)
+	}
+	out := make([]*HorizonHolder, len(hs))
+	for i, h := range hs {
+		out[i] = &HorizonHolder{PID: h.PID, State: h.State, Application: h.Application,
+			TransactionStart: h.TransactionFrom, Age: h.Age, Query: h.Query}
+	}
+	return out, nil
+}
+
+// ResetSubscription moves a subscription's checkpoint to a position,
+// backward (to handle events again) or forward (to skip them): the next
+// event handled is the first after pos. A running owner picks the new
+// checkpoint up at once, rolling back a transaction in progress. Parked
+// events stay parked. It returns an error matching ErrSubscriptionNotFound
+// when the subscription does not exist.
+func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Position) error {
+	if err := checkName("subscription name", name); err != nil {
+		return err
+	}
+	if pos.EventID < 0 {
+		return &ArgumentError{Arg: "position", Reason: "negative event id"}
+	}
+	to := driverPos(pos)
+	ok, err := s.driver.Executor().SubscriptionSet(ctx, &meowmxdriver.SubscriptionSetParams{Name: name, To: &to})
+	if err != nil {
+		return fmt.Errorf("meowmx: reset subscription %q: %w", name, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrSubscriptionNotFound, name)
+	}
+	_ = s.hub.Announce(ctx) // the owner would see it at its next poll anyway
+	return nil
+}
+
+// DeleteSubscription deletes a subscription, its checkpoint and its parked
+// events. Workers running it stop with an error matching
+// ErrSubscriptionNotFound; run it again to start it anew. It returns an
+// error matching ErrSubscriptionNotFound when it does not exist.
+func (s *Store[TTx]) DeleteSubscription(ctx context.Context, name string) error {
+	if err := checkName("subscription name", name); err != nil {
+		return err
+	}
+	ok, err := s.driver.Executor().SubscriptionDelete(ctx, &meowmxdriver.SubscriptionGetParams{Name: name})
+	if err != nil {
+		return fmt.Errorf("meowmx: delete subscription %q: %w", name, err)
+	}
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrSubscriptionNotFound, name)
+	}
+	_ = s.hub.Announce(ctx)
+	return nil
+}
+
+// WaitForSubscription waits until a subscription has caught up with the
+// head: its checkpoint is at or after the last event, committed before the
+// call, that its filter selects, and no parked event waits for replay. A
+// subscription that does not exist yet is waited for. It is meant for tests
+// and deployments; it returns ctx's error when ctx ends first.
+func (s *Store[TTx]) WaitForSubscription(ctx context.Context, name string) error {
+	if err := checkName("subscription name", name); err != nil {
+		return err
+	}
+	ex := s.driver.Executor()
+	var head *Position
+	delay := time.Millisecond
+	for {
+		row, err := ex.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: name})
+		switch {
+		case errors.Is(err, meowmxdriver.ErrNotFound):
+		case err != nil:
+			return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+		default:
+			if head == nil {
+				p, err := ex.SubscriptionHead(ctx, &meowmxdriver.SubscriptionHeadParams{
+					AggregateTypes: row.AggregateTypes, EventTypes: row.EventTypes})
+				if err != nil {
+					return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+				}
+				head = &Position{}
+				if p != nil {
+					*head = fromDriverPos(*p)
+				}
+			}
+			if fromDriverPos(row.Last).Compare(*head) >= 0 {
+				pending, err := ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: name, ReplayOnly: true, Limit: 1})
+				if err != nil {
+					return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+				}
+				if len(pending) == 0 {
+					return nil
+				}
+			}
+		}
+		if !sleep(ctx, delay) {
+			return fmt.Errorf("meowmx: wait for subscription %q: %w", name, ctx.Err())
+		}
+		delay = min(2*delay, 50*time.Millisecond)
+	}
+}
+
+// ParkedEvent is an event parked by a subscription.
+type ParkedEvent struct {
+	// Event is the parked event.
+	Event *RecordedEvent
+	// Error is the handler's last error, or why the event waits (behind
+	// another parked event of its stream).
+	Error string
+	// Attempts counts the handler's attempts on it.
+	Attempts int
+	ParkedAt time.Time
+	// Replay is set while it waits to be replayed.
+	Replay bool
+}
+
+// ParkedEvents lists a subscription's parked events, in global order.
+func (s *Store[TTx]) ParkedEvents(ctx context.Context, name string) ([]*ParkedEvent, error) {
+	if err := checkName("subscription name", name); err != nil {
+		return nil, err
+	}
+	ex := s.driver.Executor()
+	rows, err := ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: name})
+	if err != nil {
+		return nil, fmt.Errorf("meowmx: parked events of %q: %w", name, err)
+	}
+	ids := make([]int64, len(rows))
+	for i, r := range rows {
+		ids[i] = r.Event.EventID
+	}
+	evs, err := ex.EventGet(ctx, &meowmxdriver.EventGetParams{IDs: ids})
+	if err != nil {
+		return nil, fmt.Errorf("meowmx: parked events of %q: %w", name, err)
+	}
+	byID := make(map[int64]*RecordedEvent, len(evs))
+	for _, e := range evs {
+		byID[e.ID] = recorded(e)
+	}
+	out := make([]*ParkedEvent, 0, len(rows))
+	for _, r := range rows {
+		ev := byID[r.Event.EventID]
+		if ev == nil { // deleted from es_events
+			ev = &RecordedEvent{Position: fromDriverPos(r.Event), StreamID: StreamID{ID: r.AggregateID}}
+		}
+		out = append(out, &ParkedEvent{Event: ev, Error: r.Error, Attempts: r.Attempts, ParkedAt: r.ParkedAt, Replay: r.Replay})
+	}
+	return out, nil
+}
+
+// ReplayParkedOpts select parked events to replay. Nil replays them all.
+type ReplayParkedOpts struct {
+	// EventIDs, when not empty, replays these events only (by
+	// Position.EventID).
+	EventIDs []int64
+}
+
+// ReplayParked marks a subscription's parked events for replay and returns
+// how many it marked. The worker that owns the subscription hands them to
+// the handler again, in global order, before new events; those that
+// succeed leave the parked list, those that fail again stay with their new
+// error. Unless SubscriptionConfig.PassParked, an event is replayed only
+// once the parked events before it in its stream have been, so that replay
+// restores each stream's order. WaitForSubscription waits for the replay.
+func (s *Store[TTx]) ReplayParked(ctx context.Context, name string, opts *ReplayParkedOpts) (int, error) {
+	if err := checkName("subscription name", name); err != nil {
+		return 0, err
+	}
+	p := &meowmxdriver.ParkedMarkReplayParams{Subscription: name}
+	if opts != nil {
+		p.EventIDs = opts.EventIDs
+	}
+	n, err := s.driver.Executor().ParkedMarkReplay(ctx, p)
+	if err != nil {
+		return 0, fmt.Errorf("meowmx: replay parked events of %q: %w", name, err)
+	}
+	_ = s.hub.Announce(ctx)
+	return int(n), nil
+}
