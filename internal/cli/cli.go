@@ -79,7 +79,7 @@ func Run(ctx context.Context, args []string, env Env) int {
 		return exitConflict
 	case errors.As(err, &ue), errors.Is(err, meowmx.ErrInvalidArgument),
 		errors.Is(err, meowmx.ErrAggregateTypeMismatch), errors.Is(err, meowmx.ErrDuplicateEvent),
-		errors.Is(err, meowmx.ErrStreamNotFound):
+		errors.Is(err, meowmx.ErrStreamNotFound), errors.Is(err, meowmx.ErrSubscriptionNotFound):
 		return exitUsage
 	}
 	return exitFailure
@@ -123,6 +123,8 @@ func newRoot(app *app) *cobra.Command {
 		app.subCmd(),
 		app.updateCatCmd(),
 		app.loadCmd(),
+		app.workerCmd(),
+		app.subsCmd(),
 		app.demoCmd(),
 	)
 	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Help about any command", Hidden: false,
@@ -133,14 +135,19 @@ func newRoot(app *app) *cobra.Command {
 			}
 			return cmd.Help()
 		}})
-	for _, c := range root.Commands() {
+	var mark func(c *cobra.Command)
+	mark = func(c *cobra.Command) {
 		if f := c.RunE; f != nil {
 			c.RunE = func(cmd *cobra.Command, args []string) error {
 				app.started = true
 				return f(cmd, args)
 			}
 		}
+		for _, sub := range c.Commands() {
+			mark(sub)
+		}
 	}
+	mark(root)
 	return root
 }
 

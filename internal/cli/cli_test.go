@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -193,6 +194,7 @@ func TestDemo(t *testing.T) {
 	require.Equal(t, 0, r.code, r.stderr)
 	require.Contains(t, r.stdout, "bob's append was refused")
 	require.Contains(t, r.stdout, "[subscriber] cat/blanco v4 Petted")
+	require.Contains(t, r.stdout, "[subscriber] cat/blanco v0 Adopted")
 	require.Contains(t, r.stdout, "M E O W")
 	for name, db := range databases(t) {
 		t.Run(name, func(t *testing.T) {
@@ -242,7 +244,7 @@ func TestTailStopsOnInterrupt(t *testing.T) {
 
 func TestHelpHasExamples(t *testing.T) {
 	t.Parallel()
-	for _, c := range []string{"migrate", "append", "read", "sub", "update-cat", "load", "demo"} {
+	for _, c := range []string{"migrate", "append", "read", "sub", "update-cat", "load", "demo", "worker", "subs"} {
 		r := run(t, "", "", c, "--help")
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, "Examples:", c)
@@ -252,4 +254,62 @@ func TestHelpHasExamples(t *testing.T) {
 	r = run(t, "", "", "nosuch")
 	require.Equal(t, 2, r.code)
 	require.Equal(t, 1, strings.Count(r.stderr, "\n"))
+}
+
+func TestWorkerAndSubs(t *testing.T) {
+	t.Parallel()
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			for _, id := range []string{"a", "b"} {
+				r := run(t, db, "", "append", "--type", "cat", "--id", id, "--event", "Adopted", "--data", `{}`)
+				require.Equal(t, 0, r.code, r.stderr)
+			}
+			r := run(t, db, "", "append", "--type", "dog", "--id", "c", "--event", "Adopted", "--data", `{}`)
+			require.Equal(t, 0, r.code, r.stderr)
+
+			cmd := exec.Command(binary, "--db", db, "worker", "--name", "w1", "--type", "cat")
+			stdout, err := cmd.StdoutPipe()
+			require.NoError(t, err)
+			require.NoError(t, cmd.Start())
+			out := bufio.NewReader(stdout)
+			var handled []string
+			for len(handled) < 2 {
+				line, err := out.ReadString('\n')
+				require.NoError(t, err)
+				if strings.Contains(line, "Adopted") {
+					handled = append(handled, line)
+				}
+			}
+			require.Contains(t, handled[0], "cat/a v0")
+			require.Contains(t, handled[1], "cat/b v0")
+			// Printed in the handler; the checkpoint commits right after.
+			require.Eventually(t, func() bool {
+				r := run(t, db, "", "subs")
+				return regexp.MustCompile(`w1\s+\S+\s+0\s+0\s+0\s+types cat`).MatchString(r.stdout)
+			}, 20*time.Second, 50*time.Millisecond)
+			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+			_, _ = io.Copy(io.Discard, out)
+			require.NoError(t, cmd.Wait(), "a worker stops cleanly on Ctrl-C")
+
+			r = run(t, db, "", "subs")
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Regexp(t, `w1\s+\S+\s+0\s+0\s+0\s+types cat`, r.stdout)
+			r = run(t, db, "", "subs", "reset", "w1")
+			require.Equal(t, 0, r.code, r.stderr)
+			r = run(t, db, "", "subs")
+			require.Regexp(t, `w1\s+0:0\s+2\s`, r.stdout, "after a reset the worker is 2 events behind")
+			r = run(t, db, "", "subs", "parked", "w1")
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Contains(t, r.stdout, "no parked events")
+			r = run(t, db, "", "subs", "reset", "nosuch")
+			require.Equal(t, 2, r.code, r.stderr)
+			r = run(t, db, "", "subs", "reset", "w1", "--to", "nope")
+			require.Equal(t, 2, r.code, r.stderr)
+			r = run(t, db, "", "subs", "delete", "w1")
+			require.Equal(t, 0, r.code, r.stderr)
+			r = run(t, db, "", "subs")
+			require.Contains(t, r.stdout, "no subscriptions")
+		})
+	}
 }

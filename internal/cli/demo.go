@@ -62,39 +62,37 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 	}
 	stream := meowmx.StreamID{Type: "cat", ID: name}
 
-	// A subscriber prints every event as it arrives.
-	head, err := headPosition(ctx, b)
-	if err != nil {
-		return err
-	}
+	// A durable subscription prints every cat event as it arrives; it
+	// starts at the end, and is deleted when the demo ends.
+	const subName = "meowmx-demo"
 	subCtx, stopSub := context.WithCancel(ctx)
 	var mu sync.Mutex
-	seen := 0
 	subDone := make(chan error, 1)
 	go func() {
-		opts := &meowmx.ReadAllOpts{After: head, AggregateTypes: []string{"cat"}}
-		for {
-			for ev, err := range b.IterAll(subCtx, opts) {
-				if err != nil {
-					subDone <- err
-					return
-				}
-				opts.After = ev.Position
-				if ev.StreamID.ID != name {
-					continue
-				}
+		subDone <- b.run(subCtx, subscription{
+			name:  subName,
+			types: []string{"cat"},
+			start: meowmx.StartFrom{End: true},
+			handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
 				mu.Lock()
-				seen++
-				say("    [subscriber] %s v%d %s %s", ev.StreamID, ev.Version, ev.Type, trimJSON(ev.Data))
-				mu.Unlock()
-			}
-			if sleep(subCtx, 20*time.Millisecond) != nil {
-				subDone <- nil
-				return
-			}
-		}
+				defer mu.Unlock()
+				for _, ev := range evs {
+					if ev.StreamID.ID == name {
+						say("    [subscriber] %s v%d %s %s", ev.StreamID, ev.Version, ev.Type, trimJSON(ev.Data))
+					}
+				}
+				return nil
+			},
+		})
 	}()
-	defer stopSub()
+	defer func() {
+		stopSub()
+		<-subDone
+		_ = b.DeleteSubscription(context.WithoutCancel(ctx), subName)
+	}()
+	if err := b.WaitForSubscription(ctx, subName); err != nil { // it exists and has caught up
+		return err
+	}
 
 	c := catFromEvents(name, nil)
 	say("1. Adopting %s and looking after it: three appends, each at the version it expects.", name)
@@ -120,7 +118,7 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 	loaded := c.Version
 	alice := meowmx.EventData{Type: "Fed", Data: mustJSON(map[string]string{"food": "salmon"})}
 	mu.Lock()
-	_, err = b.Append(ctx, stream, meowmx.Exact(loaded), alice)
+	_, err := b.Append(ctx, stream, meowmx.Exact(loaded), alice)
 	if err == nil {
 		say("  alice appended Fed at version %d", loaded+1)
 	}
@@ -152,26 +150,14 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 		return err
 	}
 
-	// Wait until the subscriber has printed all five events.
-	for {
-		mu.Lock()
-		n := seen
-		mu.Unlock()
-		if n >= 5 {
-			break
-		}
-		select {
-		case err := <-subDone:
-			return fmt.Errorf("demo: subscriber stopped: %w", err)
-		default:
-		}
-		if err := sleep(ctx, 10*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	stopSub()
-	if err := <-subDone; err != nil && !errors.Is(err, context.Canceled) {
+	// Wait until the subscriber has handled all five events.
+	if err := b.WaitForSubscription(ctx, subName); err != nil {
 		return err
+	}
+	select {
+	case err := <-subDone:
+		return fmt.Errorf("demo: subscriber stopped: %w", err)
+	default:
 	}
 
 	events, err = b.ReadStream(ctx, name, nil)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"iter"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -22,6 +23,40 @@ type store interface {
 	ReadAll(ctx context.Context, opts *meowmx.ReadAllOpts) ([]*meowmx.RecordedEvent, error)
 	IterAll(ctx context.Context, opts *meowmx.ReadAllOpts) iter.Seq2[*meowmx.RecordedEvent, error]
 	Stream(ctx context.Context, id string) (*meowmx.StreamInfo, error)
+	Subscriptions(ctx context.Context) ([]*meowmx.SubscriptionInfo, error)
+	ResetSubscription(ctx context.Context, name string, pos meowmx.Position) error
+	DeleteSubscription(ctx context.Context, name string) error
+	WaitForSubscription(ctx context.Context, name string) error
+	ParkedEvents(ctx context.Context, name string) ([]*meowmx.ParkedEvent, error)
+	ReplayParked(ctx context.Context, name string, opts *meowmx.ReplayParkedOpts) (int, error)
+}
+
+// subscription is what the commands ask of a subscription.
+type subscription struct {
+	name  string
+	types []string
+	start meowmx.StartFrom
+	// handle is called with each batch of events, in the transaction in
+	// which the checkpoint advances.
+	handle func(ctx context.Context, evs []*meowmx.RecordedEvent) error
+}
+
+// runner returns a function that runs subscriptions on s, whatever its
+// transaction type.
+func runner[TTx any](s *meowmx.Store[TTx]) func(context.Context, subscription) error {
+	return func(ctx context.Context, sub subscription) error {
+		return s.RunSubscription(ctx, &meowmx.SubscriptionConfig[TTx]{
+			Name:           sub.name,
+			AggregateTypes: sub.types,
+			StartFrom:      sub.start,
+			BatchSize:      100,
+			BatchHandler: meowmx.BatchHandlerFunc[TTx](func(ctx context.Context, _ TTx, evs []*meowmx.RecordedEvent) error {
+				return sub.handle(ctx, evs)
+			}),
+			PollInterval: 50 * time.Millisecond,
+			LockInterval: 200 * time.Millisecond,
+		})
+	}
 }
 
 // backend is an open store and how to close it.
@@ -30,6 +65,8 @@ type backend struct {
 	// embedded is true for SQLite: commands create missing tables.
 	embedded bool
 	close    func()
+	// run runs a subscription until ctx ends.
+	run func(context.Context, subscription) error
 }
 
 func isPostgresURL(db string) bool {
@@ -73,7 +110,7 @@ func (a *app) open(ctx context.Context) (*backend, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &backend{store: s, close: pool.Close}, nil
+	return &backend{store: s, close: pool.Close, run: runner(s)}, nil
 }
 
 // openNoMigrate opens the database without creating tables.
@@ -96,5 +133,5 @@ func openSQLite(ctx context.Context, path string) (*backend, error) {
 		_ = driver.Close()
 		return nil, err
 	}
-	return &backend{store: s, embedded: true, close: func() { _ = driver.Close() }}, nil
+	return &backend{store: s, embedded: true, close: func() { _ = driver.Close() }, run: runner(s)}, nil
 }
