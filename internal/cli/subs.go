@@ -1,0 +1,229 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/meowmx/meowmx"
+)
+
+func (a *app) workerCmd() *cobra.Command {
+	var name, typ string
+	c := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a named, durable subscription that prints what it handles",
+		Long: `Run the subscription --name: print each event it handles and, every few
+seconds, its rate. The checkpoint is kept in the database, so a restart goes on
+after the last event handled. Start several workers with the same name, in one
+or more terminals: one handles the events, the others stand by and take over
+when it stops. Ctrl-C stops the worker cleanly.`,
+		Example: `  meowmx worker --name printer
+  meowmx worker --name cat-printer --type cat`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			b, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			var types []string
+			if typ != "" {
+				types = []string{typ}
+			}
+			p := &printer{w: a.env.Stdout}
+			var mu sync.Mutex
+			handled, last, lastAt := 0, 0, time.Now()
+			fmt.Fprintf(a.out(), "worker %s: waiting for events; Ctrl-C to stop\n", name)
+			return b.run(ctx, subscription{name: name, types: types, handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, ev := range evs {
+					if err := p.print(ev); err != nil {
+						return err
+					}
+				}
+				handled += len(evs)
+				if el := time.Since(lastAt); el >= 2*time.Second {
+					fmt.Fprintf(a.out(), "worker %s: %d events handled, %.0f events/s\n", name, handled, float64(handled-last)/el.Seconds())
+					last, lastAt = handled, time.Now()
+				}
+				return nil
+			}})
+		},
+	}
+	c.Flags().StringVar(&name, "name", "", "subscription name (required)")
+	c.Flags().StringVar(&typ, "type", "", "handle this aggregate type only")
+	_ = c.MarkFlagRequired("name")
+	return c
+}
+
+func (a *app) subsCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "subs",
+		Short: "List subscriptions with their position and lag",
+		Long: `List the subscriptions: checkpoint position, lag (events behind the head),
+events waiting behind an open transaction (PostgreSQL), and parked events.
+When an open transaction holds the commit horizon back, the sessions holding it
+are listed. Subcommands reset a subscription, and list and replay its parked
+events.`,
+		Example: `  meowmx subs
+  meowmx subs reset printer
+  meowmx subs reset printer --to 1234:56
+  meowmx subs parked printer
+  meowmx subs replay printer`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			b, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			subs, err := b.Subscriptions(ctx)
+			if err != nil {
+				return err
+			}
+			if len(subs) == 0 {
+				fmt.Fprintln(a.out(), "no subscriptions")
+				return nil
+			}
+			fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8s  %s\n", "NAME", "POSITION", "LAG", "WAITING", "PARKED", "FILTER")
+			for _, s := range subs {
+				filter := "all"
+				if len(s.AggregateTypes) > 0 {
+					filter = "types " + strings.Join(s.AggregateTypes, ",")
+				}
+				if len(s.EventTypes) > 0 {
+					filter += " events " + strings.Join(s.EventTypes, ",")
+				}
+				if s.Ahead {
+					filter += "  AHEAD OF THE DATABASE: reset it"
+				}
+				fmt.Fprintf(a.out(), "%-24s %-16s %8d %8d %8d  %s\n", s.Name, s.Position, s.Lag, s.Waiting, s.Parked, filter)
+				for _, h := range s.HorizonHeldBy {
+					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",
+						h.PID, h.State, h.Age.Round(time.Second), oneLine(fmt.Errorf("%s", h.Query)))
+				}
+			}
+			return nil
+		},
+	}
+	var to string
+	reset := &cobra.Command{
+		Use:   "reset NAME",
+		Short: "Move a subscription's checkpoint (to the beginning by default)",
+		Long: `Move the checkpoint of subscription NAME: back, to handle events again, or
+forward, to skip them. The next event handled is the first after --to (default:
+the beginning). A running worker picks the new checkpoint up at once.`,
+		Example: `  meowmx subs reset printer
+  meowmx subs reset printer --to 1234:56`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pos := meowmx.Position{}
+			if to != "" {
+				p, err := parsePositionFlag("to", to)
+				if err != nil {
+					return err
+				}
+				pos = *p
+			}
+			ctx := cmd.Context()
+			b, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			if err := b.ResetSubscription(ctx, args[0], pos); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "subscription %s reset to %s\n", args[0], pos)
+			return nil
+		},
+	}
+	reset.Flags().StringVar(&to, "to", "", "position transaction_id:event_id (default: the beginning)")
+	parked := &cobra.Command{
+		Use:     "parked NAME",
+		Short:   "List the events a subscription parked",
+		Example: `  meowmx subs parked printer`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			b, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			evs, err := b.ParkedEvents(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if len(evs) == 0 {
+				fmt.Fprintf(a.out(), "subscription %s has no parked events\n", args[0])
+			}
+			for _, p := range evs {
+				fmt.Fprintf(a.out(), "%s %s v%d %s (%d attempts): %s\n", p.Event.Position, p.Event.StreamID, p.Event.Version,
+					p.Event.Type, p.Attempts, oneLine(fmt.Errorf("%s", p.Error)))
+			}
+			return nil
+		},
+	}
+	replay := &cobra.Command{
+		Use:   "replay NAME [EVENT_ID...]",
+		Short: "Hand parked events to the subscription's worker again",
+		Long: `Mark parked events of subscription NAME for replay (all, or those whose event
+ids are given): its running worker hands them to the handler again, in order.`,
+		Example: `  meowmx subs replay printer
+  meowmx subs replay printer 57 58`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts := &meowmx.ReplayParkedOpts{}
+			for _, s := range args[1:] {
+				id, err := strconv.ParseInt(s, 10, 64)
+				if err != nil {
+					return usagef("event id %q: want a number", s)
+				}
+				opts.EventIDs = append(opts.EventIDs, id)
+			}
+			ctx := cmd.Context()
+			b, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			n, err := b.ReplayParked(ctx, args[0], opts)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "%d parked events of %s marked for replay\n", n, args[0])
+			return nil
+		},
+	}
+	del := &cobra.Command{
+		Use:     "delete NAME",
+		Short:   "Delete a subscription and its parked events",
+		Example: `  meowmx subs delete printer`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			b, err := a.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer b.close()
+			if err := b.DeleteSubscription(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.out(), "subscription %s deleted\n", args[0])
+			return nil
+		},
+	}
+	c.AddCommand(reset, parked, replay, del)
+	return c
+}
