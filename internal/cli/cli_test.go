@@ -159,6 +159,7 @@ func TestUpdateCatConflict(t *testing.T) {
 				var stderr bytes.Buffer
 				cmd.Stderr = &stderr
 				require.NoError(t, cmd.Start())
+				t.Cleanup(func() { _ = cmd.Process.Kill() }) // when an assertion fails first
 				out := bufio.NewReader(stdout)
 				for {
 					line, err := out.ReadString('\n')
@@ -234,6 +235,7 @@ func TestTailStopsOnInterrupt(t *testing.T) {
 				var out bytes.Buffer
 				cmd.Stdout = &out
 				require.NoError(t, cmd.Start())
+				t.Cleanup(func() { _ = cmd.Process.Kill() }) // when an assertion fails first
 				time.Sleep(300 * time.Millisecond) // let it start watching; not an assertion
 				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 				require.NoError(t, cmd.Wait(), "%v exits 0 on Ctrl-C: %s", args, out.String())
@@ -272,6 +274,7 @@ func TestWorkerAndSubs(t *testing.T) {
 			stdout, err := cmd.StdoutPipe()
 			require.NoError(t, err)
 			require.NoError(t, cmd.Start())
+			t.Cleanup(func() { _ = cmd.Process.Kill() }) // when an assertion fails first
 			out := bufio.NewReader(stdout)
 			var handled []string
 			for len(handled) < 2 {
