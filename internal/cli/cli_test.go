@@ -236,7 +236,7 @@ func TestTailStopsOnInterrupt(t *testing.T) {
 				cmd.Stdout = &out
 				require.NoError(t, cmd.Start())
 				t.Cleanup(func() { _ = cmd.Process.Kill() }) // when an assertion fails first
-				time.Sleep(300 * time.Millisecond) // let it start watching; not an assertion
+				time.Sleep(300 * time.Millisecond)           // let it start watching; not an assertion
 				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 				require.NoError(t, cmd.Wait(), "%v exits 0 on Ctrl-C: %s", args, out.String())
 			}
