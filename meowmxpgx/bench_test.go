@@ -42,9 +42,11 @@ const benchPayload = `{"orderId": 12345, "customer": "c-0042", "amount": 99.95, 
 var benchWriters = []int{1, 16} //nolint:gochecknoglobals // constant table
 
 type benchEnv struct {
-	pool   *pgxpool.Pool
-	store  *meowmx.Store[pgx.Tx]
-	schema string // quoted
+	pool *pgxpool.Pool
+	// store appends one transaction per append (group commit off), as the
+	// plain SQL does; grouped is the default store, with group commit.
+	store, grouped *meowmx.Store[pgx.Tx]
+	schema         string // quoted
 }
 
 // newBenchEnv opens a pool of its own, large enough for 16 writers, on a
@@ -62,7 +64,11 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	store, err := meowmx.NewStore(driver, nil)
+	store, err := meowmx.NewStore(driver, &meowmx.Config{GroupCommit: meowmx.GroupCommitConfig{Disabled: true}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	grouped, err := meowmx.NewStore(driver, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -81,7 +87,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	for _, c := range conns {
 		c.Release()
 	}
-	return &benchEnv{pool: pool, store: store, schema: pgx.Identifier{schema}.Sanitize()}
+	return &benchEnv{pool: pool, store: store, grouped: grouped, schema: pgx.Identifier{schema}.Sanitize()}
 }
 
 //nolint:gochecknoglobals // distinguishes the streams of successive runs
@@ -232,7 +238,7 @@ func appendWorkload(b *testing.B, fresh bool, n int) {
 		aggType = "Order"
 	}
 	for _, w := range benchWriters {
-		for _, impl := range []string{"meowmx", "sql-1rt", "sql-5rt"} {
+		for _, impl := range []string{"meowmx", "meowmx-grouped", "sql-1rt", "sql-5rt"} {
 			b.Run(fmt.Sprintf("writers=%d/%s", w, impl), func(b *testing.B) {
 				run := runID()
 				streamID := func(worker, i int) string {
@@ -261,8 +267,12 @@ func appendWorkload(b *testing.B, fresh bool, n int) {
 				}
 				parallel(b, w, n, func(ctx context.Context, worker, i int) error {
 					id, exp := streamID(worker, i), version(i)
-					if impl == "meowmx" {
+					switch impl {
+					case "meowmx":
 						_, err := env.store.Append(ctx, meowmx.StreamID{Type: aggType, ID: id}, meowmx.Exact(int64(exp)), events...)
+						return err
+					case "meowmx-grouped":
+						_, err := env.grouped.Append(ctx, meowmx.StreamID{Type: aggType, ID: id}, meowmx.Exact(int64(exp)), events...)
 						return err
 					}
 					return q.appendPlain(ctx, env.pool, impl == "sql-1rt", aggType, id, exp, types, data)
