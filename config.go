@@ -11,7 +11,7 @@ import (
 const PageSizeDefault = 1000
 
 // NotifyIntervalDefault is the default for Config.NotifyInterval.
-const NotifyIntervalDefault = 10 * time.Millisecond
+const NotifyIntervalDefault = 5 * time.Millisecond
 
 // Config configures a Store. The zero value is valid; each field's comment
 // gives its default.
@@ -28,11 +28,13 @@ type Config struct {
 	GroupCommit GroupCommitConfig
 	// NotifyInterval is the least time between two notifications that
 	// Append sends to subscribers in other processes (PostgreSQL NOTIFY,
-	// sent after the append's commit and coalesced). An append to a quiet
-	// store is announced at once; under load, when appends commit while a
-	// notification is in flight, subscribers are woken at most once per
-	// interval. Defaults to NotifyIntervalDefault; -1 sends
-	// them back to back (one in flight at a time).
+	// sent after the append's commit and coalesced). An append after a
+	// quiet spell is announced at once; appends that commit within the
+	// interval after a notification are announced together when it ends,
+	// so subscribers in other processes are woken at most once per
+	// interval and each append pays for a NOTIFY transaction only once per
+	// interval. Defaults to NotifyIntervalDefault; -1 sends them back to
+	// back (one in flight at a time).
 	NotifyInterval time.Duration
 }
 

@@ -9,11 +9,11 @@
 // Workers poll as well, so a lost wake-up only delays them.
 //
 // Sending is coalesced: Appended records the highest transaction id to
-// announce and, unless a NOTIFY is already in flight, starts one; appends
-// that finish while it is in flight are announced by the next, single,
-// NOTIFY, sent no sooner than the hub's interval after the previous one. So notifications cost at
-// most one small transaction per interval per store, whatever the append
-// rate. (Each NOTIFY is a transaction: it takes a transaction id, the
+// announce and, unless a NOTIFY was sent less than the hub's interval ago,
+// sends one at once; appends that finish within the interval are
+// announced by the next, single, NOTIFY when it ends. So notifications cost
+// at most one small transaction per interval per store, whatever the
+// append rate, and an append after a quiet spell is announced at once. (Each NOTIFY is a transaction: it takes a transaction id, the
 // database-wide notify lock, and a WAL flush at commit.)
 package notifier
 
@@ -48,11 +48,10 @@ type Hub struct {
 	sending atomic.Bool   // a NOTIFY is in flight
 }
 
-// New returns a hub. listener may be nil. When appends commit while a
-// NOTIFY is in flight, the next NOTIFY waits until interval has passed
-// since that one: under load, announcements cost at most one small
-// transaction per interval, while an append to a quiet store is announced
-// at once.
+// New returns a hub. listener may be nil. A NOTIFY follows the previous
+// one no sooner than interval: under load, announcements cost at most one
+// small transaction per interval, while an append after a quiet spell is
+// announced at once.
 func New(listener meowmxdriver.Listener, interval time.Duration, logger *slog.Logger) *Hub {
 	return &Hub{listener: listener, interval: interval, logger: logger, subs: map[*Sub]struct{}{}}
 }
@@ -197,10 +196,12 @@ func (h *Hub) send() {
 				h.logger.WarnContext(ctx, "meowmx: notify failed; subscribers in other processes will poll", "err", err)
 			}
 			cancel()
-			// Appends committed during the NOTIFY: the store is busy.
-			// Let more gather before the next one (meanwhile they only
-			// raise pending). A quiet store notifies each append at once.
-			if wait := h.interval - time.Since(sent); wait > 0 && h.pending.Load() != 0 {
+			// At most one NOTIFY per interval: the first append after a
+			// quiet spell is announced at once; those that commit within
+			// the interval after it only raise pending, and one NOTIFY
+			// announces them all when the interval ends. Each NOTIFY is a
+			// transaction that takes the database-wide notify lock.
+			if wait := h.interval - time.Since(sent); wait > 0 {
 				time.Sleep(wait)
 			}
 		}
