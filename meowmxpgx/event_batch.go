@@ -23,7 +23,7 @@ import (
 // EventAppend sends it, alone.
 //
 // One statement per append measured the same as one statement over arrays
-// for all the appends (docs/BENCHMARKS-groupcommit.md): the rows, not the
+// for all the appends (docs/BENCHMARKS.md, "Group commit: details"): the rows, not the
 // statements, cost the server its time.
 func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
 	q, err := (&executor{d: d, db: d.pool, pool: true}).queries(ctx)
