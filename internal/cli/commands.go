@@ -318,13 +318,7 @@ func (a *app) subCmd() *cobra.Command {
 		Example: `  meowmx sub          # in one terminal
   meowmx update-cat blanco   # in another`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			b, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.close()
+		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
 			head, err := headPosition(ctx, b)
 			if err != nil {
 				return err
@@ -332,7 +326,7 @@ func (a *app) subCmd() *cobra.Command {
 			fmt.Fprintln(a.out(), "watching all events; Ctrl-C to stop")
 			p := &printer{w: a.env.Stdout, pretty: true}
 			return a.readAll(ctx, b, p, "", head.String(), "", 0, true)
-		},
+		}),
 	}
 }
 

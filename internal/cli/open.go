@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/spf13/cobra"
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/meowmxpgx"
@@ -134,4 +135,18 @@ func openSQLite(ctx context.Context, path string) (*backend, error) {
 		return nil, err
 	}
 	return &backend{store: s, embedded: true, close: func() { _ = driver.Close() }, run: runner(s)}, nil
+}
+
+// withBackend returns a command's RunE that opens the database, runs fn
+// and closes the database.
+func (a *app) withBackend(fn func(ctx context.Context, b *backend, args []string) error) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		b, err := a.open(ctx)
+		if err != nil {
+			return err
+		}
+		defer b.close()
+		return fn(ctx, b, args)
+	}
 }

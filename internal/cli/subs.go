@@ -26,13 +26,7 @@ when it stops. Ctrl-C stops the worker cleanly.`,
 		Example: `  meowmx worker --name printer
   meowmx worker --name cat-printer --type cat`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			b, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.close()
+		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
 			var types []string
 			if typ != "" {
 				types = []string{typ}
@@ -56,7 +50,7 @@ when it stops. Ctrl-C stops the worker cleanly.`,
 				}
 				return nil
 			}})
-		},
+		}),
 	}
 	c.Flags().StringVar(&name, "name", "", "subscription name (required)")
 	c.Flags().StringVar(&typ, "type", "", "handle this aggregate type only")
@@ -79,13 +73,7 @@ events.`,
   meowmx subs parked printer
   meowmx subs replay printer`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx := cmd.Context()
-			b, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.close()
+		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
 			subs, err := b.Subscriptions(ctx)
 			if err != nil {
 				return err
@@ -113,7 +101,7 @@ events.`,
 				}
 			}
 			return nil
-		},
+		}),
 	}
 	var to string
 	reset := &cobra.Command{
@@ -153,13 +141,7 @@ the beginning). A running worker picks the new checkpoint up at once.`,
 		Short:   "List the events a subscription parked",
 		Example: `  meowmx subs parked printer`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			b, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.close()
+		RunE: a.withBackend(func(ctx context.Context, b *backend, args []string) error {
 			evs, err := b.ParkedEvents(ctx, args[0])
 			if err != nil {
 				return err
@@ -172,7 +154,7 @@ the beginning). A running worker picks the new checkpoint up at once.`,
 					p.Event.Type, p.Attempts, oneLine(fmt.Errorf("%s", p.Error)))
 			}
 			return nil
-		},
+		}),
 	}
 	replay := &cobra.Command{
 		Use:   "replay NAME [EVENT_ID...]",
@@ -210,19 +192,13 @@ ids are given): its running worker hands them to the handler again, in order.`,
 		Short:   "Delete a subscription and its parked events",
 		Example: `  meowmx subs delete printer`,
 		Args:    cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			b, err := a.open(ctx)
-			if err != nil {
-				return err
-			}
-			defer b.close()
+		RunE: a.withBackend(func(ctx context.Context, b *backend, args []string) error {
 			if err := b.DeleteSubscription(ctx, args[0]); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.out(), "subscription %s deleted\n", args[0])
 			return nil
-		},
+		}),
 	}
 	c.AddCommand(reset, parked, replay, del)
 	return c
