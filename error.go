@@ -47,6 +47,7 @@ type ConcurrencyError struct {
 	Actual int64
 }
 
+// Error implements the error interface.
 func (e *ConcurrencyError) Error() string {
 	if e.Actual < -1 {
 		return fmt.Sprintf("meowmx: stream %s was written concurrently, expected version %s", e.Stream, e.Expected)
@@ -66,6 +67,7 @@ type ArgumentError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *ArgumentError) Error() string {
 	return fmt.Sprintf("meowmx: invalid %s: %s", e.Arg, e.Reason)
 }
@@ -86,6 +88,7 @@ type AggregateTypeError struct {
 	Requested string
 }
 
+// Error implements the error interface.
 func (e *AggregateTypeError) Error() string {
 	return fmt.Sprintf("meowmx: aggregate id %q belongs to aggregate type %q, not %q", e.ID, e.Type, e.Requested)
 }
@@ -101,6 +104,7 @@ type DuplicateEventError struct {
 	Reason string
 }
 
+// Error implements the error interface.
 func (e *DuplicateEventError) Error() string {
 	return fmt.Sprintf("meowmx: event %s is already stored %s", e.UUID, e.Reason)
 }
@@ -120,6 +124,7 @@ type UnknownEventTypeError struct {
 	Version    int64
 }
 
+// Error implements the error interface.
 func (e *UnknownEventTypeError) Error() string {
 	if e.StoredType != e.Type {
 		return fmt.Sprintf("meowmx: event %s@%d: unknown event type %q (stored as %q)", e.Stream, e.Version, e.Type, e.StoredType)
@@ -141,6 +146,7 @@ type RetriesExhaustedError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *RetriesExhaustedError) Error() string {
 	return fmt.Sprintf("meowmx: update of %q: version conflict on each of %d attempts: %v", e.ID, e.Attempts, e.Err)
 }

@@ -253,6 +253,7 @@ type HandlerError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *HandlerError) Error() string {
 	return fmt.Sprintf("meowmx: subscription %q: handler failed %d times on event %s (%s version %d): %v",
 		e.Subscription, e.Attempts, e.Position, e.StreamID, e.Version, e.Err)
@@ -270,6 +271,7 @@ type PanicError struct {
 	Stack []byte
 }
 
+// Error implements the error interface.
 func (e *PanicError) Error() string { return fmt.Sprintf("handler panicked: %v", e.Value) }
 
 // CheckpointAheadError reports a checkpoint whose transaction id is at or
@@ -286,6 +288,7 @@ type CheckpointAheadError struct {
 	NextTransactionID uint64
 }
 
+// Error implements the error interface.
 func (e *CheckpointAheadError) Error() string {
 	return fmt.Sprintf("meowmx: subscription %q: checkpoint %s is ahead of the database's next transaction id %d "+
 		"(restored from a dump?): rebase it with ResetSubscription", e.Subscription, e.Checkpoint, e.NextTransactionID)

@@ -128,6 +128,7 @@ type BatchItemError struct {
 	Err error
 }
 
+// Error implements the error interface.
 func (e *BatchItemError) Error() string {
 	return fmt.Sprintf("meowmxdriver: append %d of the batch failed: %v", e.Index, e.Err)
 }
