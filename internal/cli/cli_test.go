@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -48,7 +49,9 @@ type result struct {
 // run runs the binary with args on database db, feeding stdin.
 func run(t *testing.T, db, stdin string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--db", db}, args...)...)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a hang fails, not stalls
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, append([]string{"--db", db}, args...)...)
 	cmd.Dir = t.TempDir()
 	cmd.Env = append(os.Environ(), "MEOWMX_DATABASE_URL=")
 	cmd.Stdin = strings.NewReader(stdin)

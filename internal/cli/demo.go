@@ -50,7 +50,15 @@ afterwards; no server is needed.`,
 
 func (a *app) demo(ctx context.Context, b *backend) error {
 	out := a.out()
-	say := func(format string, args ...any) { fmt.Fprintf(out, format+"\n", args...) }
+	// The subscriber prints from its own goroutine: one line at a time.
+	// (Never hold this lock across an append: on SQLite the subscriber's
+	// transaction holds the one write connection while it prints.)
+	var mu sync.Mutex
+	say := func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(out, format+"\n", args...)
+	}
 	name := "blanco"
 	for i := 2; ; i++ { // on a database of your own, pick a cat nobody adopted yet
 		if _, err := b.Stream(ctx, name); errors.Is(err, meowmx.ErrStreamNotFound) {
@@ -66,7 +74,6 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 	// starts at the end, and is deleted when the demo ends.
 	const subName = "meowmx-demo"
 	subCtx, stopSub := context.WithCancel(ctx)
-	var mu sync.Mutex
 	subDone := make(chan error, 1)
 	go func() {
 		subDone <- b.run(subCtx, subscription{
@@ -74,8 +81,6 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 			types: []string{"cat"},
 			start: meowmx.StartFrom{End: true},
 			handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
-				mu.Lock()
-				defer mu.Unlock()
 				for _, ev := range evs {
 					if ev.StreamID.ID == name {
 						say("    [subscriber] %s v%d %s %s", ev.StreamID, ev.Version, ev.Type, trimJSON(ev.Data))
@@ -98,14 +103,12 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 	say("1. Adopting %s and looking after it: three appends, each at the version it expects.", name)
 	for range 3 {
 		ev := c.next()
-		mu.Lock()
 		res, err := b.Append(ctx, stream, meowmx.Exact(c.Version), ev)
 		if err == nil {
 			say("  appended %s at version %d", ev.Type, res.Version)
 			c.apply(ev.Type, ev.Data)
 			c.Version = res.Version
 		}
-		mu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -117,12 +120,10 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 	say("2. Two people load %s at version %d and both decide to feed it.", name, c.Version)
 	loaded := c.Version
 	alice := meowmx.EventData{Type: "Fed", Data: mustJSON(map[string]string{"food": "salmon"})}
-	mu.Lock()
 	_, err := b.Append(ctx, stream, meowmx.Exact(loaded), alice)
 	if err == nil {
 		say("  alice appended Fed at version %d", loaded+1)
 	}
-	mu.Unlock()
 	if err != nil {
 		return err
 	}
@@ -140,12 +141,10 @@ func (a *app) demo(ctx context.Context, b *backend) error {
 	c = catFromEvents(name, events)
 	say("  bob reloads: %s is at version %d and has just eaten %s, so bob pets it instead.", name, c.Version, c.LastAte)
 	petted := meowmx.EventData{Type: "Petted", Data: mustJSON(map[string]string{"by": "bob"})}
-	mu.Lock()
 	res, err := b.Append(ctx, stream, meowmx.Exact(c.Version), petted)
 	if err == nil {
 		say("  bob appended Petted at version %d", res.Version)
 	}
-	mu.Unlock()
 	if err != nil {
 		return err
 	}
