@@ -476,7 +476,7 @@ func testAggregateSnapshots[TTx any](t *testing.T, b Backend[TTx]) {
 		require.Equal(t, int64(30), snapshotAt(t, s, "s-every").Version)
 
 		off := orderRepo(t, s, reg, nil)
-		a, err = off.Update(ctx, "s-off", addItems(11))
+		_, err = off.Update(ctx, "s-off", addItems(11))
 		require.NoError(t, err)
 		require.Nil(t, snapshotAt(t, s, "s-off"), "snapshots are off by default")
 	})
