@@ -253,11 +253,7 @@ func (s *Store[TTx]) readAll(ctx context.Context, exec meowmxdriver.Executor, o 
 	if err != nil {
 		return nil, fmt.Errorf("meowmx: read all: %w", err)
 	}
-	out := make([]*RecordedEvent, len(rows))
-	for i, r := range rows {
-		out[i] = recorded(r)
-	}
-	return out, nil
+	return recordedAll(rows), nil
 }
 
 func checkReadAll(o *ReadAllOpts) error {
@@ -278,6 +274,17 @@ func checkReadAll(o *ReadAllOpts) error {
 		}
 	}
 	return nil
+}
+
+// recordedAll converts rows, allocating their events together.
+func recordedAll(rows []*meowmxdriver.EventRow) []*RecordedEvent {
+	evs := make([]RecordedEvent, len(rows))
+	out := make([]*RecordedEvent, len(rows))
+	for i, r := range rows {
+		evs[i] = *recorded(r)
+		out[i] = &evs[i]
+	}
+	return out
 }
 
 func recorded(r *meowmxdriver.EventRow) *RecordedEvent {

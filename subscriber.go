@@ -327,10 +327,7 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 		}()
 		w.next = p
 	}
-	page := make([]*RecordedEvent, len(rows))
-	for i, r := range rows {
-		page[i] = recorded(r)
-	}
+	page := recordedAll(rows)
 	for len(page) > 0 {
 		n := min(w.c.CheckpointEvery, len(page))
 		if err := w.handleChunk(ctx, page[:n]); err != nil {
@@ -454,16 +451,13 @@ func (w *worker[TTx]) parkedRow(ev *RecordedEvent, msg string, attempts int) *me
 // commit advances the checkpoint to `to` in etx, fenced on the worker's
 // position, and commits.
 func (w *worker[TTx]) commit(ctx context.Context, etx meowmxdriver.ExecutorTx, to Position, parked []string) error {
-	ok, err := etx.SubscriptionAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{
+	ok, err := etx.CommitAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{
 		Name: w.c.Name, From: driverPos(w.pos), To: driverPos(to), Async: !w.c.SynchronousCommit})
 	if err != nil {
 		return err
 	}
 	if !ok {
 		return errFenced
-	}
-	if err := etx.Commit(ctx); err != nil {
-		return err
 	}
 	w.pos = to
 	for _, id := range parked {

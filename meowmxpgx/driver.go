@@ -107,13 +107,15 @@ func (d *Driver) UnwrapExecutor(tx pgx.Tx) meowmxdriver.Executor {
 	return &executor{d: d, db: tx}
 }
 
-// Begin implements meowmxdriver.Driver.
+// Begin implements meowmxdriver.Driver. The transaction begins with its
+// first statement (see lazyTx).
 func (d *Driver) Begin(ctx context.Context) (meowmxdriver.ExecutorTx, error) {
-	tx, err := d.pool.Begin(ctx)
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("meowmxpgx: begin: %w", err)
 	}
-	return &executorTx{executor: executor{d: d, db: tx}, tx: tx}, nil
+	tx := &lazyTx{conn: conn.Conn()}
+	return &executorTx{executor: executor{d: d, db: tx}, tx: tx, conn: conn}, nil
 }
 
 // UnwrapTx implements meowmxdriver.Driver.
@@ -134,17 +136,37 @@ type executor struct {
 	pool bool // db is the pool: each statement is its own transaction
 }
 
+// executorTx is a transaction on a connection of its own, which goes back
+// to the pool when the transaction ends.
 type executorTx struct {
 	executor
-	tx pgx.Tx
+	tx   *lazyTx
+	conn *pgxpool.Conn // nil once released
 }
 
 func (e *executorTx) Commit(ctx context.Context) error {
+	if e.conn == nil {
+		return interpretError(pgx.ErrTxClosed)
+	}
+	defer e.release()
 	return interpretError(e.tx.Commit(ctx))
 }
 
 func (e *executorTx) Rollback(ctx context.Context) error {
+	if e.conn == nil {
+		return interpretError(pgx.ErrTxClosed)
+	}
+	defer e.release()
 	return interpretError(e.tx.Rollback(ctx))
+}
+
+// release returns the connection to the pool, which closes it unless it
+// is idle, outside a transaction.
+func (e *executorTx) release() {
+	if e.conn != nil {
+		e.conn.Release()
+		e.conn = nil
+	}
 }
 
 // queries returns the SQL for the tables' aggregate id type, reading that

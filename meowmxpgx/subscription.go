@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
@@ -102,18 +103,68 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 	return out, interpretError(err)
 }
 
+// advanceSQL is the fenced checkpoint UPDATE. set_config(…, true) lasts
+// until the end of the transaction, and synchronous_commit is read at its
+// commit.
+const advanceSQL = `UPDATE {s}.es_event_subscriptions
+	SET last_transaction_id = $2, last_event_id = $3
+	FROM (SELECT CASE WHEN $6 THEN set_config('synchronous_commit', 'off', true) END) AS async
+	WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5`
+
+func advanceArgs(p *meowmxdriver.SubscriptionAdvanceParams) []any {
+	return []any{p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async}
+}
+
 func (e *executor) SubscriptionAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
-	// set_config(…, true) lasts until the end of the transaction, and
-	// synchronous_commit is read at its commit.
-	tag, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions
-		SET last_transaction_id = $2, last_event_id = $3
-		FROM (SELECT CASE WHEN $6 THEN set_config('synchronous_commit', 'off', true) END) AS async
-		WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5`),
-		p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async)
+	tag, err := e.db.Exec(ctx, e.r(advanceSQL), advanceArgs(p)...)
 	if err != nil {
 		return false, interpretError(err)
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// CommitAdvance implements meowmxdriver.ExecutorTx in one round trip. A
+// transaction that never began (its handler did not use it) has nothing
+// to commit: the checkpoint advances in a statement of its own. Otherwise
+// the fenced UPDATE and COMMIT go together, as a pgx.Batch on the
+// transaction's connection, bypassing pgx.Tx (which is not used again). A
+// fenced UPDATE must then stop the COMMIT that follows it: it fails when
+// it updates no row, dividing by the count of the rows it updated.
+func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+	if e.conn == nil {
+		return false, interpretError(pgx.ErrTxClosed)
+	}
+	defer e.release()
+	conn := e.conn.Conn()
+	if e.tx.tx == nil {
+		tag, err := conn.Exec(ctx, e.r(advanceSQL), advanceArgs(p)...)
+		if err != nil {
+			return false, writeError(err, true)
+		}
+		return tag.RowsAffected() == 1, nil
+	}
+	if conn.PgConn().TxStatus() != 'T' {
+		return false, errors.New("meowmxpgx: the transaction ended before the checkpoint advanced (a handler must not commit or roll back its transaction)")
+	}
+	b := &pgx.Batch{}
+	b.Queue(e.r(`WITH advanced AS (`+advanceSQL+` RETURNING 1) SELECT 1 / count(*) FROM advanced`), advanceArgs(p)...)
+	b.Queue("COMMIT")
+	err := conn.SendBatch(ctx, b).Close()
+	if err == nil {
+		return true, nil
+	}
+	if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
+		// The batch stopped inside the transaction: roll it back here, or
+		// the pool would close the connection.
+		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "22012" { // division_by_zero: fenced
+		return false, nil
+	}
+	return false, writeError(err, true)
 }
 
 func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.SubscriptionSetParams) (bool, error) {

@@ -225,6 +225,17 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 	return nil
 }
 
+// CommitAdvance implements meowmxdriver.ExecutorTx: SQLite has no round
+// trips to save.
+func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+	ok, err := e.SubscriptionAdvance(ctx, p)
+	if err != nil || !ok {
+		_ = e.tx.Rollback()
+		return false, err
+	}
+	return true, e.Commit(ctx)
+}
+
 // inWriteTx runs fn in the caller's transaction, inside a savepoint so that
 // a failing fn leaves the transaction as it was, or in a write transaction
 // of its own, with queries prepared beforehand, that commits when fn

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 // runSubscriptions registers the subscription tests.
@@ -27,6 +28,7 @@ func runSubscriptions[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("SubscriptionParkPass", func(t *testing.T) { t.Parallel(); testSubscriptionPark(t, b, true) })
 	t.Run("SubscriptionOps", func(t *testing.T) { t.Parallel(); testSubscriptionOps(t, b) })
 	t.Run("SubscriptionStandby", func(t *testing.T) { t.Parallel(); testSubscriptionStandby(t, b) })
+	t.Run("CommitAdvance", func(t *testing.T) { t.Parallel(); testCommitAdvance(t, b) })
 }
 
 // running is a subscription run in a goroutine.
@@ -601,4 +603,72 @@ func testSubscriptionStandby[TTx any](t *testing.T, b Backend[TTx]) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Positive(t, handled[2], "the standby took over")
+}
+
+// testCommitAdvance checks the driver's CommitAdvance, through which every
+// handler transaction commits: fenced on the old checkpoint, it commits the
+// transaction's writes with the checkpoint or neither, whether or not the
+// transaction was used.
+func testCommitAdvance[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	d := s.Driver()
+	_, err := d.Executor().SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "ca"})
+	require.NoError(t, err)
+	checkpoint := func() meowmxdriver.Position {
+		row, err := d.Executor().SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: "ca"})
+		require.NoError(t, err)
+		return row.Last
+	}
+	at := func(tx uint64, id int64) meowmxdriver.Position {
+		return meowmxdriver.Position{TransactionID: tx, EventID: id}
+	}
+	advance := func(used bool, from, to meowmxdriver.Position, id string) (bool, error) {
+		etx, err := d.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = etx.Rollback(ctx) }()
+		if used {
+			_, err := s.AppendTx(ctx, d.UnwrapTx(etx), cat(id), meowmx.NoStream, ev("Written", `{}`))
+			require.NoError(t, err)
+		}
+		return etx.CommitAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{Name: "ca", From: from, To: to, Async: true})
+	}
+	exists := func(id string) bool {
+		evs, err := s.ReadStream(ctx, cat(id).ID, nil)
+		require.NoError(t, err)
+		return len(evs) > 0
+	}
+
+	for _, used := range []bool{false, true} {
+		t.Run(fmt.Sprint("used=", used), func(t *testing.T) {
+			from := checkpoint()
+			to := at(from.TransactionID, from.EventID+10)
+			id := fmt.Sprint("ca-fenced-", used)
+			ok, err := advance(used, at(from.TransactionID, from.EventID+1), to, id)
+			require.NoError(t, err)
+			require.False(t, ok, "fenced: the checkpoint is not at From")
+			require.Equal(t, from, checkpoint(), "a fenced advance changes nothing")
+			require.False(t, exists(id), "a fenced advance rolls the transaction's writes back")
+
+			id = fmt.Sprint("ca-", used)
+			ok, err = advance(used, from, to, id)
+			require.NoError(t, err)
+			require.True(t, ok)
+			require.Equal(t, to, checkpoint())
+			require.Equal(t, used, exists(id), "the transaction's writes commit with the checkpoint")
+		})
+	}
+
+	t.Run("ended", func(t *testing.T) {
+		etx, err := d.Begin(ctx)
+		require.NoError(t, err)
+		defer func() { _ = etx.Rollback(ctx) }()
+		_, err = s.AppendTx(ctx, d.UnwrapTx(etx), cat("ca-ended"), meowmx.NoStream, ev("Written", `{}`))
+		require.NoError(t, err)
+		require.NoError(t, etx.Commit(ctx))
+		from := checkpoint()
+		_, err = etx.CommitAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{Name: "ca", From: from, To: at(from.TransactionID, from.EventID+1)})
+		require.Error(t, err, "a transaction that has ended cannot advance a checkpoint")
+		require.Equal(t, from, checkpoint())
+	})
 }
