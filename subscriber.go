@@ -52,8 +52,11 @@ type worker[TTx any] struct {
 	blocked   map[string]bool // aggregate ids with parked events
 	lastCheck time.Time       // of the lock
 	next      *prefetch       // the page after the one being handled
-	warned    map[string]time.Time
-	lastWarn  time.Time
+	// How long the last page took to read, and to handle: they decide
+	// whether the next page is read while this one is handled.
+	readTook, handleTook time.Duration
+	warned               map[string]time.Time
+	lastWarn             time.Time
 }
 
 // stopError ends RunSubscription with err.
@@ -306,27 +309,33 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 	var rows []*meowmxdriver.EventRow
 	if w.next != nil && w.next.after == w.pos {
 		r := <-w.next.done
-		rows, err = r.rows, r.err
+		rows, err, w.readTook = r.rows, r.err, r.took
 		w.next = nil
 	} else {
 		w.dropPrefetch()
+		start := time.Now()
 		rows, err = w.read(ctx, w.pos)
+		w.readTook = time.Since(start)
 	}
 	if err != nil {
 		return 0, false, err
 	}
 	full := len(rows) == w.c.BatchSize
-	if full {
-		// A full page: read the next one while this one is handled, so
-		// that the handler's commit and the read overlap.
+	if full && w.handleTook >= w.readTook/2 {
+		// Handling takes about as long as reading: read the next page
+		// meanwhile. When handling is quick there is little to overlap,
+		// and two goroutines and connections at work cost more than they
+		// save (measured on two cores shared with the database).
 		last := rows[len(rows)-1]
 		p := &prefetch{after: Position{TransactionID: last.TransactionID, EventID: last.ID}, done: make(chan pageResult, 1)}
 		go func() {
+			start := time.Now()
 			rows, err := w.read(ctx, p.after)
-			p.done <- pageResult{rows, err}
+			p.done <- pageResult{rows, err, time.Since(start)}
 		}()
 		w.next = p
 	}
+	start := time.Now()
 	page := recordedAll(rows)
 	for len(page) > 0 {
 		n := min(w.c.CheckpointEvery, len(page))
@@ -335,12 +344,14 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 		}
 		page = page[n:]
 	}
+	w.handleTook = time.Since(start)
 	return replayed + len(rows), full, nil
 }
 
 type pageResult struct {
 	rows []*meowmxdriver.EventRow
 	err  error
+	took time.Duration
 }
 
 // prefetch is a page being read after a position.

@@ -205,15 +205,21 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	buf := make([]meowmxdriver.EventRow, 0, min(max(sizeHint, 0), 4096))
+	// Rows go into chunks that double up to readChunkMax rows, never
+	// copied: the result points into them.
+	var out []*meowmxdriver.EventRow
+	chunk := make([]meowmxdriver.EventRow, 0, min(max(sizeHint, 1), readChunkMax))
 	var (
 		aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
 		u                         pgtype.UUID
 		ids, aggTypes, eventTypes interner
 	)
 	for rows.Next() {
-		buf = append(buf, meowmxdriver.EventRow{})
-		ev := &buf[len(buf)-1]
+		if len(chunk) == cap(chunk) {
+			chunk = make([]meowmxdriver.EventRow, 0, min(2*cap(chunk), readChunkMax))
+		}
+		chunk = append(chunk, meowmxdriver.EventRow{})
+		ev := &chunk[len(chunk)-1]
 		if err := rows.Scan(&ev.ID, &ev.TransactionID, &aggID, &aggType, &ev.Version,
 			&eventType, &ev.Data, &ev.Metadata, &u, &ev.RecordedAt); err != nil {
 			return nil, interpretError(err)
@@ -224,16 +230,16 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 		if u.Valid {
 			ev.EventUUID = append([]byte(nil), u.Bytes[:]...)
 		}
+		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, interpretError(err)
 	}
-	out := make([]*meowmxdriver.EventRow, len(buf))
-	for i := range buf {
-		out[i] = &buf[i]
-	}
 	return out, nil
 }
+
+// readChunkMax is the most rows readEvents allocates at once.
+const readChunkMax = 256
 
 // interner returns strings for bytes, reusing the strings it returned
 // before for the same bytes.
