@@ -58,8 +58,13 @@ func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
 	}
 }
 
+// Notify sends the notification in a transaction of its own that commits
+// without waiting for its WAL flush: a NOTIFY takes a transaction id, so
+// its commit is flushed like any other, yet it announces transactions
+// already committed and nothing of it needs to survive a crash.
 func (l listener) Notify(ctx context.Context, txID uint64) error {
-	_, err := l.d.pool.Exec(ctx, `SELECT pg_notify($1, $2)`, l.d.channel, strconv.FormatUint(txID, 10))
+	_, err := l.d.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
+		l.d.channel, strconv.FormatUint(txID, 10))
 	return interpretError(err)
 }
 

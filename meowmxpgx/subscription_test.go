@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -499,4 +500,79 @@ func TestSubscriptionNotMigrated(t *testing.T) {
 	err := s.RunSubscription(ctx, &meowmx.SubscriptionConfig[pgx.Tx]{Name: "x",
 		Handler: meowmx.HandlerFunc[pgx.Tx](func(context.Context, pgx.Tx, *meowmx.RecordedEvent) error { return nil })})
 	require.ErrorIs(t, err, meowmx.ErrNotMigrated)
+}
+
+// TestHandlerTxLazy checks that the transaction handed to handlers, which
+// sends BEGIN only when first used, holds whatever runs through it, by any
+// of its methods (its connection, a batch, a savepoint included): it is
+// rolled back with the handler's failure, and committed with the
+// checkpoint.
+func TestHandlerTxLazy(t *testing.T) {
+	ctx := context.Background()
+	s, pool, schema := newSchemaStore(t, nil, nil)
+	seen := pgx.Identifier{schema, "seen"}.Sanitize()
+	_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: "lazy"}, meowmx.NoStream,
+		meowmx.EventData{Type: "Meowed", Data: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+
+	ways := map[string]func(ctx context.Context, tx pgx.Tx, id int64) error{
+		"Exec": func(ctx context.Context, tx pgx.Tx, id int64) error {
+			_, err := tx.Exec(ctx, `INSERT INTO `+seen+` (event_id, stream, version) VALUES ($1, 'Exec', 0)`, id)
+			return err
+		},
+		"Conn": func(ctx context.Context, tx pgx.Tx, id int64) error {
+			_, err := tx.Conn().Exec(ctx, `INSERT INTO `+seen+` (event_id, stream, version) VALUES ($1, 'Conn', 0)`, id)
+			return err
+		},
+		"SendBatch": func(ctx context.Context, tx pgx.Tx, id int64) error {
+			b := &pgx.Batch{}
+			b.Queue(`INSERT INTO `+seen+` (event_id, stream, version) VALUES ($1, 'SendBatch', 0)`, id)
+			return tx.SendBatch(ctx, b).Close()
+		},
+		"Savepoint": func(ctx context.Context, tx pgx.Tx, id int64) error {
+			sp, err := tx.Begin(ctx)
+			if err != nil {
+				return err
+			}
+			if _, err := sp.Exec(ctx, `INSERT INTO `+seen+` (event_id, stream, version) VALUES ($1, 'Savepoint', 0)`, id); err != nil {
+				return err
+			}
+			return sp.Commit(ctx)
+		},
+	}
+	offset := int64(0)
+	for name, write := range ways {
+		offset += 1000 // seen.event_id is unique
+		t.Run(name, func(t *testing.T) {
+			count := func() int {
+				var n int
+				require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+seen+` WHERE stream = $1`, name).Scan(&n))
+				return n
+			}
+			fail := true
+			sctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() {
+				done <- s.RunSubscription(sctx, &meowmx.SubscriptionConfig[pgx.Tx]{Name: "lazy-" + name,
+					MaxAttempts: 2, RetryBackoff: time.Millisecond,
+					Handler: meowmx.HandlerFunc[pgx.Tx](func(ctx context.Context, tx pgx.Tx, ev *meowmx.RecordedEvent) error {
+						if err := write(ctx, tx, offset+ev.Position.EventID); err != nil {
+							return err
+						}
+						if fail {
+							fail = false
+							return errors.New("first attempt fails after writing")
+						}
+						return nil
+					})})
+			}()
+			wctx, wcancel := context.WithTimeout(sctx, 30*time.Second)
+			defer wcancel()
+			require.NoError(t, s.WaitForSubscription(wctx, "lazy-"+name))
+			cancel()
+			require.NoError(t, <-done)
+			require.Equal(t, 1, count(), "the failed attempt's write rolled back, the second committed once")
+		})
+	}
 }
