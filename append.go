@@ -58,7 +58,7 @@ func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected Expec
 	return res, err
 }
 
-// notifyAppended wakes subscriptions after a commit: at once in this
+// notifyAppended wakes subscriptions after an append: at once in this
 // process, and through a coalesced NOTIFY sent outside the append's
 // transaction in the others.
 func (s *Store[TTx]) notifyAppended(res *AppendResult) {
@@ -78,8 +78,18 @@ func (s *Store[TTx]) notifyAppended(res *AppendResult) {
 // it on meowmxsqlite.Driver.DB, whose transactions start with BEGIN
 // IMMEDIATE. The append runs in a savepoint: when it fails, tx goes on
 // without it.
+//
+// Subscriptions are woken at once, before tx commits (the store cannot see
+// the commit): those that find the events not yet readable look again,
+// backing off from 1 ms, until tx has ended. So the append adds nothing to
+// tx's commit (no NOTIFY in it, which would take PostgreSQL's
+// database-wide notify lock).
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	return s.append(ctx, s.driver.UnwrapExecutor(tx), nil, true, stream, expected, events)
+	res, err := s.append(ctx, s.driver.UnwrapExecutor(tx), nil, true, stream, expected, events)
+	if err == nil {
+		s.notifyAppended(res)
+	}
+	return res, err
 }
 
 // maxReorderRetries bounds how often an append that its own transaction

@@ -147,9 +147,9 @@
 // other processes with a NOTIFY sent after its commit, outside its
 // transaction, coalesced: one in flight at a time and at most one per
 // Config.NotifyInterval. Store.AppendTx, whose commit belongs to the
-// caller, folds pg_notify into its append statement: PostgreSQL sends it
-// at the commit, and takes its database-wide notify lock for that commit.
-// Each store keeps one listening connection while subscriptions run, and
+// caller, notifies the same way at once, before that commit; nothing is
+// added to the caller's transaction (a NOTIFY in it would take
+// PostgreSQL's database-wide notify lock at its commit). Each store keeps one listening connection while subscriptions run, and
 // reconnects with back-off when it drops. A notification can arrive before
 // the horizon has passed the announced transaction: the worker then looks
 // again after 1 ms, 2 ms, 4 ms … (then every 100 ms at the slowest) until

@@ -38,10 +38,10 @@ type Config struct {
 	// DisableNotify turns LISTEN/NOTIFY off: appends send no notifications
 	// and subscriptions poll. Set it behind a transaction-mode connection
 	// pooler (PgBouncer), where LISTEN does not work. Defaults to false:
-	// Store.Append notifies after its commit (coalesced, at most one NOTIFY
-	// in flight per store), Store.AppendTx notifies within the caller's
-	// transaction, and each store keeps one listening connection while
-	// subscriptions run.
+	// Store.Append notifies after its commit and Store.AppendTx at once,
+	// before its caller's commit (coalesced: at most one NOTIFY in flight
+	// per store, one per meowmx.Config.NotifyInterval), and each store
+	// keeps one listening connection while subscriptions run.
 	DisableNotify bool
 }
 
@@ -190,17 +190,6 @@ func (e *executor) queries(ctx context.Context) (*queries, error) {
 	q, err := buildQueries(d.quoted, *idType)
 	if err != nil {
 		return nil, err
-	}
-	if !d.disableNotify {
-		for kind := range q.append {
-			for withUUIDs := range q.append[kind] {
-				for many := range q.append[kind][withUUIDs] {
-					if q.appendNotify[kind][withUUIDs][many], err = withNotify(q.append[kind][withUUIDs][many], d.channel); err != nil {
-						return nil, err
-					}
-				}
-			}
-		}
 	}
 	d.q.Store(q)
 	return q, nil

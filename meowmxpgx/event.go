@@ -22,9 +22,7 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if err := q.checkID(p.AggregateID); err != nil {
 		return nil, err
 	}
-	// In the caller's transaction, the statement also notifies
-	// subscribers, at the caller's commit.
-	sql, args := q.appendStatement(p, !e.pool)
+	sql, args := q.appendStatement(p)
 	events, err := e.appendRows(ctx, sql, args)
 	if err != nil {
 		var pgErr *pgconn.PgError
@@ -75,10 +73,8 @@ func (e *acquireError) Error() string     { return e.err.Error() }
 func (e *acquireError) Unwrap() error     { return e.err }
 func (e *acquireError) SafeToRetry() bool { return true }
 
-// appendStatement returns the statement of an append and its arguments;
-// with notify, the statement that also notifies subscribers, unless
-// notifications are off.
-func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams, notify bool) (string, []any) {
+// appendStatement returns the statement of an append and its arguments.
+func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams) (string, []any) {
 	kind := appendExact
 	switch p.Expected {
 	case meowmxdriver.ExpectedAny:
@@ -100,9 +96,6 @@ func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams, notify bool
 	many := 0
 	if len(p.EventTypes) > 1 {
 		many = 1
-	}
-	if notify && q.appendNotify[kind][withUUIDs][many] != "" {
-		return q.appendNotify[kind][withUUIDs][many], args
 	}
 	return q.append[kind][withUUIDs][many], args
 }

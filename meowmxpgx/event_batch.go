@@ -46,7 +46,7 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	for _, p := range ps {
-		sql, args := q.appendStatement(p, false)
+		sql, args := q.appendStatement(p)
 		b.Queue(sql, args...)
 	}
 	b.Queue("COMMIT")
@@ -70,7 +70,7 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 // appendOne runs a batch of one append as EventAppend does: one
 // statement, in a transaction of its own.
 func appendOne(ctx context.Context, conn *pgxpool.Conn, q *queries, p *meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
-	sql, args := q.appendStatement(p, false)
+	sql, args := q.appendStatement(p)
 	rows, _ := conn.Query(ctx, sql, args...)
 	events, err := collectAppended(rows)
 	if err != nil {

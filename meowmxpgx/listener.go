@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -66,19 +65,4 @@ func (l listener) Notify(ctx context.Context, txID uint64) error {
 	_, err := l.d.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
 		l.d.channel, strconv.FormatUint(txID, 10))
 	return interpretError(err)
-}
-
-// withNotify returns an append statement that also notifies the channel
-// with the transaction's id, for appends in a caller's transaction
-// (AppendTx), where nothing can notify after the commit. PostgreSQL sends
-// the notification at commit, once per transaction and payload.
-func withNotify(appendSQL, channel string) (string, error) {
-	const head = "WITH agg AS ("
-	const from = "FROM agg, "
-	if !strings.HasPrefix(appendSQL, head) || strings.Count(appendSQL, from) != 1 {
-		return "", fmt.Errorf("meowmxpgx: the append statement changed; update withNotify")
-	}
-	sql := "WITH nfy AS (SELECT pg_notify('" + channel + "', pg_current_xact_id()::text)), agg AS (" +
-		strings.TrimPrefix(appendSQL, head)
-	return strings.Replace(sql, from, "FROM nfy, agg, ", 1), nil
 }

@@ -14,10 +14,7 @@ import (
 // aggregate id column.
 type queries struct {
 	// append[kind][withUUIDs][many]
-	append [4][2][2]string
-	// appendNotify is append that also notifies: for AppendTx, unless
-	// notifications are off.
-	appendNotify [4][2][2]string
+	append       [4][2][2]string
 	streamGet    string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]

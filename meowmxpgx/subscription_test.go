@@ -372,7 +372,7 @@ func (b *syncBuffer) String() string {
 
 // TestSubscriptionNotify: with polling practically off, notifications from
 // another store (another process) wake the subscription, from Append and
-// from AppendTx alike.
+// from AppendTx alike (which announces before its caller commits).
 func TestSubscriptionNotify(t *testing.T) {
 	t.Parallel()
 	s, pool, schema := newSchemaStore(t, nil, nil)
@@ -398,6 +398,11 @@ func TestSubscriptionNotify(t *testing.T) {
 	_, err = writer.AppendTx(ctx, tx, meowmx.StreamID{Type: "cat", ID: "tx"}, meowmx.NoStream,
 		meowmx.EventData{Type: "Meowed", Data: json.RawMessage(`{}`)})
 	require.NoError(t, err)
+	// AppendTx announces the events before the caller commits: the
+	// worker, woken too early, must look again until the commit, not wait
+	// for its next poll.
+	time.Sleep(20 * time.Millisecond) // let the notification arrive first (not an assertion)
+	require.Equal(t, 1, count(), "not committed yet")
 	require.NoError(t, tx.Commit(ctx))
 	require.Eventually(t, func() bool { return count() == 2 }, 30*time.Second, time.Millisecond)
 
