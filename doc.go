@@ -95,7 +95,10 @@
 // whole, handler's writes with the checkpoint, and the events come again.
 //
 // Events are read SubscriptionConfig.BatchSize at a time (the next page is
-// read while one is handled) and handled CheckpointEvery per transaction.
+// read while one is handled, when handling takes about as long as
+// reading) and handled CheckpointEvery per transaction. The handler's
+// transaction begins with its first statement: one that never uses it
+// costs no BEGIN, and its checkpoint advances in one statement.
 // A new subscription starts from the beginning, or from the end, or after
 // a position (StartFrom); a restart continues after the last handled event.
 //
@@ -149,8 +152,9 @@
 // Config.NotifyInterval. Store.AppendTx, whose commit belongs to the
 // caller, notifies the same way at once, before that commit; nothing is
 // added to the caller's transaction (a NOTIFY in it would take
-// PostgreSQL's database-wide notify lock at its commit). Each store keeps one listening connection while subscriptions run, and
-// reconnects with back-off when it drops. A notification can arrive before
+// PostgreSQL's database-wide notify lock at its commit). Each store keeps
+// one listening connection while subscriptions run, and reconnects with
+// back-off when it drops. A notification can arrive before
 // the horizon has passed the announced transaction: the worker then looks
 // again after 1 ms, 2 ms, 4 ms … (then every 100 ms at the slowest) until
 // the horizon has passed it, rather than at its next poll. Workers poll
