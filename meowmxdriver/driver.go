@@ -90,10 +90,10 @@ type ExecutorTx interface {
 	Executor
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
-	// CommitAdvance advances a checkpoint as SubscriptionAdvance does, and
-	// commits: in one round trip where the database allows it. When the
-	// checkpoint is not at p.From it returns false and the transaction is
-	// rolled back, so that nothing of it is written.
+	// CommitAdvance moves a checkpoint from p.From to p.To and commits: in
+	// one round trip where the database allows it. It is fenced: when the
+	// stored checkpoint is not exactly p.From it returns false and the
+	// transaction is rolled back, so that nothing of it is written.
 	CommitAdvance(ctx context.Context, p *SubscriptionAdvanceParams) (bool, error)
 }
 

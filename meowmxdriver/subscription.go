@@ -9,7 +9,7 @@ import (
 //
 // A driver without a commit horizon (SQLite) implements them with plain
 // statements: HorizonGet returns a zero Horizon (no horizon, nothing can be
-// ahead) and HorizonHolders nil. The fencing of SubscriptionAdvance (and of
+// ahead) and HorizonHolders nil. The fencing of ExecutorTx.CommitAdvance (and of
 // ParkedDelete for replays) is what makes a handler's writes exactly-once,
 // whatever the locking. Such a driver need not implement
 // SubscriptionLocker (package meowmx then locks within the process) nor
@@ -24,10 +24,6 @@ type SubscriptionExecutor interface {
 	// SubscriptionList returns every subscription by name, with its lag
 	// counted.
 	SubscriptionList(ctx context.Context) ([]*SubscriptionRow, error)
-	// SubscriptionAdvance moves a checkpoint from From to To. It is fenced:
-	// it returns false and changes nothing unless the stored checkpoint is
-	// exactly From.
-	SubscriptionAdvance(ctx context.Context, p *SubscriptionAdvanceParams) (bool, error)
 	// SubscriptionSet moves a checkpoint unconditionally; false when the
 	// subscription does not exist.
 	SubscriptionSet(ctx context.Context, p *SubscriptionSetParams) (bool, error)
@@ -136,7 +132,7 @@ type SubscriptionGetParams struct {
 	Name string
 }
 
-// SubscriptionAdvanceParams are the inputs of SubscriptionAdvance. Async
+// SubscriptionAdvanceParams are the inputs of ExecutorTx.CommitAdvance. Async
 // lets the transaction's commit return before it is flushed to disk
 // (PostgreSQL: synchronous_commit off for that transaction).
 type SubscriptionAdvanceParams struct {

@@ -115,14 +115,6 @@ func advanceArgs(p *meowmxdriver.SubscriptionAdvanceParams) []any {
 	return []any{p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async}
 }
 
-func (e *executor) SubscriptionAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
-	tag, err := e.db.Exec(ctx, e.r(advanceSQL), advanceArgs(p)...)
-	if err != nil {
-		return false, interpretError(err)
-	}
-	return tag.RowsAffected() == 1, nil
-}
-
 // CommitAdvance implements meowmxdriver.ExecutorTx in one round trip. A
 // transaction that never began (its handler did not use it) has nothing
 // to commit: the checkpoint advances in a statement of its own. Otherwise

@@ -228,7 +228,7 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 // CommitAdvance implements meowmxdriver.ExecutorTx: SQLite has no round
 // trips to save.
 func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
-	ok, err := e.SubscriptionAdvance(ctx, p)
+	ok, err := e.advance(ctx, p)
 	if err != nil || !ok {
 		_ = e.tx.Rollback()
 		return false, err

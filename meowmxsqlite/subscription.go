@@ -17,7 +17,7 @@ import (
 // neither meowmxdriver.SubscriptionLocker nor ListenerDriver: package
 // meowmx locks a subscription within its process, Store.Append wakes the
 // subscriptions of its own store, and the others poll. The fenced
-// checkpoint (SubscriptionAdvance) keeps handlers exactly-once even when
+// checkpoint (CommitAdvance) keeps handlers exactly-once even when
 // workers of two processes run one subscription at once.
 //
 // The filters are JSON arrays (NULL: no filter). es_parked_events rows are
@@ -144,7 +144,8 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 	return out, interpretError(rows.Err())
 }
 
-func (e *executor) SubscriptionAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+// advance moves the checkpoint, fenced on p.From, for CommitAdvance.
+func (e *executor) advance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
 	n, err := e.write(ctx, `UPDATE es_event_subscriptions SET last_transaction_id = ?2, last_event_id = ?3
 		WHERE subscription_name = ?1 AND last_transaction_id = ?4 AND last_event_id = ?5`,
 		p.Name, int64(p.To.TransactionID), p.To.EventID, int64(p.From.TransactionID), p.From.EventID)
