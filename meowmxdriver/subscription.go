@@ -9,9 +9,9 @@ import (
 //
 // A driver without a commit horizon (SQLite) implements them with plain
 // statements: HorizonGet returns a zero Horizon (no horizon, nothing can be
-// ahead) and HorizonHolders nil. The fencing of ExecutorTx.CommitAdvance (and of
-// ParkedDelete for replays) is what makes a handler's writes exactly-once,
-// whatever the locking. Such a driver need not implement
+// ahead) and HorizonHolders nil. The fencing of ExecutorTx.CommitAdvance
+// (and of ParkedDelete for replays) is what makes a handler's writes
+// exactly-once, whatever the locking. Such a driver need not implement
 // SubscriptionLocker (package meowmx then locks within the process) nor
 // ListenerDriver (Store.Append wakes the subscriptions of its own store;
 // the others poll).

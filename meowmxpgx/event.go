@@ -200,8 +200,8 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 	defer rows.Close()
 	// Rows go into chunks that double up to readChunkMax rows, never
 	// copied: the result points into them.
-	var out []*meowmxdriver.EventRow
 	chunk := make([]meowmxdriver.EventRow, 0, min(max(sizeHint, 1), readChunkMax))
+	out := make([]*meowmxdriver.EventRow, 0, cap(chunk))
 	var (
 		aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
 		u                         pgtype.UUID
