@@ -41,10 +41,12 @@ func TestConformance(t *testing.T) {
 		name string
 		gc   meowmx.GroupCommitConfig
 		// inTx: the store groups appends with AppendBatchInTx, as for
-		// drivers without EventAppendBatch.
-		inTx bool
+		// drivers without EventAppendBatch; perAppend: the driver's
+		// fallback, one statement per append.
+		inTx, perAppend bool
 	}{
 		{name: "GroupCommit"},
+		{name: "GroupCommitPerStatement", perAppend: true},
 		{name: "GroupCommitInTx", inTx: true},
 		{name: "GroupCommitWindow", gc: meowmx.GroupCommitConfig{Window: 500 * time.Microsecond, MaxBatch: 8}},
 		{name: "GroupCommitDisabled", gc: meowmx.GroupCommitConfig{Disabled: true}},
@@ -54,6 +56,7 @@ func TestConformance(t *testing.T) {
 			open := func(t *testing.T, pool *pgxpool.Pool, schema string, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
 				require.NoError(t, err)
+				meowmxpgx.SetPerAppend(d, v.perAppend)
 				var driver meowmxdriver.Driver[pgx.Tx] = d
 				if v.inTx {
 					driver = inTxBatches{d}

@@ -51,6 +51,8 @@ type Driver struct {
 	schema string // as given
 	quoted string // quoted identifier, ready for SQL
 
+	perAppend bool // EventAppendBatch sends one statement per append (tests)
+
 	channel       string // LISTEN/NOTIFY channel
 	disableNotify bool
 

@@ -1,30 +1,36 @@
 package meowmxpgx
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 // EventAppendBatch implements meowmxdriver.BatchAppender. It sends BEGIN,
-// the statement of EventAppend for each append, and COMMIT in one round
-// trip, as a pgx.Batch on one connection: one transaction, one commit. A
-// refused append returns no rows and leaves the transaction alone; an
-// append that raises an error (a unique violation from a concurrent
-// writer, a deadlock, a value the column refuses) aborts it, and
-// EventAppendBatch returns a *meowmxdriver.BatchItemError naming it.
-// Refused appends' Stream is left nil. A batch of one append is sent as
-// EventAppend sends it, alone.
+// the appends and COMMIT in one round trip, as a pgx.Batch on one
+// connection: one transaction, one commit. The appends go in rounds of
+// distinct streams (the k-th append to a stream is in round k, so it sees
+// the earlier ones), each round as one statement over arrays
+// (appendRoundSQL), or as the statement of EventAppend when it holds one
+// append. A refused append returns no rows and leaves the others alone;
+// refused appends' Stream is left nil.
 //
-// One statement per append measured the same as one statement over arrays
-// for all the appends (docs/BENCHMARKS.md, "Group commit: details"): the rows, not the
-// statements, cost the server its time.
+// An append that raises an error (a unique violation from a concurrent
+// writer, a deadlock, a value the column refuses) aborts the transaction.
+// When its statement held other appends too, the batch is sent again with
+// one statement per append, which names it. EventAppendBatch returns a
+// *meowmxdriver.BatchItemError naming the failing append.
+//
+// A batch of one append is sent as EventAppend sends it, alone.
 func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
 	q, err := (&executor{d: d, db: d.pool, pool: true}).queries(ctx)
 	if err != nil {
@@ -43,15 +49,83 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 	if len(ps) == 1 {
 		return appendOne(ctx, conn, q, ps[0])
 	}
+	rounds := appendRounds(ps, d.perAppend)
+	if len(rounds) == 1 {
+		return appendRound(ctx, conn, q, ps)
+	}
+	results, err := sendBatch(ctx, conn, q, ps, rounds)
+	var ie *meowmxdriver.BatchItemError
+	if errors.As(err, &ie) && ie.Index < 0 {
+		// A statement of several appends failed: find the one.
+		results, err = sendBatch(ctx, conn, q, ps, appendRounds(ps, true))
+	}
+	return results, err
+}
+
+// appendRound runs appends to distinct streams as one statement in a
+// transaction of its own. When it fails, the appends are sent again one
+// statement per append, which names the failing one.
+func appendRound(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+	round := make([]int, len(ps))
+	for i := range round {
+		round[i] = i
+	}
+	sql, args := q.roundStatement(ps, round)
+	rows, _ := conn.Query(ctx, sql, args...)
+	results := make([]*meowmxdriver.EventAppendResult, len(ps))
+	err := collectRound(rows, ps, round, results)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !fatal(pgErr) {
+		return sendBatch(ctx, conn, q, ps, appendRounds(ps, true))
+	}
+	if err != nil {
+		return nil, writeError(err, true)
+	}
+	return results, nil
+}
+
+// appendRounds splits ps into statements: their indexes into ps, in the
+// order to run them. Appends to distinct streams share a statement,
+// unless perAppend.
+func appendRounds(ps []*meowmxdriver.EventAppendParams, perAppend bool) [][]int {
+	rounds := make([][]int, 0, 1)
+	if perAppend {
+		for i := range ps {
+			rounds = append(rounds, []int{i})
+		}
+		return rounds
+	}
+	seen := make(map[string]int, len(ps))
+	for i, p := range ps {
+		k := seen[p.AggregateID]
+		seen[p.AggregateID] = k + 1
+		if k == len(rounds) {
+			rounds = append(rounds, make([]int, 0, len(ps)-i))
+		}
+		rounds[k] = append(rounds[k], i)
+	}
+	return rounds
+}
+
+// sendBatch sends BEGIN, a statement per round, and COMMIT, and reads the
+// appends' results. The error of a statement that held one append is a
+// *meowmxdriver.BatchItemError naming it; that of a statement of several
+// has Index -1.
+func sendBatch(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmxdriver.EventAppendParams, rounds [][]int) ([]*meowmxdriver.EventAppendResult, error) {
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	for _, p := range ps {
-		sql, args := q.appendStatement(p)
-		b.Queue(sql, args...)
+	for _, round := range rounds {
+		if len(round) == 1 {
+			sql, args := q.appendStatement(ps[round[0]])
+			b.Queue(sql, args...)
+		} else {
+			sql, args := q.roundStatement(ps, round)
+			b.Queue(sql, args...)
+		}
 	}
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	results, err := readBatch(br, ps)
+	results, err := readBatch(br, ps, rounds)
 	closeErr := br.Close()
 	if err == nil && closeErr != nil {
 		err = writeError(closeErr, true)
@@ -65,6 +139,63 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 		}
 	}
 	return results, err
+}
+
+// roundStatement returns the statement of appends to distinct streams
+// (indexes into ps) and its arguments.
+func (q *queries) roundStatement(ps []*meowmxdriver.EventAppendParams, round []int) (string, []any) {
+	n := 0
+	for _, i := range round {
+		n += len(ps[i].EventTypes)
+	}
+	var (
+		guards, withUUIDs int
+		ids               = make([]string, len(round))
+		types             = make([]string, len(round))
+		expected          = make([]int64, len(round))
+		counts            = make([]int32, len(round))
+		idx               = make([]int32, 0, n)
+		pos               = make([]int32, 0, n)
+		evTypes           = make([]string, 0, n)
+		data              = make([][]byte, 0, n)
+		meta              = make([][]byte, 0, n)
+		uuids             [][]byte
+	)
+	for j, i := range round {
+		p := ps[i]
+		ids[j], types[j], expected[j], counts[j] = p.AggregateID, p.AggregateType, p.Expected, int32(len(p.EventTypes))
+		switch p.Expected {
+		case meowmxdriver.ExpectedAny:
+			guards |= guardAny
+		case meowmxdriver.ExpectedNoStream:
+			guards |= guardNoStream
+		default:
+			guards |= guardVersion
+		}
+		for k := range p.EventTypes {
+			idx = append(idx, int32(j+1))
+			pos = append(pos, int32(k+1))
+		}
+		evTypes = append(evTypes, p.EventTypes...)
+		data = append(data, p.Data...)
+		meta = append(meta, p.Metadata...)
+		if p.EventUUIDs != nil {
+			withUUIDs = 1
+		}
+	}
+	args := []any{ids, types, expected, counts, idx, pos, evTypes, data, nullableText(meta)}
+	if withUUIDs == 1 {
+		uuids = make([][]byte, 0, n)
+		for _, i := range round {
+			if u := ps[i].EventUUIDs; u != nil {
+				uuids = append(uuids, u...)
+			} else {
+				uuids = append(uuids, make([][]byte, len(ps[i].EventTypes))...)
+			}
+		}
+		args = append(args, nullableUUIDs(uuids))
+	}
+	return q.appendRound[guards][withUUIDs], args
 }
 
 // appendOne runs a batch of one append as EventAppend does: one
@@ -83,28 +214,81 @@ func appendOne(ctx context.Context, conn *pgxpool.Conn, q *queries, p *meowmxdri
 	return []*meowmxdriver.EventAppendResult{appendOutcome(p, events)}, nil
 }
 
-// readBatch reads the results of BEGIN, the appends and COMMIT.
-func readBatch(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+// readBatch reads the results of BEGIN, the rounds' statements and
+// COMMIT.
+func readBatch(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams, rounds [][]int) ([]*meowmxdriver.EventAppendResult, error) {
 	if _, err := br.Exec(); err != nil {
 		return nil, writeError(err, false)
 	}
 	results := make([]*meowmxdriver.EventAppendResult, len(ps))
-	for i, p := range ps {
+	for _, round := range rounds {
 		rows, _ := br.Query()
-		events, err := collectAppended(rows)
+		var err error
+		if len(round) == 1 {
+			var events []meowmxdriver.AppendedEvent
+			events, err = collectAppended(rows)
+			results[round[0]] = appendOutcome(ps[round[0]], events)
+		} else {
+			err = collectRound(rows, ps, round, results)
+		}
 		if err != nil {
 			var pgErr *pgconn.PgError
 			if errors.As(err, &pgErr) && !fatal(pgErr) {
-				return nil, &meowmxdriver.BatchItemError{Index: i, Err: itemError(err)}
+				index := -1
+				if len(round) == 1 {
+					index = round[0]
+				}
+				return nil, &meowmxdriver.BatchItemError{Index: index, Err: itemError(err)}
 			}
 			return nil, writeError(err, false)
 		}
-		results[i] = appendOutcome(p, events)
 	}
 	if _, err := br.Exec(); err != nil {
 		return nil, writeError(err, true)
 	}
 	return results, nil
+}
+
+// collectRound reads the events a round statement wrote into results.
+func collectRound(rows pgx.Rows, ps []*meowmxdriver.EventAppendParams, round []int, results []*meowmxdriver.EventAppendResult) error {
+	defer rows.Close()
+	var (
+		id pgtype.DriverBytes // valid until the next row
+		ev meowmxdriver.AppendedEvent
+		j  int // the append of the previous row: rows come in append order
+	)
+	for rows.Next() {
+		if err := rows.Scan(&id, &ev.TransactionID, &ev.RecordedAt, &ev.Version, &ev.ID); err != nil {
+			return err
+		}
+		if ps[round[j]].AggregateID != string(id) {
+			j = slices.IndexFunc(round, func(i int) bool { return ps[i].AggregateID == string(id) })
+			if j < 0 {
+				return fmt.Errorf("meowmxpgx: round statement returned an event of stream %q, not in the round", id)
+			}
+		}
+		i := round[j]
+		if results[i] == nil {
+			results[i] = &meowmxdriver.EventAppendResult{Events: make([]meowmxdriver.AppendedEvent, 0, len(ps[i].EventTypes))}
+		}
+		results[i].Events = append(results[i].Events, ev)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, i := range round {
+		if results[i] == nil {
+			results[i] = &meowmxdriver.EventAppendResult{} // refused
+			continue
+		}
+		events := results[i].Events
+		if len(events) != len(ps[i].EventTypes) {
+			return fmt.Errorf("meowmxpgx: round statement wrote %d events of an append of %d", len(events), len(ps[i].EventTypes))
+		}
+		slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return cmp.Compare(a.Version, b.Version) })
+		results[i].Appended = true
+	}
+	return nil
 }
 
 // appendOutcome is the result of an append statement that returned

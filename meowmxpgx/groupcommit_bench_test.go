@@ -52,6 +52,77 @@ func BenchmarkGroupCommit(b *testing.B) {
 }
 
 func benchAppends(b *testing.B, goroutines int, target, mode string) {
+	l := newAppendLoad(b, goroutines, target, mode)
+	ctx := context.Background()
+	var lastID int64
+	require.NoError(b, l.pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM "+l.schema+".es_events").Scan(&lastID))
+	b.ResetTimer()
+	r := l.run(b, int64(b.N), 0)
+	b.StopTimer()
+	if len(r.latencies) == 0 {
+		return
+	}
+	b.ReportMetric(r.rate(), "events/s")
+	b.ReportMetric(float64(r.latencies[len(r.latencies)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(r.latencies[len(r.latencies)*99/100].Microseconds()), "p99-µs")
+	var events, txs float64
+	require.NoError(b, l.pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT transaction_id) FROM "+l.schema+".es_events WHERE id > $1", lastID).Scan(&events, &txs))
+	b.ReportMetric(events/txs, "appends/tx")
+	if r.serverCPU > 0 {
+		// CPU time of the PostgreSQL backends serving the benchmark, per
+		// append: the database's work, whatever else the machine runs.
+		b.ReportMetric(float64(r.serverCPU.Microseconds())/float64(len(r.latencies)), "server-cpu-µs/op")
+	}
+	b.ReportMetric(0, "ns/op")
+}
+
+// BenchmarkGroupCommitRatio runs the plain-SQL baseline and grouped
+// appends from 16 goroutines in alternating rounds of one second (the
+// first of each pair alternates too), so that the machine's drift falls on
+// both, and reports the median of the per-round throughput ratios. Set
+// MEOWMX_BENCH_ROUNDS (default 8). Run with
+//
+//	go test -run '^$' -bench GroupCommitRatio -benchtime 1x ./meowmxpgx/
+func BenchmarkGroupCommitRatio(b *testing.B) {
+	const goroutines = 16
+	rounds := envInt("MEOWMX_BENCH_ROUNDS", 8)
+	for _, target := range []string{"new", "existing"} {
+		b.Run("g=16/stream="+target, func(b *testing.B) {
+			sql := newAppendLoad(b, goroutines, target, "sql-pipelined")
+			grouped := newAppendLoad(b, goroutines, target, "meowmx-grouped")
+			var ratios, sqlRates, groupedRates []float64
+			for b.Loop() {
+				for r := range rounds {
+					var rs, rg float64
+					if r%2 == 0 {
+						rs, rg = sql.run(b, 0, time.Second).rate(), grouped.run(b, 0, time.Second).rate()
+					} else {
+						rg, rs = grouped.run(b, 0, time.Second).rate(), sql.run(b, 0, time.Second).rate()
+					}
+					sqlRates, groupedRates, ratios = append(sqlRates, rs), append(groupedRates, rg), append(ratios, rg/rs)
+				}
+			}
+			median := func(xs []float64) float64 { slices.Sort(xs); return xs[len(xs)/2] }
+			b.ReportMetric(median(ratios), "ratio-median")
+			b.ReportMetric(slices.Min(ratios), "ratio-min")
+			b.ReportMetric(median(sqlRates), "sql-events/s")
+			b.ReportMetric(median(groupedRates), "grouped-events/s")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// appendLoad is one mode of BenchmarkGroupCommit on a schema and pool of
+// its own, ready to run several times.
+type appendLoad struct {
+	pool       *pgxpool.Pool
+	schema     string // quoted
+	appName    string // the pool's application_name, to find its backends
+	goroutines int
+	appendOne  func(g int) error
+}
+
+func newAppendLoad(b *testing.B, goroutines int, target, mode string) *appendLoad {
 	ctx := context.Background()
 	_, schema := dbtest.Schema(b)
 	poolCfg, err := pgxpool.ParseConfig(dbtest.DatabaseURL())
@@ -74,6 +145,7 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 	require.NoError(b, err)
 
 	run := uuid.NewString()[:8]
+	next := make([]int, goroutines)       // new streams: each goroutine's next one
 	versions := make([]int64, goroutines) // existing streams: each goroutine's own, at version 0
 	if target == "existing" {
 		for g := range goroutines {
@@ -81,13 +153,14 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 			require.NoError(b, err)
 		}
 	}
-	var appendOne func(g, i int) error
+	l := &appendLoad{pool: pool, schema: pgx.Identifier{schema}.Sanitize(), appName: appName, goroutines: goroutines}
 	switch mode {
 	case "sql-pipelined":
-		appendOne = rawPipelined(pool, pgx.Identifier{schema}.Sanitize(), run, target, versions)
+		l.appendOne = rawPipelined(pool, l.schema, run, target, next, versions)
 	default:
-		appendOne = func(g, i int) error {
-			stream, expected := benchStream(run, g, i+1), meowmx.NoStream
+		l.appendOne = func(g int) error {
+			next[g]++
+			stream, expected := benchStream(run, g, next[g]), meowmx.NoStream
 			if target == "existing" {
 				stream, expected = benchStream(run, g, 0), meowmx.Exact(versions[g])
 			}
@@ -96,20 +169,32 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 			return err
 		}
 	}
+	return l
+}
 
-	var next atomic.Int64
-	latencies := make([][]time.Duration, goroutines)
+// loadResult is the outcome of one appendLoad run.
+type loadResult struct {
+	elapsed   time.Duration
+	latencies []time.Duration // sorted
+	serverCPU time.Duration
+}
+
+func (r loadResult) rate() float64 { return float64(len(r.latencies)) / r.elapsed.Seconds() }
+
+// run appends n times, or for d when n is 0, from l's goroutines.
+func (l *appendLoad) run(b *testing.B, n int64, d time.Duration) loadResult {
+	ctx := context.Background()
+	var count atomic.Int64
+	latencies := make([][]time.Duration, l.goroutines)
 	var wg sync.WaitGroup
-	serverCPU := backendCPU(ctx, pool, appName)
-	var lastID int64
-	require.NoError(b, pool.QueryRow(ctx, "SELECT coalesce(max(id), 0) FROM "+pgx.Identifier{schema}.Sanitize()+".es_events").Scan(&lastID))
-	b.ResetTimer()
+	serverCPU := backendCPU(ctx, l.pool, l.appName)
 	start := time.Now()
-	for g := range goroutines {
+	deadline := start.Add(d)
+	for g := range l.goroutines {
 		wg.Go(func() {
-			for i := 0; next.Add(1) <= int64(b.N); i++ {
+			for (n > 0 && count.Add(1) <= n) || (n == 0 && time.Now().Before(deadline)) {
 				t0 := time.Now()
-				if err := appendOne(g, i); err != nil {
+				if err := l.appendOne(g); err != nil {
 					b.Error(err)
 					return
 				}
@@ -118,26 +203,10 @@ func benchAppends(b *testing.B, goroutines int, target, mode string) {
 		})
 	}
 	wg.Wait()
-	elapsed := time.Since(start)
-	b.StopTimer()
-	serverCPU = backendCPU(ctx, pool, appName) - serverCPU
-	all := slices.Concat(latencies...)
-	slices.Sort(all)
-	if len(all) == 0 {
-		return
-	}
-	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "events/s")
-	b.ReportMetric(float64(all[len(all)/2].Microseconds()), "p50-µs")
-	b.ReportMetric(float64(all[len(all)*99/100].Microseconds()), "p99-µs")
-	var events, txs float64
-	require.NoError(b, pool.QueryRow(ctx, "SELECT count(*), count(DISTINCT transaction_id) FROM "+pgx.Identifier{schema}.Sanitize()+".es_events WHERE id > $1", lastID).Scan(&events, &txs))
-	b.ReportMetric(events/txs, "appends/tx")
-	if serverCPU > 0 {
-		// CPU time of the PostgreSQL backends serving the benchmark, per
-		// append: the database's work, whatever else the machine runs.
-		b.ReportMetric(float64(serverCPU.Microseconds())/float64(len(all)), "server-cpu-µs/op")
-	}
-	b.ReportMetric(0, "ns/op")
+	r := loadResult{elapsed: time.Since(start), latencies: slices.Concat(latencies...)}
+	r.serverCPU = backendCPU(ctx, l.pool, l.appName) - serverCPU
+	slices.Sort(r.latencies)
+	return r
 }
 
 // backendCPU sums the CPU time used so far by the PostgreSQL backends of
@@ -173,10 +242,11 @@ func benchStream(run string, g, i int) meowmx.StreamID {
 // rawPipelined is the plain-SQL baseline: the statements of
 // raw_new_stream_pipe.sql or raw_existing_stream_pipe.sql, in one round
 // trip and one transaction per append.
-func rawPipelined(pool *pgxpool.Pool, schema, run, target string, versions []int64) func(g, i int) error {
+func rawPipelined(pool *pgxpool.Pool, schema, run, target string, next []int, versions []int64) func(g int) error {
 	ctx := context.Background()
-	return func(g, i int) error {
-		id := benchStream(run, g, i+1).ID
+	return func(g int) error {
+		next[g]++
+		id := benchStream(run, g, next[g]).ID
 		from, to := int64(0), int64(1) // as raw_new_stream_pipe.sql
 		if target == "existing" {
 			id = benchStream(run, g, 0).ID

@@ -155,6 +155,85 @@ func batchItem(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.Even
 	return p
 }
 
+// TestGroupCommitOneRound sends a batch of appends to distinct streams,
+// one statement for all, with every kind of expected version, refused and
+// written side by side.
+func TestGroupCommitOneRound(t *testing.T) {
+	t.Parallel()
+	for _, perAppend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			s, d := groupedStore(t)
+			meowmxpgx.SetPerAppend(d, perAppend)
+			stored := uuid.New()
+			for _, id := range []string{"exists", "any", "exact", "stale", "has", "uuid"} {
+				_, err := s.Append(ctx, cat(id), meowmx.NoStream, event(`0`, uuid.Nil))
+				require.NoError(t, err)
+			}
+			_, err := s.Append(ctx, cat("stored"), meowmx.NoStream, event(`0`, stored))
+			require.NoError(t, err)
+			_, err = s.Append(ctx, meowmx.StreamID{Type: "dog", ID: "dog"}, meowmx.NoStream, event(`0`, uuid.Nil))
+			require.NoError(t, err)
+			_, err = d.Pool().Exec(ctx, `INSERT INTO `+pgx.Identifier{d.Schema()}.Sanitize()+`.es_aggregates (id, version, aggregate_type) VALUES ('python', -1, 'cat')`)
+			require.NoError(t, err)
+
+			p := batchItem
+			ps := []*meowmxdriver.EventAppendParams{
+				p("any", meowmxdriver.ExpectedAny),                  // 0: appended at 1, 2
+				p("dog", meowmxdriver.ExpectedAny),                  // 1: refused: another aggregate type
+				p("exact", 0),                                       // 2: appended at 1, 2
+				p("exists", meowmxdriver.ExpectedNoStream),          // 3: refused: it exists
+				p("has", meowmxdriver.ExpectedStreamExists),         // 4: appended at 1, 2
+				p("missing", meowmxdriver.ExpectedStreamExists),     // 5: refused: no stream
+				p("new", meowmxdriver.ExpectedNoStream, uuid.New()), // 6: appended at 0
+				p("new-any", meowmxdriver.ExpectedAny),              // 7: appended at 0, 1
+				p("python", meowmxdriver.ExpectedNoStream),          // 8: a Python client's empty stream: appended at 0, 1
+				p("stale", 5), // 9: refused: at 0
+				p("uuid", meowmxdriver.ExpectedAny, uuid.New(), stored), // 10: refused: one of its UUIDs is stored
+				p("wrong", 3), // 11: refused: no stream
+			}
+			results, err := d.EventAppendBatch(ctx, ps)
+			require.NoError(t, err)
+			want := map[int][]int64{0: {1, 2}, 2: {1, 2}, 4: {1, 2}, 6: {0}, 7: {0, 1}, 8: {0, 1}}
+			var tx uint64
+			for i, r := range results {
+				if want[i] == nil {
+					require.False(t, r.Appended, "append %d", i)
+					continue
+				}
+				require.True(t, r.Appended, "append %d", i)
+				var versions []int64
+				for j, e := range r.Events {
+					versions = append(versions, e.Version)
+					if j > 0 {
+						require.Greater(t, e.ID, r.Events[j-1].ID, "append %d: ids follow versions", i)
+					}
+					if tx == 0 {
+						tx = e.TransactionID
+					}
+					require.Equal(t, tx, e.TransactionID, "one transaction")
+				}
+				require.Equal(t, want[i], versions, "append %d", i)
+			}
+			for _, id := range []string{"missing", "wrong"} {
+				_, err := s.Stream(ctx, id)
+				require.ErrorIs(t, err, meowmx.ErrStreamNotFound, id)
+			}
+			for id, version := range map[string]int64{"any": 2, "dog": 0, "exists": 0, "python": 1, "stale": 0, "uuid": 0, "new-any": 1} {
+				st, err := s.Stream(ctx, id)
+				require.NoError(t, err, id)
+				require.Equal(t, version, st.Version, id)
+			}
+			evs, err := s.ReadStream(ctx, "python", nil)
+			require.NoError(t, err)
+			require.Len(t, evs, 2)
+			require.Equal(t, []string{"E", "F"}, []string{evs[0].Type, evs[1].Type})
+			require.Equal(t, `{}`, string(evs[1].Metadata))
+		})
+	}
+}
+
 func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
@@ -187,11 +266,24 @@ func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 
 // TestGroupCommitUniqueViolation appends in batches an event UUID that an
 // open transaction holds: the statement waits for it, then fails with a
-// unique violation when it commits.
+// unique violation when it commits. With one statement per append, the
+// batch names the append; with a statement for several, the batch is sent
+// again one statement per append, and the append, which now finds its UUID
+// stored, is refused while the others commit.
 func TestGroupCommitUniqueViolation(t *testing.T) {
 	t.Parallel()
+	for _, perAppend := range []bool{false, true} {
+		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
+			t.Parallel()
+			testUniqueViolation(t, perAppend)
+		})
+	}
+}
+
+func testUniqueViolation(t *testing.T, perAppend bool) {
 	ctx := context.Background()
 	s, d := groupedStore(t)
+	meowmxpgx.SetPerAppend(d, perAppend)
 	tx, pid := holder(t, d)
 	dup := uuid.New()
 	_, err := s.AppendTx(ctx, tx, cat("src"), meowmx.NoStream, event(`1`, dup))
@@ -227,15 +319,23 @@ func TestGroupCommitUniqueViolation(t *testing.T) {
 	waitBlocked(t, d, pid, 2)
 	require.NoError(t, tx.Commit(ctx))
 
-	// The statement of "dst" failed: the batch names it and writes nothing.
 	out := <-done
-	var ie *meowmxdriver.BatchItemError
-	require.ErrorAs(t, out.err, &ie)
-	require.Equal(t, 1, ie.Index)
-	require.ErrorIs(t, out.err, meowmxdriver.ErrDuplicate)
-	for _, id := range []string{"before", "after"} {
-		_, err := s.Stream(ctx, id)
-		require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "a failed batch writes nothing")
+	if perAppend {
+		// The statement of "dst" failed: the batch names it and writes
+		// nothing.
+		var ie *meowmxdriver.BatchItemError
+		require.ErrorAs(t, out.err, &ie)
+		require.Equal(t, 1, ie.Index)
+		require.ErrorIs(t, out.err, meowmxdriver.ErrDuplicate)
+		for _, id := range []string{"before", "after"} {
+			_, err := s.Stream(ctx, id)
+			require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "a failed batch writes nothing")
+		}
+	} else {
+		require.NoError(t, out.err)
+		require.Equal(t, []bool{true, false, true}, []bool{out.results[0].Appended, out.results[1].Appended, out.results[2].Appended})
+		_, err := s.Stream(ctx, "dst")
+		require.ErrorIs(t, err, meowmx.ErrStreamNotFound)
 	}
 
 	wg.Wait()

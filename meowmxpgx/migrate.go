@@ -48,6 +48,9 @@ func sameIDType(catalog, requested string) bool {
 // the missing migrations in one transaction, holding an advisory lock
 // keyed on the schema so that concurrent runs wait for each other.
 func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*meowmxdriver.MigrateResult, error) {
+	if p == nil {
+		p = &meowmxdriver.MigrateParams{}
+	}
 	idType, err := normalizeIDType(p.AggregateIDType)
 	if err != nil {
 		return nil, err

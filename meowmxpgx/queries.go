@@ -15,6 +15,7 @@ import (
 type queries struct {
 	// append[kind][withUUIDs][many]
 	append       [4][2][2]string
+	appendRound  [8][2]string // [guards][withUUIDs], see appendRoundSQL
 	streamGet    string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
@@ -105,6 +106,11 @@ func buildQueries(schema, idType string) (*queries, error) {
 			}
 		}
 	}
+	for guards := 1; guards < 8; guards++ {
+		for withUUIDs := range 2 {
+			q.appendRound[guards][withUUIDs] = r.Replace(appendRoundSQL(guards, withUUIDs == 1))
+		}
+	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
 	for backward, order := range []string{"ASC", "DESC"} {
 		// Every event of the stream has the same aggregate type: it is
@@ -173,14 +179,6 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 		unnest = "unnest($3::text[], $4::text[], $5::text[], $6::uuid[]) WITH ORDINALITY AS v(t, d, m, u, n)"
 		next = 7
 	}
-	// inOrder keeps each stream's events in the global order: the row lock
-	// on es_aggregates orders the writers of a stream, but a transaction
-	// may have taken its id before a later one that wrote the stream first
-	// (it wrote something else before, or lost the race between taking an
-	// id and locking the row). Its events would then sort before the
-	// stream's earlier ones. The check runs on the locked, latest row, and
-	// a refused append is run again in a new transaction (package meowmx).
-	const inOrder = " AND (a.last_transaction_id IS NULL OR a.last_transaction_id <= pg_current_xact_id())"
 	var guard string
 	switch kind {
 	case appendAny, appendNoStream:
@@ -215,4 +213,87 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 		RETURNING e.id, e.transaction_id, e.version, e.created_at)
 		SELECT transaction_id, created_at, min(version), array_agg(id ORDER BY version)
 		FROM ins GROUP BY transaction_id, created_at`
+}
+
+// Guards of a round statement: which kinds of expected version its appends
+// have. A statement holds the guards of its appends only.
+const (
+	guardAny      = 1 << iota // meowmxdriver.ExpectedAny
+	guardNoStream             // meowmxdriver.ExpectedNoStream
+	guardVersion              // exact versions, meowmxdriver.ExpectedStreamExists
+)
+
+// inOrder keeps each stream's events in the global order: the row lock on
+// es_aggregates (a) orders the writers of a stream, but a transaction may
+// have taken its id before a later one that wrote the stream first (it
+// wrote something else before, or lost the race between taking an id and
+// locking the row). Its events would then sort before the stream's earlier
+// ones. The check runs on the locked, latest row, and a refused append is
+// run again in a new transaction (package meowmx).
+const inOrder = " AND (a.last_transaction_id IS NULL OR a.last_transaction_id <= pg_current_xact_id())"
+
+// appendRoundSQL is the statement of a round of appends to distinct
+// streams: appendSQL over arrays, one row of input per append and one per
+// event. Each append moves its stream's version if its guard holds and none
+// of its event UUIDs is stored, then inserts its events; a refused append
+// writes nothing and leaves the others alone. It returns the written
+// events, each with its aggregate id, which names its append.
+//
+// Appends: $1 aggregate ids, $2 aggregate types, $3 expected versions,
+// $4 event counts. Events, in append order: $5 the append's 1-based index,
+// $6 1-based position in the append, $7 types, $8 data, $9 metadata, then
+// $10 UUIDs (withUUIDs).
+func appendRoundSQL(guards int, withUUIDs bool) string {
+	anyV, exists := fmt.Sprintf("'%d'::bigint", meowmxdriver.ExpectedAny), fmt.Sprintf("'%d'::bigint", meowmxdriver.ExpectedStreamExists)
+	var b strings.Builder
+	b.WriteString(`WITH i AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[]) WITH ORDINALITY AS i(id, typ, expected, n, idx)
+	), v AS (`)
+	src, uuid := "i", "NULL::uuid"
+	if withUUIDs {
+		src, uuid = "ok", "v.u"
+		b.WriteString(`SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[], $10::uuid[]) AS v(idx, pos, t, d, m, u)
+	), ok AS (
+		SELECT i.* FROM i WHERE NOT EXISTS (
+			SELECT FROM v JOIN {s}.es_events x ON x.event_uuid = v.u WHERE v.idx = i.idx)`)
+	} else {
+		b.WriteString(`SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[]) AS v(idx, pos, t, d, m)`)
+	}
+	b.WriteString(`)`)
+	var moved []string
+	create := func(name, kind, cond string) {
+		moved = append(moved, "SELECT * FROM "+name)
+		fmt.Fprintf(&b, `, %[1]s AS (
+		INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type, last_transaction_id)
+		SELECT %[2]s.id{id}, %[2]s.n - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s WHERE %[2]s.expected = %[3]s
+		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1,
+			last_transaction_id = excluded.last_transaction_id
+		WHERE a.aggregate_type = excluded.aggregate_type%[4]s%[5]s
+		RETURNING a.id, a.version
+	)`, name, src, kind, cond, inOrder)
+	}
+	if guards&guardAny != 0 {
+		create("g_any", anyV, "")
+	}
+	if guards&guardNoStream != 0 {
+		create("g_new", "-1", " AND a.version = -1")
+	}
+	if guards&guardVersion != 0 {
+		moved = append(moved, "SELECT * FROM g_version")
+		fmt.Fprintf(&b, `, g_version AS (
+		UPDATE {s}.es_aggregates AS a SET version = a.version + %[1]s.n,
+			last_transaction_id = pg_current_xact_id()
+		FROM %[1]s
+		WHERE a.id = %[1]s.id{id} AND %[1]s.expected NOT IN (%[2]s, -1) AND a.aggregate_type = %[1]s.typ
+		  AND (a.version = %[1]s.expected OR (%[1]s.expected = %[3]s AND a.version >= 0))%[4]s
+		RETURNING a.id, a.version
+	)`, src, anyV, exists, inOrder)
+	}
+	fmt.Fprintf(&b, `
+	INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
+	SELECT pg_current_xact_id(), g.id, g.version - %[1]s.n + v.pos, v.t, v.d::json, v.m::json, %[2]s
+	FROM (%[3]s) g JOIN %[1]s ON %[1]s.id{id} = g.id JOIN v ON v.idx = %[1]s.idx
+	ORDER BY %[1]s.idx, v.pos
+	RETURNING e.aggregate_id::text, e.transaction_id, e.created_at, e.version, e.id`, src, uuid, strings.Join(moved, " UNION ALL "))
+	return b.String()
 }
