@@ -93,7 +93,10 @@ func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expe
 }
 
 // maxReorderRetries bounds how often an append that its own transaction
-// could not order after the stream's last event is run again.
+// could not order after the stream's last event is run again. A retry
+// locks the stream before its transaction takes an id
+// (meowmxdriver.EventAppendParams.LockFirst), so it is overtaken again only
+// when the stream is created concurrently.
 const maxReorderRetries = 10
 
 // append runs one append on exec, or through group when it is not nil.
@@ -137,7 +140,8 @@ func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, gro
 		out, err := s.refused(ctx, exec, stream, expected, events, found)
 		if errors.Is(err, errReordered) {
 			if !inTx && attempt < maxReorderRetries {
-				continue // a new transaction comes after the stream's last event
+				p.LockFirst = true // a new transaction comes after the stream's last event
+				continue
 			}
 			err = &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}
 		}

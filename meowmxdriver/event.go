@@ -49,6 +49,13 @@ type EventAppendParams struct {
 	Data          [][]byte
 	Metadata      [][]byte // elements may be nil
 	EventUUIDs    [][]byte // nil, or one 16-byte UUID (or nil) per event
+	// LockFirst asks EventAppend, outside a caller's transaction, to lock
+	// the stream before its transaction writes anything. Package meowmx
+	// sets it when it runs an append again because a transaction that
+	// began writing later wrote the stream first: a transaction that
+	// waits for the lock before it takes its id comes after the stream's
+	// last writer (PostgreSQL: es_aggregates.last_transaction_id).
+	LockFirst bool
 }
 
 // EventAppendResult is the outcome of EventAppend.

@@ -6,10 +6,19 @@
 //
 // Every append is one statement, sent in one round trip. Concurrent
 // appends grouped by the store (meowmx.GroupCommitConfig) go in one
-// transaction and one round trip: BEGIN, their statements, COMMIT. Reads across
-// streams return only events below pg_snapshot_xmin(pg_current_snapshot()),
-// so a reader paging forward by (transaction_id, id) never skips an event
-// that commits late.
+// transaction and one round trip: appends to distinct streams as one
+// statement over arrays (in a transaction of its own), or, when a stream
+// has several appends in the batch, BEGIN, a statement per round of
+// distinct streams, COMMIT. Reads across streams return only events below
+// pg_snapshot_xmin(pg_current_snapshot()), so a reader paging forward by
+// (transaction_id, id) never skips an event that commits late.
+//
+// A stream's events also sort in version order by (transaction_id, id):
+// an append refuses to write under an older transaction id than the
+// stream's last writer's (es_aggregates.last_transaction_id). Such an
+// append, out of a caller's transaction, is run again in a transaction
+// that locks the stream before it takes its id, which therefore comes
+// after the last writer's.
 package meowmxpgx
 
 import (

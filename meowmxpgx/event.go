@@ -23,7 +23,7 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 		return nil, err
 	}
 	sql, args := q.appendStatement(p)
-	events, err := e.appendRows(ctx, sql, args)
+	events, err := e.appendRows(ctx, q, p, sql, args)
 	if err != nil {
 		var pgErr *pgconn.PgError
 		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
@@ -50,19 +50,53 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 
 // appendRows runs an append statement. On the pool it acquires the
 // connection apart, so that a failure to get one is known to have sent
-// nothing.
-func (e *executor) appendRows(ctx context.Context, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
-	db := e.db
-	if e.pool {
-		conn, err := e.d.pool.Acquire(ctx)
-		if err != nil {
-			return nil, &acquireError{err}
-		}
-		defer conn.Release()
-		db = conn
+// nothing; with p.LockFirst it runs BEGIN, a statement that locks the
+// stream, the append and COMMIT, in one round trip.
+func (e *executor) appendRows(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
+	if !e.pool {
+		rows, _ := e.db.Query(ctx, sql, args...)
+		return collectAppended(rows)
 	}
-	rows, _ := db.Query(ctx, sql, args...)
-	return collectAppended(rows)
+	conn, err := e.d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, &acquireError{err}
+	}
+	defer conn.Release()
+	if !p.LockFirst {
+		rows, _ := conn.Query(ctx, sql, args...)
+		return collectAppended(rows)
+	}
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue(q.streamLock, p.AggregateID)
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	events, err := func() ([]meowmxdriver.AppendedEvent, error) {
+		for range 2 {
+			if _, err := br.Exec(); err != nil {
+				return nil, err
+			}
+		}
+		rows, _ := br.Query()
+		events, err := collectAppended(rows)
+		if err != nil {
+			return nil, err
+		}
+		_, err = br.Exec()
+		return events, err
+	}()
+	if closeErr := br.Close(); err == nil {
+		err = closeErr
+	}
+	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
+		// The server skipped the rest of the batch and waits for a
+		// ROLLBACK; without one the pool would close the connection.
+		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
+			_ = conn.Conn().Close(context.WithoutCancel(ctx))
+		}
+	}
+	return events, err
 }
 
 // acquireError is a failure to get a connection from the pool: nothing

@@ -503,3 +503,44 @@ func TestGroupCommitIDTypes(t *testing.T) {
 		})
 	}
 }
+
+// TestHotStreamAnyVersion appends to one stream from many goroutines with
+// AnyVersion, from two stores, with group commit off (a transaction per
+// append) and on: every append lands. Transactions that take their ids
+// before they wait for the stream's lock are overtaken by later ones and
+// run again; the retry takes the lock before its id, so it is never
+// overtaken again.
+func TestHotStreamAnyVersion(t *testing.T) {
+	t.Parallel()
+	for _, disabled := range []bool{true, false} {
+		t.Run(fmt.Sprintf("groupCommitDisabled=%v", disabled), func(t *testing.T) {
+			t.Parallel()
+			const writers, appends = 48, 10
+			ctx := context.Background()
+			cfg := &meowmx.Config{GroupCommit: meowmx.GroupCommitConfig{Disabled: disabled}}
+			s := newStore(t, cfg)
+			d := s.Driver().(*meowmxpgx.Driver)
+			other, err := meowmx.NewStore(d, cfg)
+			require.NoError(t, err)
+			var wg sync.WaitGroup
+			for w := range writers {
+				wg.Go(func() {
+					for i := range appends {
+						_, err := []*meowmx.Store[pgx.Tx]{s, other}[w%2].Append(ctx, cat("hot"), meowmx.AnyVersion, event(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i), uuid.Nil))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			evs, err := s.ReadStream(ctx, "hot", nil)
+			require.NoError(t, err)
+			require.Len(t, evs, writers*appends)
+			for i := 1; i < len(evs); i++ {
+				require.Equal(t, -1, evs[i-1].Position.Compare(evs[i].Position), "version %d sorts after version %d in the global order", i, i-1)
+			}
+		})
+	}
+}

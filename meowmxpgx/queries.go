@@ -17,6 +17,7 @@ type queries struct {
 	append       [4][2][2]string
 	appendRound  [8][2]string // [guards][withUUIDs], see appendRoundSQL
 	streamGet    string
+	streamLock   string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
 	listByUUID   string
@@ -112,6 +113,9 @@ func buildQueries(schema, idType string) (*queries, error) {
 		}
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
+	// Waiting for a row lock takes no transaction id: the id comes with
+	// the lock, after the stream's last writer has ended.
+	q.streamLock = r.Replace(`SELECT FROM {s}.es_aggregates WHERE id = $1{id} FOR UPDATE`)
 	for backward, order := range []string{"ASC", "DESC"} {
 		// Every event of the stream has the same aggregate type: it is
 		// looked up once (an InitPlan), not joined row by row.
