@@ -31,9 +31,10 @@ var ErrCommitUnknown = meowmxdriver.ErrCommitUnknown
 const groupInFlightDefault = 2
 
 // groupCommitter coalesces concurrent appends into shared transactions.
-// It has no long-lived goroutine: the first append that finds fewer than
-// inFlight batches running starts a flusher, which sends batches while
-// appends are queued and then ends.
+// It has no long-lived goroutine. An append that finds no batch running
+// sends itself at once from its caller's goroutine; one that finds fewer
+// than inFlight batches running starts a flusher, which sends batches
+// while appends are queued and then ends.
 type groupCommitter struct {
 	send     func(context.Context, []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error)
 	window   time.Duration
@@ -92,13 +93,30 @@ func newGroupCommitter(send func(context.Context, []*meowmxdriver.EventAppendPar
 // append queues p for the next batch and waits for its outcome, or for
 // ctx to end. An append still queued when ctx ends is dropped, and the
 // error wraps ctx.Err(): nothing was written. Once sent, it may commit:
-// the error wraps ctx.Err() and ErrCommitUnknown.
+// the error wraps ctx.Err() and ErrCommitUnknown. On an idle store p is
+// sent at once under ctx, and the driver's error says the same.
 func (g *groupCommitter) append(ctx context.Context, p *meowmxdriver.EventAppendParams) groupResult {
 	if err := ctx.Err(); err != nil {
 		return groupResult{err: err}
 	}
-	a := &groupAppend{p: p, done: make(chan groupResult, 1)}
 	g.mu.Lock()
+	if g.flushers == 0 {
+		// An idle store: nothing is queued. This goroutine sends the
+		// append at once, as a batch of its own, and hands the flusher's
+		// place on to a new one if appends queued meanwhile.
+		g.flushers++
+		g.mu.Unlock()
+		r := g.runAlone(ctx, p)
+		g.mu.Lock()
+		if len(g.queue) > 0 {
+			go g.flush(true)
+		} else {
+			g.flushers--
+		}
+		g.mu.Unlock()
+		return r
+	}
+	a := &groupAppend{p: p, done: make(chan groupResult, 1)}
 	g.queue = append(g.queue, a)
 	if len(g.queue) >= g.maxBatch {
 		select {
@@ -170,6 +188,21 @@ func (g *groupCommitter) flush(busy bool) {
 		// once join the next batch instead of the one after it.
 		runtime.Gosched()
 	}
+}
+
+// runAlone sends p alone, under the caller's ctx.
+func (g *groupCommitter) runAlone(ctx context.Context, p *meowmxdriver.EventAppendParams) groupResult {
+	results, err := g.send(ctx, []*meowmxdriver.EventAppendParams{p})
+	var ie *meowmxdriver.BatchItemError
+	switch {
+	case errors.As(err, &ie):
+		return groupResult{alone: true}
+	case err != nil:
+		return groupResult{err: err}
+	case len(results) != 1:
+		return groupResult{err: fmt.Errorf("meowmx: driver returned %d results for 1 append", len(results))}
+	}
+	return groupResult{res: results[0]}
 }
 
 // wait waits for the window to pass or the queue to fill.
