@@ -144,26 +144,12 @@ func sendBatch(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmx
 // roundStatement returns the statement of appends to distinct streams
 // (indexes into ps) and its arguments.
 func (q *queries) roundStatement(ps []*meowmxdriver.EventAppendParams, round []int) (string, []any) {
-	n := 0
-	for _, i := range round {
-		n += len(ps[i].EventTypes)
-	}
-	var (
-		guards, withUUIDs int
-		ids               = make([]string, len(round))
-		types             = make([]string, len(round))
-		expected          = make([]int64, len(round))
-		counts            = make([]int32, len(round))
-		idx               = make([]int32, 0, n)
-		pos               = make([]int32, 0, n)
-		evTypes           = make([]string, 0, n)
-		data              = make([][]byte, 0, n)
-		meta              = make([][]byte, 0, n)
-		uuids             [][]byte
-	)
+	n, guards, withUUIDs := 0, 0, 0
+	ids, types, expected := make([]string, len(round)), make([]string, len(round)), make([]int64, len(round))
 	for j, i := range round {
 		p := ps[i]
-		ids[j], types[j], expected[j], counts[j] = p.AggregateID, p.AggregateType, p.Expected, int32(len(p.EventTypes))
+		ids[j], types[j], expected[j] = p.AggregateID, p.AggregateType, p.Expected
+		n += len(p.EventTypes)
 		switch p.Expected {
 		case meowmxdriver.ExpectedAny:
 			guards |= guardAny
@@ -172,30 +158,44 @@ func (q *queries) roundStatement(ps []*meowmxdriver.EventAppendParams, round []i
 		default:
 			guards |= guardVersion
 		}
-		for k := range p.EventTypes {
-			idx = append(idx, int32(j+1))
-			pos = append(pos, int32(k+1))
-		}
-		evTypes = append(evTypes, p.EventTypes...)
-		data = append(data, p.Data...)
-		meta = append(meta, p.Metadata...)
 		if p.EventUUIDs != nil {
 			withUUIDs = 1
 		}
 	}
-	args := []any{ids, types, expected, counts, idx, pos, evTypes, data, nullableText(meta)}
+	evTypes, data, meta := make([]string, 0, n), make([][]byte, 0, n), make([][]byte, 0, n)
+	var uuids [][]byte
 	if withUUIDs == 1 {
 		uuids = make([][]byte, 0, n)
-		for _, i := range round {
-			if u := ps[i].EventUUIDs; u != nil {
-				uuids = append(uuids, u...)
+	}
+	for _, i := range round {
+		p := ps[i]
+		evTypes, data, meta = append(evTypes, p.EventTypes...), append(data, p.Data...), append(meta, p.Metadata...)
+		if withUUIDs == 1 {
+			if p.EventUUIDs != nil {
+				uuids = append(uuids, p.EventUUIDs...)
 			} else {
-				uuids = append(uuids, make([][]byte, len(ps[i].EventTypes))...)
+				uuids = append(uuids, make([][]byte, len(p.EventTypes))...)
 			}
 		}
+	}
+	args := []any{ids, types, expected}
+	many := 0
+	if n > len(round) {
+		many = 1
+		counts, idx, pos := make([]int32, len(round)), make([]int32, 0, n), make([]int32, 0, n)
+		for j, i := range round {
+			counts[j] = int32(len(ps[i].EventTypes))
+			for k := range counts[j] {
+				idx, pos = append(idx, int32(j+1)), append(pos, k+1)
+			}
+		}
+		args = append(args, counts, idx, pos)
+	}
+	args = append(args, evTypes, data, nullableText(meta))
+	if withUUIDs == 1 {
 		args = append(args, nullableUUIDs(uuids))
 	}
-	return q.appendRound[guards][withUUIDs], args
+	return q.appendRound[guards][withUUIDs][many], args
 }
 
 // appendOne runs a batch of one append as EventAppend does: one

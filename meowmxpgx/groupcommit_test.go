@@ -160,9 +160,10 @@ func batchItem(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.Even
 // written side by side.
 func TestGroupCommitOneRound(t *testing.T) {
 	t.Parallel()
-	for _, perAppend := range []bool{false, true} {
-		t.Run(fmt.Sprintf("perAppend=%v", perAppend), func(t *testing.T) {
+	for _, v := range []struct{ perAppend, single bool }{{false, false}, {false, true}, {true, false}} {
+		t.Run(fmt.Sprintf("perAppend=%v/oneEventEach=%v", v.perAppend, v.single), func(t *testing.T) {
 			t.Parallel()
+			perAppend := v.perAppend
 			ctx := context.Background()
 			s, d := groupedStore(t)
 			meowmxpgx.SetPerAppend(d, perAppend)
@@ -193,9 +194,23 @@ func TestGroupCommitOneRound(t *testing.T) {
 				p("uuid", meowmxdriver.ExpectedAny, uuid.New(), stored), // 10: refused: one of its UUIDs is stored
 				p("wrong", 3), // 11: refused: no stream
 			}
+			want := map[int][]int64{0: {1, 2}, 2: {1, 2}, 4: {1, 2}, 6: {0}, 7: {0, 1}, 8: {0, 1}}
+			versions := map[string]int64{"any": 2, "dog": 0, "exists": 0, "python": 1, "stale": 0, "uuid": 0, "new-any": 1}
+			if v.single { // each append keeps its first event: the statement without an event per row
+				for i, p := range ps {
+					p.EventTypes, p.Data, p.Metadata = p.EventTypes[:1], p.Data[:1], p.Metadata[:1]
+					if p.EventUUIDs != nil && i != 10 {
+						p.EventUUIDs = p.EventUUIDs[:1]
+					}
+				}
+				ps[10].EventTypes, ps[10].Data, ps[10].Metadata, ps[10].EventUUIDs = ps[10].EventTypes[1:], ps[10].Data[1:], ps[10].Metadata[1:], ps[10].EventUUIDs[1:] // the stored UUID
+				for i, w := range want {
+					want[i] = w[:1]
+				}
+				versions["any"], versions["python"], versions["new-any"] = 1, 0, 0
+			}
 			results, err := d.EventAppendBatch(ctx, ps)
 			require.NoError(t, err)
-			want := map[int][]int64{0: {1, 2}, 2: {1, 2}, 4: {1, 2}, 6: {0}, 7: {0, 1}, 8: {0, 1}}
 			var tx uint64
 			for i, r := range results {
 				if want[i] == nil {
@@ -220,16 +235,18 @@ func TestGroupCommitOneRound(t *testing.T) {
 				_, err := s.Stream(ctx, id)
 				require.ErrorIs(t, err, meowmx.ErrStreamNotFound, id)
 			}
-			for id, version := range map[string]int64{"any": 2, "dog": 0, "exists": 0, "python": 1, "stale": 0, "uuid": 0, "new-any": 1} {
+			for id, version := range versions {
 				st, err := s.Stream(ctx, id)
 				require.NoError(t, err, id)
 				require.Equal(t, version, st.Version, id)
 			}
 			evs, err := s.ReadStream(ctx, "python", nil)
 			require.NoError(t, err)
-			require.Len(t, evs, 2)
-			require.Equal(t, []string{"E", "F"}, []string{evs[0].Type, evs[1].Type})
-			require.Equal(t, `{}`, string(evs[1].Metadata))
+			require.Len(t, evs, len(want[8]))
+			if !v.single {
+				require.Equal(t, []string{"E", "F"}, []string{evs[0].Type, evs[1].Type})
+				require.Equal(t, `{}`, string(evs[1].Metadata))
+			}
 		})
 	}
 }

@@ -15,7 +15,7 @@ import (
 type queries struct {
 	// append[kind][withUUIDs][many]
 	append       [4][2][2]string
-	appendRound  [8][2]string // [guards][withUUIDs], see appendRoundSQL
+	appendRound  [8][2][2]string // [guards][withUUIDs][many], see appendRoundSQL
 	streamGet    string
 	streamLock   string
 	streamRead   [2]string    // [backward]
@@ -109,7 +109,9 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	for guards := 1; guards < 8; guards++ {
 		for withUUIDs := range 2 {
-			q.appendRound[guards][withUUIDs] = r.Replace(appendRoundSQL(guards, withUUIDs == 1))
+			for many := range 2 {
+				q.appendRound[guards][withUUIDs][many] = r.Replace(appendRoundSQL(guards, withUUIDs == 1, many == 1))
+			}
 		}
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
@@ -237,44 +239,63 @@ const (
 const inOrder = " AND (a.last_transaction_id IS NULL OR a.last_transaction_id <= pg_current_xact_id())"
 
 // appendRoundSQL is the statement of a round of appends to distinct
-// streams: appendSQL over arrays, one row of input per append and one per
-// event. Each append moves its stream's version if its guard holds and none
-// of its event UUIDs is stored, then inserts its events; a refused append
-// writes nothing and leaves the others alone. It returns the written
-// events, each with its aggregate id, which names its append.
+// streams: appendSQL over arrays, one row of input per append and, when
+// some append has several events (many), one per event. Each append moves
+// its stream's version if its guard holds and none of its event UUIDs is
+// stored, then inserts its events; a refused append writes nothing and
+// leaves the others alone. It returns the written events, each with its
+// aggregate id, which names its append.
 //
-// Appends: $1 aggregate ids, $2 aggregate types, $3 expected versions,
-// $4 event counts. Events, in append order: $5 the append's 1-based index,
-// $6 1-based position in the append, $7 types, $8 data, $9 metadata, then
-// $10 UUIDs (withUUIDs).
-func appendRoundSQL(guards int, withUUIDs bool) string {
+// One event per append: $1 aggregate ids, $2 aggregate types, $3 expected
+// versions, $4 event types, $5 data, $6 metadata, then $7 UUIDs
+// (withUUIDs). Many: $1 to $3 as before, $4 event counts; the events, in
+// append order: $5 the append's 1-based index, $6 1-based position in the
+// append, $7 types, $8 data, $9 metadata, then $10 UUIDs.
+func appendRoundSQL(guards int, withUUIDs, many bool) string {
 	anyV, exists := fmt.Sprintf("'%d'::bigint", meowmxdriver.ExpectedAny), fmt.Sprintf("'%d'::bigint", meowmxdriver.ExpectedStreamExists)
 	var b strings.Builder
-	b.WriteString(`WITH i AS (
+	src, n, uuid := "i", "1", "NULL::uuid"
+	if !many {
+		cols, names := "$4::text[], $5::text[], $6::text[]", "t, d, m"
+		if withUUIDs {
+			cols, names = cols+", $7::uuid[]", names+", u"
+		}
+		fmt.Fprintf(&b, `WITH i AS (
+		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], %s) WITH ORDINALITY AS i(id, typ, expected, %s, idx)
+	)`, cols, names)
+		if withUUIDs {
+			src, uuid = "ok", "ok.u"
+			b.WriteString(`, ok AS (
+		SELECT * FROM i WHERE NOT EXISTS (SELECT FROM {s}.es_events x WHERE x.event_uuid = i.u)
+	)`)
+		}
+	} else {
+		n = "i.n"
+		b.WriteString(`WITH i AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[]) WITH ORDINALITY AS i(id, typ, expected, n, idx)
 	), v AS (`)
-	src, uuid := "i", "NULL::uuid"
-	if withUUIDs {
-		src, uuid = "ok", "v.u"
-		b.WriteString(`SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[], $10::uuid[]) AS v(idx, pos, t, d, m, u)
+		if withUUIDs {
+			src, n, uuid = "ok", "ok.n", "v.u"
+			b.WriteString(`SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[], $10::uuid[]) AS v(idx, pos, t, d, m, u)
 	), ok AS (
 		SELECT i.* FROM i WHERE NOT EXISTS (
 			SELECT FROM v JOIN {s}.es_events x ON x.event_uuid = v.u WHERE v.idx = i.idx)`)
-	} else {
-		b.WriteString(`SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[]) AS v(idx, pos, t, d, m)`)
+		} else {
+			b.WriteString(`SELECT * FROM unnest($5::int[], $6::int[], $7::text[], $8::text[], $9::text[]) AS v(idx, pos, t, d, m)`)
+		}
+		b.WriteString(`)`)
 	}
-	b.WriteString(`)`)
 	var moved []string
 	create := func(name, kind, cond string) {
 		moved = append(moved, "SELECT * FROM "+name)
 		fmt.Fprintf(&b, `, %[1]s AS (
 		INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type, last_transaction_id)
-		SELECT %[2]s.id{id}, %[2]s.n - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s WHERE %[2]s.expected = %[3]s
+		SELECT %[2]s.id{id}, %[3]s - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s WHERE %[2]s.expected = %[4]s
 		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1,
 			last_transaction_id = excluded.last_transaction_id
-		WHERE a.aggregate_type = excluded.aggregate_type%[4]s%[5]s
+		WHERE a.aggregate_type = excluded.aggregate_type%[5]s%[6]s
 		RETURNING a.id, a.version
-	)`, name, src, kind, cond, inOrder)
+	)`, name, src, n, kind, cond, inOrder)
 	}
 	if guards&guardAny != 0 {
 		create("g_any", anyV, "")
@@ -285,19 +306,25 @@ func appendRoundSQL(guards int, withUUIDs bool) string {
 	if guards&guardVersion != 0 {
 		moved = append(moved, "SELECT * FROM g_version")
 		fmt.Fprintf(&b, `, g_version AS (
-		UPDATE {s}.es_aggregates AS a SET version = a.version + %[1]s.n,
+		UPDATE {s}.es_aggregates AS a SET version = a.version + %[2]s,
 			last_transaction_id = pg_current_xact_id()
 		FROM %[1]s
-		WHERE a.id = %[1]s.id{id} AND %[1]s.expected NOT IN (%[2]s, -1) AND a.aggregate_type = %[1]s.typ
-		  AND (a.version = %[1]s.expected OR (%[1]s.expected = %[3]s AND a.version >= 0))%[4]s
+		WHERE a.id = %[1]s.id{id} AND %[1]s.expected NOT IN (%[3]s, -1) AND a.aggregate_type = %[1]s.typ
+		  AND (a.version = %[1]s.expected OR (%[1]s.expected = %[4]s AND a.version >= 0))%[5]s
 		RETURNING a.id, a.version
-	)`, src, anyV, exists, inOrder)
+	)`, src, n, anyV, exists, inOrder)
+	}
+	// The events' ids come from a sequence in the order of the rows
+	// inserted: the ORDER BY numbers an append's events in version order.
+	columns, from, order := "g.version, %[1]s.t, %[1]s.d::json, %[1]s.m::json", "", "%[1]s.idx"
+	if many {
+		columns, from, order = "g.version - %[1]s.n + v.pos, v.t, v.d::json, v.m::json", " JOIN v ON v.idx = %[1]s.idx", "%[1]s.idx, v.pos"
 	}
 	fmt.Fprintf(&b, `
 	INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
-	SELECT pg_current_xact_id(), g.id, g.version - %[1]s.n + v.pos, v.t, v.d::json, v.m::json, %[2]s
-	FROM (%[3]s) g JOIN %[1]s ON %[1]s.id{id} = g.id JOIN v ON v.idx = %[1]s.idx
-	ORDER BY %[1]s.idx, v.pos
+	SELECT pg_current_xact_id(), g.id, `+columns+`, %[2]s
+	FROM (%[3]s) g JOIN %[1]s ON %[1]s.id{id} = g.id`+from+`
+	ORDER BY `+order+`
 	RETURNING e.aggregate_id::text, e.transaction_id, e.created_at, e.version, e.id`, src, uuid, strings.Join(moved, " UNION ALL "))
 	return b.String()
 }
