@@ -334,3 +334,22 @@ func TestGroupCommitConfigValidate(t *testing.T) {
 	require.Equal(t, GroupCommitMaxBatchDefault, cfg.GroupCommit.MaxBatch)
 	require.False(t, cfg.GroupCommit.Disabled)
 }
+
+// TestGroupCommitStalledBatch holds a batch in flight: appends made once
+// it has been in flight for groupStallAfter go in a second batch beside it,
+// and those queued behind that one follow it.
+func TestGroupCommitStalledBatch(t *testing.T) {
+	t.Parallel()
+	f := newFakeBatches()
+	g := newGroupCommitter(f.send, GroupCommitConfig{MaxBatch: GroupCommitMaxBatchDefault})
+	stalledOut := start(context.Background(), g, "stalled")
+	stalled := f.next(t)
+	time.Sleep(2 * groupStallAfter)
+	out := start(context.Background(), g, "a")
+	c := f.next(t)
+	require.Equal(t, []string{"a"}, c.ids, "sent beside the stalled batch")
+	c.commit()
+	require.True(t, collect(t, out, 1)["a"].res.Appended)
+	stalled.commit()
+	require.True(t, collect(t, stalledOut, 1)["stalled"].res.Appended)
+}
