@@ -61,8 +61,9 @@ const (
 //
 // Batching is natural: an append on an idle store is sent at once, alone;
 // appends that arrive while a batch is being committed wait for it and
-// then go together, up to MaxBatch, in the next one. The zero value turns
-// group commit on with the defaults.
+// then go together, up to MaxBatch, in the next one (a second batch goes
+// beside the first when the first has been in flight for 5ms). The zero
+// value turns group commit on with the defaults.
 type GroupCommitConfig struct {
 	// Disabled turns group commit off: each Store.Append runs its own
 	// transaction.

@@ -22,8 +22,11 @@
 // transactions: on PostgreSQL a transaction (its commit, its round trip)
 // costs more than the events in it. An append on an idle store is sent at
 // once, alone, as it would be without group commit; appends that arrive
-// while batches are being committed wait for one to end and then go
-// together, up to GroupCommitConfig.MaxBatch, in one transaction. Each
+// while a batch is being committed wait for it to end and then go
+// together, up to GroupCommitConfig.MaxBatch, in one transaction. A second
+// batch goes beside the first only once the first has been in flight for
+// 5ms (it waits for a stream's lock, or for a slow commit), so that one
+// slow batch does not hold up every append of the store. Each
 // keeps its own meaning: its events are atomic, its expected version is
 // checked exactly (two appends to one stream in a batch are checked in
 // the order they were made), and a conflict, a duplicate event or bad
