@@ -89,12 +89,8 @@ func (e *executor) appendRows(ctx context.Context, q *queries, p *meowmxdriver.E
 	if closeErr := br.Close(); err == nil {
 		err = closeErr
 	}
-	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-		// The server skipped the rest of the batch and waits for a
-		// ROLLBACK; without one the pool would close the connection.
-		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
+	if err != nil {
+		rollbackOpen(ctx, conn.Conn())
 	}
 	return events, err
 }

@@ -130,13 +130,8 @@ func sendBatch(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmx
 	if err == nil && closeErr != nil {
 		err = writeError(closeErr, true)
 	}
-	if err != nil && conn.Conn().PgConn().TxStatus() != 'I' && !conn.Conn().IsClosed() {
-		// A statement failed inside the explicit transaction: the server
-		// skipped the rest up to the batch's end and waits for a ROLLBACK.
-		// Without one the pool would close the connection.
-		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			_ = conn.Conn().Close(context.WithoutCancel(ctx))
-		}
+	if err != nil {
+		rollbackOpen(ctx, conn.Conn())
 	}
 	return results, err
 }
@@ -196,6 +191,18 @@ func (q *queries) roundStatement(ps []*meowmxdriver.EventAppendParams, round []i
 		args = append(args, nullableUUIDs(uuids))
 	}
 	return q.appendRound[guards][withUUIDs][many], args
+}
+
+// rollbackOpen rolls back the transaction that a batch which stopped
+// inside it left open: the server skipped the rest of the batch and waits
+// for a ROLLBACK. Without one the pool would close the connection; when the
+// ROLLBACK fails, rollbackOpen closes it.
+func rollbackOpen(ctx context.Context, conn *pgx.Conn) {
+	if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
+		if _, err := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); err != nil {
+			_ = conn.Close(context.WithoutCancel(ctx))
+		}
+	}
 }
 
 // appendOne runs a batch of one append as EventAppend does: one

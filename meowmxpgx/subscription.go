@@ -145,13 +145,7 @@ func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.Subscrip
 	if err == nil {
 		return true, nil
 	}
-	if conn.PgConn().TxStatus() != 'I' && !conn.IsClosed() {
-		// The batch stopped inside the transaction: roll it back here, or
-		// the pool would close the connection.
-		if _, rbErr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rbErr != nil {
-			_ = conn.Close(context.WithoutCancel(ctx))
-		}
-	}
+	rollbackOpen(ctx, conn)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "22012" { // division_by_zero: fenced
 		return false, nil
