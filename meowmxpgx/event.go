@@ -51,12 +51,31 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 // appendRows runs an append statement. On the pool it acquires the
 // connection apart, so that a failure to get one is known to have sent
 // nothing; with p.LockFirst it runs BEGIN, a statement that locks the
-// stream, the append and COMMIT, in one round trip.
+// stream, the append and COMMIT, in one round trip. An append of its own
+// that PostgreSQL chose as a deadlock's victim (it waited in a cycle of
+// other transactions' locks, such as two batches that lock new streams
+// in different orders) wrote nothing, and is run again, up to
+// deadlockRetries times.
 func (e *executor) appendRows(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
 	if !e.pool {
 		rows, _ := e.db.Query(ctx, sql, args...)
 		return collectAppended(rows)
 	}
+	for attempt := 1; ; attempt++ {
+		events, err := e.appendPooled(ctx, q, p, sql, args)
+		var pgErr *pgconn.PgError
+		if attempt < deadlockRetries && errors.As(err, &pgErr) && pgErr.Code == "40P01" { // deadlock_detected
+			continue
+		}
+		return events, err
+	}
+}
+
+// deadlockRetries bounds how often an append of its own is run when it
+// is a deadlock's victim.
+const deadlockRetries = 3
+
+func (e *executor) appendPooled(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
 	conn, err := e.d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, &acquireError{err}

@@ -3,6 +3,7 @@ package meowmxpgx_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -559,5 +560,77 @@ func TestHotStreamAnyVersion(t *testing.T) {
 				require.Equal(t, -1, evs[i-1].Position.Compare(evs[i].Position), "version %d sorts after version %d in the global order", i, i-1)
 			}
 		})
+	}
+}
+
+// TestGroupCommitMixedStress runs appends of every kind of expected
+// version, with and without UUIDs, from two grouped stores (two processes'
+// worth of batches) on a few hot streams. Every append either lands whole
+// or fails with a concurrency error, and each stream ends with exactly the
+// events of the appends that landed, in version order and global order.
+func TestGroupCommitMixedStress(t *testing.T) {
+	t.Parallel()
+	const writers, appends, streams = 32, 30, 4
+	ctx := context.Background()
+	s := newStore(t, &meowmx.Config{GroupCommit: meowmx.GroupCommitConfig{MaxBatch: 16}})
+	other, err := meowmx.NewStore(s.Driver(), &meowmx.Config{GroupCommit: meowmx.GroupCommitConfig{MaxBatch: 16}})
+	require.NoError(t, err)
+	var mu sync.Mutex
+	landed := map[string]int{} // stream: events written
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			store := []*meowmx.Store[pgx.Tx]{s, other}[w%2]
+			for i := range appends {
+				id := fmt.Sprintf("hot-%d", (w+i)%streams)
+				var expected meowmx.ExpectedVersion
+				switch (w + 3*i) % 4 {
+				case 0:
+					expected = meowmx.AnyVersion
+				case 1:
+					expected = meowmx.StreamExists
+				case 2:
+					expected = meowmx.NoStream
+				default:
+					st, err := store.Stream(ctx, id)
+					if errors.Is(err, meowmx.ErrStreamNotFound) {
+						expected = meowmx.NoStream
+					} else if err != nil {
+						t.Error(err)
+						return
+					} else {
+						expected = meowmx.Exact(st.Version)
+					}
+				}
+				evs := []meowmx.EventData{event(fmt.Sprintf(`{"w":%d,"i":%d}`, w, i), uuid.Nil)}
+				if i%3 == 0 {
+					evs = []meowmx.EventData{event(`1`, uuid.New()), event(`2`, uuid.New())}
+				}
+				_, err := store.Append(ctx, cat(id), expected, evs...)
+				switch {
+				case err == nil:
+					mu.Lock()
+					landed[id] += len(evs)
+					mu.Unlock()
+				case errors.Is(err, meowmx.ErrConcurrency):
+				default:
+					var ie *meowmxdriver.BatchItemError
+					t.Errorf("%v (batch item error: %v, expected %v, events %d)", err, errors.As(err, &ie), expected, len(evs))
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for id, n := range landed {
+		evs, err := s.ReadStream(ctx, id, nil)
+		require.NoError(t, err)
+		require.Len(t, evs, n, id)
+		for v, e := range evs {
+			require.Equal(t, int64(v), e.Version, id)
+			if v > 0 {
+				require.Equal(t, -1, evs[v-1].Position.Compare(e.Position), "%s: version %d sorts after version %d", id, v, v-1)
+			}
+		}
 	}
 }

@@ -91,7 +91,17 @@ func buildQueries(schema, idType string) (*queries, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := strings.NewReplacer("{s}", schema, "{id}", cast)
+	// {ids} is $1, the aggregate ids of a round, as an array of the id
+	// column's type; {C} orders ids bytewise, as Go sorts strings (a
+	// canonical UUID's text sorts as its bytes).
+	ids, collateC := `$1::text[]`, ` COLLATE "C"`
+	switch cast {
+	case "::text::uuid":
+		ids, collateC = `$1::text[]::uuid[]`, ""
+	case "::text::bpchar":
+		ids = `$1::text[]::bpchar[]`
+	}
+	r := strings.NewReplacer("{s}", schema, "{id}", cast, "{ids}", ids, "{C}", collateC)
 	q := &queries{idCastSuffix: cast}
 	switch cast {
 	case "::text::uuid":
@@ -285,12 +295,21 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		}
 		b.WriteString(`)`)
 	}
+	// Lock the round's existing streams first, all at once, in the order
+	// in which every batch locks them (the group committer sorts a batch
+	// by aggregate id; one statement per append follows that order too).
+	// Otherwise each guard below would lock its own streams in turn, and
+	// two batches with the same streams under different guards could each
+	// hold one the other waits for.
+	b.WriteString(`, locked AS (
+		SELECT count(*) FROM (SELECT FROM {s}.es_aggregates a WHERE a.id = ANY({ids}) ORDER BY a.id{C} FOR UPDATE) l
+	)`)
 	var moved []string
 	create := func(name, kind, cond string) {
 		moved = append(moved, "SELECT * FROM "+name)
 		fmt.Fprintf(&b, `, %[1]s AS (
 		INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type, last_transaction_id)
-		SELECT %[2]s.id{id}, %[3]s - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s WHERE %[2]s.expected = %[4]s
+		SELECT %[2]s.id{id}, %[3]s - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s, locked WHERE %[2]s.expected = %[4]s
 		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1,
 			last_transaction_id = excluded.last_transaction_id
 		WHERE a.aggregate_type = excluded.aggregate_type%[5]s%[6]s
@@ -308,7 +327,7 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		fmt.Fprintf(&b, `, g_version AS (
 		UPDATE {s}.es_aggregates AS a SET version = a.version + %[2]s,
 			last_transaction_id = pg_current_xact_id()
-		FROM %[1]s
+		FROM %[1]s, locked
 		WHERE a.id = %[1]s.id{id} AND %[1]s.expected NOT IN (%[3]s, -1) AND a.aggregate_type = %[1]s.typ
 		  AND (a.version = %[1]s.expected OR (%[1]s.expected = %[4]s AND a.version >= 0))%[5]s
 		RETURNING a.id, a.version
