@@ -295,26 +295,31 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		}
 		b.WriteString(`)`)
 	}
-	// Lock the round's existing streams first, all at once, in the order
-	// in which every batch locks them (the group committer sorts a batch
-	// by aggregate id; one statement per append follows that order too).
-	// Otherwise each guard below would lock its own streams in turn, and
-	// two batches with the same streams under different guards could each
-	// hold one the other waits for.
-	b.WriteString(`, locked AS (
+	// Every batch locks its streams in one order, bytewise by id: the group
+	// committer sorts a batch so, and a guard that inserts (any, no stream)
+	// takes its appends in that order. An UPDATE follows its plan's order,
+	// and two guards lock their streams one after the other: a round with
+	// either locks its existing streams first, all at once, in that order.
+	// Otherwise two batches with the same streams could each hold one that
+	// the other waits for.
+	locked := ""
+	if guards&guardVersion != 0 || guards == guardAny|guardNoStream {
+		locked = ", locked"
+		b.WriteString(`, locked AS (
 		SELECT count(*) FROM (SELECT FROM {s}.es_aggregates a WHERE a.id = ANY({ids}) ORDER BY a.id{C} FOR UPDATE) l
 	)`)
+	}
 	var moved []string
 	create := func(name, kind, cond string) {
 		moved = append(moved, "SELECT * FROM "+name)
 		fmt.Fprintf(&b, `, %[1]s AS (
 		INSERT INTO {s}.es_aggregates AS a (id, version, aggregate_type, last_transaction_id)
-		SELECT %[2]s.id{id}, %[3]s - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s, locked WHERE %[2]s.expected = %[4]s
+		SELECT %[2]s.id{id}, %[3]s - 1, %[2]s.typ, pg_current_xact_id() FROM %[2]s%[7]s WHERE %[2]s.expected = %[4]s
 		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1,
 			last_transaction_id = excluded.last_transaction_id
 		WHERE a.aggregate_type = excluded.aggregate_type%[5]s%[6]s
 		RETURNING a.id, a.version
-	)`, name, src, n, kind, cond, inOrder)
+	)`, name, src, n, kind, cond, inOrder, locked)
 	}
 	if guards&guardAny != 0 {
 		create("g_any", anyV, "")
@@ -327,11 +332,11 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		fmt.Fprintf(&b, `, g_version AS (
 		UPDATE {s}.es_aggregates AS a SET version = a.version + %[2]s,
 			last_transaction_id = pg_current_xact_id()
-		FROM %[1]s, locked
+		FROM %[1]s%[6]s
 		WHERE a.id = %[1]s.id{id} AND %[1]s.expected NOT IN (%[3]s, -1) AND a.aggregate_type = %[1]s.typ
 		  AND (a.version = %[1]s.expected OR (%[1]s.expected = %[4]s AND a.version >= 0))%[5]s
 		RETURNING a.id, a.version
-	)`, src, n, anyV, exists, inOrder)
+	)`, src, n, anyV, exists, inOrder, locked)
 	}
 	// The events' ids come from a sequence in the order of the rows
 	// inserted: the ORDER BY numbers an append's events in version order.
