@@ -91,17 +91,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 	if err != nil {
 		return nil, err
 	}
-	// {ids} is $1, the aggregate ids of a round, as an array of the id
-	// column's type; {C} orders ids bytewise, as Go sorts strings (a
-	// canonical UUID's text sorts as its bytes).
-	ids, collateC := `$1::text[]`, ` COLLATE "C"`
-	switch cast {
-	case "::text::uuid":
-		ids, collateC = `$1::text[]::uuid[]`, ""
-	case "::text::bpchar":
-		ids = `$1::text[]::bpchar[]`
-	}
-	r := strings.NewReplacer("{s}", schema, "{id}", cast, "{ids}", ids, "{C}", collateC)
+	r := strings.NewReplacer("{s}", schema, "{id}", cast)
 	q := &queries{idCastSuffix: cast}
 	switch cast {
 	case "::text::uuid":
@@ -239,6 +229,10 @@ const (
 	guardVersion              // exact versions, meowmxdriver.ExpectedStreamExists
 )
 
+// streamLockSeed seeds the hash of a stream's advisory lock key, apart
+// from the keys of other advisory locks (migrations hash with seed 0).
+const streamLockSeed = "7235960"
+
 // inOrder keeps each stream's events in the global order: the row lock on
 // es_aggregates (a) orders the writers of a stream, but a transaction may
 // have taken its id before a later one that wrote the stream first (it
@@ -295,18 +289,21 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		}
 		b.WriteString(`)`)
 	}
-	// Every batch locks its streams in one order, bytewise by id: the group
-	// committer sorts a batch so, and a guard that inserts (any, no stream)
-	// takes its appends in that order. An UPDATE follows its plan's order,
-	// and two guards lock their streams one after the other: a round with
-	// either locks its existing streams first, all at once, in that order.
-	// Otherwise two batches with the same streams could each hold one that
-	// the other waits for.
+	// Two batches with the same streams must not each hold one that the
+	// other waits for. A guard that inserts (any, no stream) takes its
+	// appends in the batch's order, bytewise by id, as every batch does;
+	// but an UPDATE follows its plan's order, and two guards lock their
+	// streams one after the other. A round with either first takes a
+	// transaction-scoped advisory lock per stream, in the order of the
+	// keys: batches that share streams then queue on the first they share.
+	// (Row locks taken up front cost more: each writes its heap tuple and
+	// WAL, measured 0.1 to 0.5 lower in the 16-writer ratio.)
 	locked := ""
 	if guards&guardVersion != 0 || guards == guardAny|guardNoStream {
 		locked = ", locked"
 		b.WriteString(`, locked AS (
-		SELECT count(*) FROM (SELECT FROM {s}.es_aggregates a WHERE a.id = ANY({ids}) ORDER BY a.id{C} FOR UPDATE) l
+		SELECT count(*) FROM (SELECT pg_advisory_xact_lock(k) FROM (
+			SELECT DISTINCT hashtextextended(x, ` + streamLockSeed + `) AS k FROM unnest($1::text[]) x ORDER BY 1) s) l
 	)`)
 	}
 	var moved []string
