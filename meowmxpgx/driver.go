@@ -9,7 +9,12 @@
 // transaction and one round trip: appends to distinct streams as one
 // statement over arrays (in a transaction of its own), or, when a stream
 // has several appends in the batch, BEGIN, a statement per round of
-// distinct streams, COMMIT. Reads across streams return only events below
+// distinct streams, COMMIT. So that two batches sharing streams never wait
+// for each other in a cycle, a round statement that updates existing
+// streams first takes a transaction-scoped advisory lock per stream, keyed
+// hashtextextended(aggregate id, 7235960), in key order.
+//
+// Reads across streams return only events below
 // pg_snapshot_xmin(pg_current_snapshot()), so a reader paging forward by
 // (transaction_id, id) never skips an event that commits late.
 //
