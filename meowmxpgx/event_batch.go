@@ -15,14 +15,16 @@ import (
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
-// EventAppendBatch implements meowmxdriver.BatchAppender. It sends BEGIN,
-// the appends and COMMIT in one round trip, as a pgx.Batch on one
-// connection: one transaction, one commit. The appends go in rounds of
+// EventAppendBatch implements meowmxdriver.BatchAppender: one
+// transaction, one commit, one round trip. The appends go in rounds of
 // distinct streams (the k-th append to a stream is in round k, so it sees
 // the earlier ones), each round as one statement over arrays
 // (appendRoundSQL), or as the statement of EventAppend when it holds one
-// append. A refused append returns no rows and leaves the others alone;
-// refused appends' Stream is left nil.
+// append. A batch that is one round is that statement alone, in a
+// transaction of its own; a batch of several rounds is BEGIN, their
+// statements and COMMIT, sent as one pgx.Batch. A refused append returns
+// no rows and leaves the others alone; refused appends' Stream is left
+// nil.
 //
 // An append that raises an error (a unique violation from a concurrent
 // writer, a deadlock, a value the column refuses) aborts the transaction.
