@@ -23,6 +23,9 @@ var migrationFS embed.FS
 // SQLite: any other AggregateIDType is refused with an error matching
 // meowmxdriver.ErrInvalidInput.
 func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*meowmxdriver.MigrateResult, error) {
+	if p == nil {
+		p = &meowmxdriver.MigrateParams{}
+	}
 	if t := strings.TrimSpace(p.AggregateIDType); t != "" && !strings.EqualFold(t, "TEXT") {
 		return nil, fmt.Errorf("%w: aggregate id type %q: SQLite stores aggregate ids as TEXT", meowmxdriver.ErrInvalidInput, t)
 	}
