@@ -117,13 +117,8 @@ func sendBatch(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmx
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
 	for _, round := range rounds {
-		if len(round) == 1 {
-			sql, args := q.appendStatement(ps[round[0]])
-			b.Queue(sql, args...)
-		} else {
-			sql, args := q.roundStatement(ps, round)
-			b.Queue(sql, args...)
-		}
+		sql, args := q.roundStatement(ps, round)
+		b.Queue(sql, args...)
 	}
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
@@ -139,8 +134,11 @@ func sendBatch(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmx
 }
 
 // roundStatement returns the statement of appends to distinct streams
-// (indexes into ps) and its arguments.
+// (indexes into ps) and its arguments: that of EventAppend for one append.
 func (q *queries) roundStatement(ps []*meowmxdriver.EventAppendParams, round []int) (string, []any) {
+	if len(round) == 1 {
+		return q.appendStatement(ps[round[0]])
+	}
 	n, guards, withUUIDs := 0, 0, 0
 	ids, types, expected := make([]string, len(round)), make([]string, len(round)), make([]int64, len(round))
 	for j, i := range round {

@@ -614,8 +614,7 @@ func TestGroupCommitMixedStress(t *testing.T) {
 					mu.Unlock()
 				case errors.Is(err, meowmx.ErrConcurrency):
 				default:
-					var ie *meowmxdriver.BatchItemError
-					t.Errorf("%v (batch item error: %v, expected %v, events %d)", err, errors.As(err, &ie), expected, len(evs))
+					t.Errorf("append %d events, expected version %v: %v", len(evs), expected, err)
 					return
 				}
 			}
