@@ -312,7 +312,7 @@ func (r *Repository[T, TTx]) save(ctx context.Context, exec meowmxdriver.Executo
 	if inTx {
 		group = nil
 	}
-	if _, err := r.store.append(ctx, exec, group, inTx, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data); err != nil {
+	if _, err := r.store.append(ctx, exec, group, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data); err != nil {
 		return err
 	}
 	if r.cfg.SnapshotEvery > 0 && a.version-a.snapshot >= int64(r.cfg.SnapshotEvery) {

@@ -7,12 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // AppendResult describes the events an append wrote.
@@ -27,11 +27,7 @@ type AppendResult struct {
 }
 
 // AppendedEvent describes one appended event.
-type AppendedEvent struct {
-	Version    int64
-	Position   Position
-	RecordedAt time.Time
-}
+type AppendedEvent = meowmxtype.AppendedEvent
 
 // Append writes events to a stream, atomically and at consecutive versions,
 // if the stream is at the expected version. It runs in a transaction of its
@@ -51,7 +47,7 @@ type AppendedEvent struct {
 // returns the original result and writes nothing. The same UUIDs with other
 // content or elsewhere get an error matching ErrDuplicateEvent.
 func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	res, err := s.append(ctx, s.driver.Executor(), s.group, false, stream, expected, events)
+	res, err := s.append(ctx, s.driver.Executor(), s.group, stream, expected, events)
 	if err == nil {
 		s.notifyAppended(res)
 	}
@@ -85,80 +81,42 @@ func (s *Store[TTx]) notifyAppended(res *AppendResult) {
 // tx's commit (no NOTIFY in it, which would take PostgreSQL's
 // database-wide notify lock).
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	res, err := s.append(ctx, s.driver.UnwrapExecutor(tx), nil, true, stream, expected, events)
+	res, err := s.append(ctx, s.driver.UnwrapExecutor(tx), nil, stream, expected, events)
 	if err == nil {
 		s.notifyAppended(res)
 	}
 	return res, err
 }
 
-// maxReorderRetries bounds how often an append that its own transaction
-// could not order after the stream's last event is run again. A retry
-// locks the stream before its transaction takes an id
-// (meowmxdriver.EventAppendParams.LockFirst), so it is overtaken again only
-// when the stream is created concurrently.
-const maxReorderRetries = 10
-
 // append runs one append on exec, or through group when it is not nil.
-// inTx tells that exec runs in the caller's transaction.
-func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, inTx bool, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
+func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
 	p, err := appendParams(stream, expected, events)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 1; ; attempt++ {
-		var res *meowmxdriver.EventAppendResult
-		grouped := group != nil && attempt == 1
-		if grouped {
-			r := group.append(ctx, p)
-			res, err, grouped = r.res, r.err, !r.alone
-		}
-		if !grouped {
-			res, err = exec.EventAppend(ctx, p)
-		}
-		switch {
-		case errors.Is(err, meowmxdriver.ErrDuplicate):
-			return nil, fmt.Errorf("%w: %w", &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}, err)
-		case errors.Is(err, meowmxdriver.ErrInvalidInput):
-			return nil, &ArgumentError{Arg: "append to " + stream.String(), Reason: "refused by the database", Err: err}
-		case err != nil:
-			return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
-		}
-		if res.Appended {
-			return appendResult(stream, res.Events), nil
-		}
-		found := res.Stream
-		if grouped { // a batch does not read refused appends' streams
-			found, err = exec.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: stream.ID})
-			if errors.Is(err, meowmxdriver.ErrNotFound) {
-				found, err = nil, nil
-			}
-			if err != nil {
-				return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
-			}
-		}
-		out, err := s.refused(ctx, exec, stream, expected, events, found)
-		if errors.Is(err, errReordered) {
-			if !inTx && attempt < maxReorderRetries {
-				p.LockFirst = true // a new transaction comes after the stream's last event
-				continue
-			}
-			err = &ConcurrencyError{Stream: stream, Expected: expected, Actual: -2}
-		}
-		return out, err
+	var res *meowmxdriver.EventAppendResult
+	if group != nil {
+		r := group.append(ctx, p)
+		res, err = r.res, r.err
+	} else {
+		res, err = exec.EventAppend(ctx, p)
 	}
+	switch {
+	case errors.Is(err, meowmxdriver.ErrDuplicate), errors.Is(err, meowmxdriver.ErrReordered):
+		return nil, &ConcurrencyError{Stream: stream, Expected: expected, Err: err}
+	case errors.Is(err, meowmxdriver.ErrInvalidInput):
+		return nil, &ArgumentError{Arg: "append to " + stream.String(), Reason: "refused by the database", Err: err}
+	case err != nil:
+		return nil, fmt.Errorf("meowmx: append to %s: %w", stream, err)
+	case res.Appended:
+		return &AppendResult{Stream: stream, Version: res.Events[len(res.Events)-1].Version, Events: res.Events}, nil
+	}
+	return s.refused(ctx, exec, stream, expected, events, res.Stream)
 }
 
-// errReordered reports an append refused although its stream was at the
-// expected version: the stream's last event was written by a transaction
-// that began writing after the append's own (see the PostgreSQL driver:
-// es_aggregates.last_transaction_id). Its events would sort before the
-// stream's earlier ones in the global order; a new transaction does not.
-var errReordered = errors.New("meowmx: stream written by a later transaction")
-
 // refused explains an append that wrote nothing: an idempotent retry, a
-// type mismatch, a version conflict, or errReordered.
-func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, stream StreamID, expected ExpectedVersion, events []EventData, found *meowmxdriver.StreamRow) (*AppendResult, error) {
+// type mismatch or a version conflict.
+func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, stream StreamID, expected ExpectedVersion, events []EventData, found *StreamInfo) (*AppendResult, error) {
 	if events[0].UUID != uuid.Nil {
 		res, err := s.retried(ctx, exec, stream, expected, events)
 		if res != nil || err != nil {
@@ -167,13 +125,16 @@ func (s *Store[TTx]) refused(ctx context.Context, exec meowmxdriver.Executor, st
 	}
 	actual := int64(-1)
 	if found != nil {
-		if found.AggregateType != stream.Type {
-			return nil, &AggregateTypeError{ID: stream.ID, Type: found.AggregateType, Requested: stream.Type}
+		if found.StreamID.Type != stream.Type {
+			return nil, &AggregateTypeError{ID: stream.ID, Type: found.StreamID.Type, Requested: stream.Type}
 		}
 		actual = found.Version
 	}
-	if expected.matches(actual) {
-		return nil, errReordered
+	if expected.Matches(actual) {
+		// The driver refused an append that its stream's version allows
+		// and said nothing of why: a driver's defect.
+		return nil, fmt.Errorf("meowmx: append to %s: refused by the %s driver at version %d, which matches %s",
+			stream, s.driver.Name(), actual, expected)
 	}
 	return nil, &ConcurrencyError{Stream: stream, Expected: expected, Actual: actual}
 }
@@ -193,9 +154,9 @@ func (s *Store[TTx]) retried(ctx context.Context, exec meowmxdriver.Executor, st
 	if len(rows) == 0 {
 		return nil, nil
 	}
-	byUUID := make(map[uuid.UUID]*meowmxdriver.EventRow, len(rows))
+	byUUID := make(map[uuid.UUID]*RecordedEvent, len(rows))
 	for _, r := range rows {
-		byUUID[uuid.UUID(r.EventUUID)] = r
+		byUUID[r.UUID] = r
 	}
 	stored := make([]AppendedEvent, len(events))
 	for i, ev := range events {
@@ -204,9 +165,9 @@ func (s *Store[TTx]) retried(ctx context.Context, exec meowmxdriver.Executor, st
 		switch {
 		case r == nil:
 			reason = "only in part: event " + events[0].UUID.String() + " is stored but not " + ev.UUID.String()
-		case r.AggregateID != stream.ID || r.AggregateType != stream.Type:
-			reason = fmt.Sprintf("in stream %s/%s", r.AggregateType, r.AggregateID)
-		case r.EventType != ev.Type || !bytes.Equal(r.Data, ev.Data) || !bytes.Equal(r.Metadata, ev.Metadata):
+		case r.StreamID != stream:
+			reason = "in stream " + r.StreamID.String()
+		case r.Type != ev.Type || !bytes.Equal(r.Data, ev.Data) || !bytes.Equal(r.Metadata, ev.Metadata):
 			reason = "with other content"
 		case i > 0 && r.Version != stored[0].Version+int64(i):
 			reason = "at other versions"
@@ -216,26 +177,9 @@ func (s *Store[TTx]) retried(ctx context.Context, exec meowmxdriver.Executor, st
 		if reason != "" {
 			return nil, &DuplicateEventError{UUID: ev.UUID, Reason: reason}
 		}
-		stored[i] = AppendedEvent{
-			Version:    r.Version,
-			Position:   Position{TransactionID: r.TransactionID, EventID: r.ID},
-			RecordedAt: r.RecordedAt,
-		}
+		stored[i] = AppendedEvent{Version: r.Version, Position: r.Position, RecordedAt: r.RecordedAt}
 	}
 	return &AppendResult{Stream: stream, Version: stored[len(stored)-1].Version, Events: stored}, nil
-}
-
-func appendResult(stream StreamID, rows []meowmxdriver.AppendedEvent) *AppendResult {
-	res := &AppendResult{Stream: stream, Events: make([]AppendedEvent, len(rows))}
-	for i, r := range rows {
-		res.Events[i] = AppendedEvent{
-			Version:    r.Version,
-			Position:   Position{TransactionID: r.TransactionID, EventID: r.ID},
-			RecordedAt: r.RecordedAt,
-		}
-	}
-	res.Version = rows[len(rows)-1].Version
-	return res
 }
 
 // appendParams validates an append and turns it into driver parameters.
@@ -246,19 +190,18 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 	if err := checkName("aggregate id", stream.ID); err != nil {
 		return nil, err
 	}
-	if !expected.valid() {
+	if !expected.Valid() {
 		return nil, &ArgumentError{Arg: "expected version", Reason: fmt.Sprintf("%d is below -1", int64(expected))}
 	}
 	if len(events) == 0 {
 		return nil, &ArgumentError{Arg: "events", Reason: "none given"}
 	}
 	p := &meowmxdriver.EventAppendParams{
-		AggregateID:   stream.ID,
-		AggregateType: stream.Type,
-		Expected:      int64(expected),
-		EventTypes:    make([]string, len(events)),
-		Data:          make([][]byte, len(events)),
-		Metadata:      make([][]byte, len(events)),
+		Stream:     stream,
+		Expected:   expected,
+		EventTypes: make([]string, len(events)),
+		Data:       make([][]byte, len(events)),
+		Metadata:   make([][]byte, len(events)),
 	}
 	withUUIDs := events[0].UUID != uuid.Nil
 	var seen map[uuid.UUID]bool

@@ -6,7 +6,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 var (
@@ -16,7 +16,7 @@ var (
 	ErrConcurrency = errors.New("meowmx: wrong expected version")
 	// ErrInvalidArgument matches every *ArgumentError: the call was refused
 	// before anything was written.
-	ErrInvalidArgument = errors.New("meowmx: invalid argument")
+	ErrInvalidArgument = meowmxtype.ErrInvalidArgument
 	// ErrAggregateTypeMismatch matches every *AggregateTypeError: the
 	// aggregate id belongs to a stream of another aggregate type.
 	ErrAggregateTypeMismatch = errors.New("meowmx: aggregate id exists under another aggregate type")
@@ -27,7 +27,7 @@ var (
 	ErrStreamNotFound = errors.New("meowmx: stream not found")
 	// ErrNotMigrated is returned when the tables do not exist: run
 	// Store.Migrate (or `meowmx migrate`) first.
-	ErrNotMigrated = meowmxdriver.ErrNotMigrated
+	ErrNotMigrated = meowmxtype.ErrNotMigrated
 	// ErrUnknownEventType matches every *UnknownEventTypeError: an event's
 	// type is not in the Registry.
 	ErrUnknownEventType = errors.New("meowmx: unknown event type")
@@ -42,15 +42,19 @@ type ConcurrencyError struct {
 	Stream   StreamID
 	Expected ExpectedVersion
 	// Actual is the stream's version when the append was refused: -1 when
-	// it had no events. It is -2 when unknown: a concurrent writer aborted
-	// the caller's transaction before it could be read.
+	// it had no events. It is known only when Err is nil.
 	Actual int64
+	// Err, when not nil, is why the stream's version is unknown: a
+	// concurrent transaction wrote the same version or event UUID first
+	// (on PostgreSQL that aborts the caller's transaction, in AppendTx),
+	// or kept writing the stream ahead of the append.
+	Err error
 }
 
 // Error implements the error interface.
 func (e *ConcurrencyError) Error() string {
-	if e.Actual < -1 {
-		return fmt.Sprintf("meowmx: stream %s was written concurrently, expected version %s", e.Stream, e.Expected)
+	if e.Err != nil {
+		return fmt.Sprintf("meowmx: stream %s was written concurrently, expected version %s: %v", e.Stream, e.Expected, e.Err)
 	}
 	return fmt.Sprintf("meowmx: stream %s is at version %d, expected %s", e.Stream, e.Actual, e.Expected)
 }
@@ -58,25 +62,11 @@ func (e *ConcurrencyError) Error() string {
 // Is makes errors.Is(err, ErrConcurrency) true.
 func (e *ConcurrencyError) Is(target error) bool { return target == ErrConcurrency }
 
+// Unwrap returns Err.
+func (e *ConcurrencyError) Unwrap() error { return e.Err }
+
 // ArgumentError reports a call refused for bad input. Nothing was written.
-type ArgumentError struct {
-	// Arg names the argument: "aggregate type", "events[2].data".
-	Arg    string
-	Reason string
-	// Err is the underlying error, if any.
-	Err error
-}
-
-// Error implements the error interface.
-func (e *ArgumentError) Error() string {
-	return fmt.Sprintf("meowmx: invalid %s: %s", e.Arg, e.Reason)
-}
-
-// Is makes errors.Is(err, ErrInvalidArgument) true.
-func (e *ArgumentError) Is(target error) bool { return target == ErrInvalidArgument }
-
-// Unwrap returns the underlying error.
-func (e *ArgumentError) Unwrap() error { return e.Err }
+type ArgumentError = meowmxtype.ArgumentError
 
 // AggregateTypeError reports an append to an aggregate id that exists
 // under another aggregate type. Nothing was written.

@@ -3,42 +3,29 @@ package meowmx
 import (
 	"strconv"
 
-	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // ExpectedVersion is what an append expects of its stream: a version
 // (0 or more), or one of AnyVersion, NoStream and StreamExists.
-type ExpectedVersion int64
+type ExpectedVersion = meowmxtype.ExpectedVersion
 
 const (
 	// AnyVersion appends whatever the stream's version; it creates the
 	// stream when it does not exist.
-	AnyVersion ExpectedVersion = ExpectedVersion(meowmxdriver.ExpectedAny)
+	AnyVersion = meowmxtype.AnyVersion
 	// NoStream appends only to a stream that has no events yet.
-	NoStream ExpectedVersion = ExpectedVersion(meowmxdriver.ExpectedNoStream)
+	NoStream = meowmxtype.NoStream
 	// StreamExists appends only to a stream that has at least one event.
-	StreamExists ExpectedVersion = ExpectedVersion(meowmxdriver.ExpectedStreamExists)
+	StreamExists = meowmxtype.StreamExists
 )
 
 // Exact expects the stream to be at version v: its last event has version
 // v. Exact(-1) is NoStream; below -1 is invalid and refused by Append.
-func Exact(v int64) ExpectedVersion { return ExpectedVersion(v) }
+func Exact(v int64) ExpectedVersion { return meowmxtype.Exact(v) }
 
-// String returns "any", "no-stream", "exists" or the version.
-func (e ExpectedVersion) String() string {
-	switch e {
-	case AnyVersion:
-		return "any"
-	case NoStream:
-		return "no-stream"
-	case StreamExists:
-		return "exists"
-	}
-	return strconv.FormatInt(int64(e), 10)
-}
-
-// ParseExpectedVersion reads the forms String writes: "any", "no-stream",
-// "exists" or a version of 0 or more.
+// ParseExpectedVersion reads the forms ExpectedVersion.String writes:
+// "any", "no-stream", "exists" or a version of 0 or more.
 func ParseExpectedVersion(s string) (ExpectedVersion, error) {
 	switch s {
 	case "any":
@@ -53,19 +40,4 @@ func ParseExpectedVersion(s string) (ExpectedVersion, error) {
 		return 0, &ArgumentError{Arg: "expected version", Reason: strconv.Quote(s) + " is not any, no-stream, exists or a version >= -1"}
 	}
 	return ExpectedVersion(v), nil
-}
-
-func (e ExpectedVersion) valid() bool {
-	return e >= -1 || e == AnyVersion || e == StreamExists
-}
-
-// matches tells whether a stream at version actual (-1: none) satisfies e.
-func (e ExpectedVersion) matches(actual int64) bool {
-	switch e {
-	case AnyVersion:
-		return true
-	case StreamExists:
-		return actual >= 0
-	}
-	return int64(e) == actual
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // ErrCommitUnknown matches errors of appends whose outcome is unknown: the
@@ -24,7 +25,7 @@ import (
 //
 // Errors of appends that the database refused, or that failed before they
 // were sent, do not match it: nothing was written.
-var ErrCommitUnknown = meowmxdriver.ErrCommitUnknown
+var ErrCommitUnknown = meowmxtype.ErrCommitUnknown
 
 // groupInFlightDefault is how many batches one store commits at once, and
 // groupStallAfter how long the batch in flight runs before a second one
@@ -72,10 +73,6 @@ type groupAppend struct {
 type groupResult struct {
 	res *meowmxdriver.EventAppendResult
 	err error
-	// alone is true when the batch failed on this append: the caller runs
-	// it in a transaction of its own, to get the error it would have got
-	// without group commit.
-	alone bool
 }
 
 // groupBatch is the appends sent together. Its context ends when every
@@ -177,7 +174,7 @@ func (g *groupCommitter) append(ctx context.Context, p *meowmxdriver.EventAppend
 func (g *groupCommitter) flush(busy bool) {
 	for {
 		if busy && g.window > 0 {
-			g.wait()
+			g.waitWindow()
 		}
 		g.mu.Lock()
 		n := min(len(g.queue), g.maxBatch)
@@ -205,13 +202,11 @@ func (g *groupCommitter) flush(busy bool) {
 	}
 }
 
-// runAlone sends p alone, under the caller's ctx.
+// runAlone sends p as a batch of its own, which the driver runs as
+// EventAppend: its outcome, error included, is final.
 func (g *groupCommitter) runAlone(ctx context.Context, p *meowmxdriver.EventAppendParams) groupResult {
 	results, err := g.send(ctx, []*meowmxdriver.EventAppendParams{p})
-	var ie *meowmxdriver.BatchItemError
 	switch {
-	case errors.As(err, &ie):
-		return groupResult{alone: true}
 	case err != nil:
 		return groupResult{err: err}
 	case len(results) != 1:
@@ -220,8 +215,8 @@ func (g *groupCommitter) runAlone(ctx context.Context, p *meowmxdriver.EventAppe
 	return groupResult{res: results[0]}
 }
 
-// wait waits for the window to pass or the queue to fill.
-func (g *groupCommitter) wait() {
+// waitWindow waits for the window to pass or the queue to fill.
+func (g *groupCommitter) waitWindow() {
 	select {
 	case <-g.full: // stale: the queue it announced was taken
 	default:
@@ -241,16 +236,16 @@ func (g *groupCommitter) wait() {
 }
 
 // run commits one batch and hands each caller its outcome. When one
-// append makes the transaction fail, its caller runs it alone, and the
-// others are sent again without it, so no append fails on another's
-// account.
+// append makes the transaction fail, it is sent alone, and the others are
+// sent again without it, so that no append fails on another's account and
+// each gets the outcome it would have had without group commit.
 func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 	// One order for every batch: appends sorted by aggregate id, a
 	// stream's appends in arrival order, so that two batches in flight (or
 	// two processes) lock their streams in the same order where the driver
 	// follows it. A deadlock that happens anyway fails one append, which
 	// then runs alone.
-	slices.SortStableFunc(items, func(x, y *groupAppend) int { return cmp.Compare(x.p.AggregateID, y.p.AggregateID) })
+	slices.SortStableFunc(items, func(x, y *groupAppend) int { return cmp.Compare(x.p.Stream.ID, y.p.Stream.ID) })
 	for len(items) > 0 {
 		ps := make([]*meowmxdriver.EventAppendParams, len(items))
 		for i, a := range items {
@@ -260,8 +255,9 @@ func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 		var ie *meowmxdriver.BatchItemError
 		switch {
 		case errors.As(err, &ie) && ie.Index >= 0 && ie.Index < len(items):
-			items[ie.Index].done <- groupResult{alone: true}
-			items[ie.Index].leave()
+			a := items[ie.Index]
+			a.done <- g.runAlone(b.ctx, a.p)
+			a.leave()
 			items = slices.Delete(items, ie.Index, ie.Index+1)
 			continue
 		case err == nil && len(results) != len(items):

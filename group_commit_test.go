@@ -36,7 +36,7 @@ func newFakeBatches() *fakeBatches { return &fakeBatches{calls: make(chan *fakeC
 func (f *fakeBatches) send(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
 	c := &fakeCall{ctx: ctx, reply: make(chan fakeReply)}
 	for _, p := range ps {
-		c.ids = append(c.ids, p.AggregateID)
+		c.ids = append(c.ids, p.Stream.ID)
 	}
 	f.calls <- c
 	r := <-c.reply
@@ -60,7 +60,7 @@ func (f *fakeBatches) next(t *testing.T) *fakeCall {
 func (c *fakeCall) commit() {
 	results := make([]*meowmxdriver.EventAppendResult, len(c.ids))
 	for i := range c.ids {
-		results[i] = &meowmxdriver.EventAppendResult{Appended: true, Events: []meowmxdriver.AppendedEvent{{Version: int64(i)}}}
+		results[i] = &meowmxdriver.EventAppendResult{Appended: true, Events: []AppendedEvent{{Version: int64(i)}}}
 	}
 	c.reply <- fakeReply{results: results}
 }
@@ -68,7 +68,7 @@ func (c *fakeCall) commit() {
 func (c *fakeCall) fail(err error) { c.reply <- fakeReply{err: err} }
 
 func params(id string) *meowmxdriver.EventAppendParams {
-	return &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: meowmxdriver.ExpectedAny, EventTypes: []string{"A"}}
+	return &meowmxdriver.EventAppendParams{Stream: StreamID{Type: "cat", ID: id}, Expected: AnyVersion, EventTypes: []string{"A"}}
 }
 
 // queued returns how many appends wait in g's queue.
@@ -161,13 +161,13 @@ func TestGroupCommitOrderWithinStream(t *testing.T) {
 	var sent [][]int64
 	plugged, release := make(chan struct{}), make(chan struct{})
 	send := func(_ context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
-		if ps[0].AggregateID == "plug" {
+		if ps[0].Stream.ID == "plug" {
 			close(plugged)
 			<-release
 		}
 		var vs []int64
 		for _, p := range ps {
-			vs = append(vs, p.Expected)
+			vs = append(vs, int64(p.Expected))
 		}
 		sent = append(sent, vs) // one flusher at a time: no race
 		results := make([]*meowmxdriver.EventAppendResult, len(ps))
@@ -183,7 +183,7 @@ func TestGroupCommitOrderWithinStream(t *testing.T) {
 	<-plugged
 	for i := range 20 {
 		p := params([]string{"z", "a"}[i%2])
-		p.Expected = int64(i / 2)
+		p.Expected = Exact(int64(i / 2))
 		go func() { g.append(context.Background(), p); done <- struct{}{} }()
 		require.Eventually(t, func() bool { return g.queued() == i+1 }, 30*time.Second, time.Millisecond)
 	}
@@ -191,7 +191,7 @@ func TestGroupCommitOrderWithinStream(t *testing.T) {
 	for range 21 {
 		<-done
 	}
-	require.Equal(t, [][]int64{{meowmxdriver.ExpectedAny}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, sent)
+	require.Equal(t, [][]int64{{int64(AnyVersion)}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, sent)
 }
 
 func TestGroupCommitItemErrorRetriesOthers(t *testing.T) {
@@ -205,19 +205,23 @@ func TestGroupCommitItemErrorRetriesOthers(t *testing.T) {
 	require.Equal(t, []string{"a", "b", "c", "d"}, c.ids)
 	c.fail(&meowmxdriver.BatchItemError{Index: 1, Err: meowmxdriver.ErrDuplicate})
 	c = f.next(t)
+	require.Equal(t, []string{"b"}, c.ids, "the failing append is sent alone")
+	c.fail(meowmxdriver.ErrDuplicate) // alone, its error is final
+	c = f.next(t)
 	require.Equal(t, []string{"a", "c", "d"}, c.ids, "the others are sent again without the failing append")
 	c.fail(fmt.Errorf("wrapped: %w", &meowmxdriver.BatchItemError{Index: 2, Err: meowmxdriver.ErrInvalidInput}))
+	c = f.next(t)
+	require.Equal(t, []string{"d"}, c.ids)
+	c.commit()
 	c = f.next(t)
 	require.Equal(t, []string{"a", "c"}, c.ids)
 	c.commit()
 
 	got := collect(t, out, 4)
-	require.True(t, got["b"].alone, "the failing append runs alone")
-	require.True(t, got["d"].alone)
-	for _, id := range []string{"a", "c"} {
+	require.ErrorIs(t, got["b"].err, meowmxdriver.ErrDuplicate, "the failing append gets its own error")
+	for _, id := range []string{"a", "c", "d"} {
 		require.NoError(t, got[id].err)
 		require.True(t, got[id].res.Appended)
-		require.False(t, got[id].alone)
 	}
 }
 
@@ -231,7 +235,6 @@ func TestGroupCommitBatchErrorReachesEveryone(t *testing.T) {
 	f.next(t).fail(lost)
 	for id, r := range collect(t, out, 3) {
 		require.ErrorIs(t, r.err, ErrCommitUnknown, id)
-		require.False(t, r.alone)
 	}
 }
 
@@ -290,7 +293,11 @@ func TestGroupCommitBatchContextLivesWhileOneWaits(t *testing.T) {
 	require.ErrorIs(t, collect(t, gone, 1)["gone"].err, ErrCommitUnknown)
 	require.NoError(t, c.ctx.Err(), "another caller still waits")
 	c.fail(&meowmxdriver.BatchItemError{Index: 1, Err: errors.New("boom")}) // "waits" runs alone
-	require.True(t, collect(t, waits, 1)["waits"].alone)
+	c = f.next(t)
+	require.Equal(t, []string{"waits"}, c.ids)
+	require.NoError(t, c.ctx.Err(), "its caller still waits")
+	c.commit()
+	require.True(t, collect(t, waits, 1)["waits"].res.Appended)
 	c = f.next(t)
 	require.Equal(t, []string{"gone"}, c.ids)
 	require.Error(t, c.ctx.Err(), "nobody waits for this batch any more")

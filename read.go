@@ -7,18 +7,12 @@ import (
 	"iter"
 	"math"
 
-	"github.com/google/uuid"
-
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // StreamInfo describes a stream.
-type StreamInfo struct {
-	StreamID StreamID
-	// Version is the version of the stream's last event, -1 when it has
-	// none.
-	Version int64
-}
+type StreamInfo = meowmxtype.StreamInfo
 
 // Stream returns a stream's type and current version, or an error matching
 // ErrStreamNotFound.
@@ -42,7 +36,7 @@ func (s *Store[TTx]) stream(ctx context.Context, exec meowmxdriver.Executor, id 
 	case err != nil:
 		return nil, fmt.Errorf("meowmx: stream %q: %w", id, err)
 	}
-	return &StreamInfo{StreamID: StreamID{Type: row.AggregateType, ID: row.AggregateID}, Version: row.Version}, nil
+	return row, nil
 }
 
 // ReadStreamOpts select events of one stream. Nil means every event, oldest
@@ -138,7 +132,7 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 				rows = rows[:n]
 			}
 			for _, r := range rows {
-				if !yield(recorded(r), nil) {
+				if !yield(r, nil) {
 					return
 				}
 			}
@@ -243,17 +237,13 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 }
 
 func (s *Store[TTx]) readAll(ctx context.Context, exec meowmxdriver.Executor, o *ReadAllOpts) ([]*RecordedEvent, error) {
-	rows, err := exec.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
-		AfterTransactionID: o.After.TransactionID,
-		AfterID:            o.After.EventID,
-		AggregateTypes:     o.AggregateTypes,
-		EventTypes:         o.EventTypes,
-		Limit:              o.Limit,
+	evs, err := exec.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
+		After: o.After, AggregateTypes: o.AggregateTypes, EventTypes: o.EventTypes, Limit: o.Limit,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("meowmx: read all: %w", err)
 	}
-	return recordedAll(rows), nil
+	return evs, nil
 }
 
 func checkReadAll(o *ReadAllOpts) error {
@@ -276,29 +266,3 @@ func checkReadAll(o *ReadAllOpts) error {
 	return nil
 }
 
-// recordedAll converts rows, allocating their events together.
-func recordedAll(rows []*meowmxdriver.EventRow) []*RecordedEvent {
-	evs := make([]RecordedEvent, len(rows))
-	out := make([]*RecordedEvent, len(rows))
-	for i, r := range rows {
-		evs[i] = *recorded(r)
-		out[i] = &evs[i]
-	}
-	return out
-}
-
-func recorded(r *meowmxdriver.EventRow) *RecordedEvent {
-	ev := &RecordedEvent{
-		Position:   Position{TransactionID: r.TransactionID, EventID: r.ID},
-		StreamID:   StreamID{Type: r.AggregateType, ID: r.AggregateID},
-		Version:    r.Version,
-		Type:       r.EventType,
-		Data:       r.Data,
-		Metadata:   r.Metadata,
-		RecordedAt: r.RecordedAt,
-	}
-	if len(r.EventUUID) == 16 {
-		ev.UUID = uuid.UUID(r.EventUUID)
-	}
-	return ev
-}

@@ -15,7 +15,8 @@ import (
 type Store[TTx any] struct {
 	driver meowmxdriver.Driver[TTx]
 	config *Config
-	group  *groupCommitter // nil when group commit is off
+	caps   meowmxdriver.Capabilities
+	group  *groupCommitter // nil when group commit is off or the driver has no batches
 	hub    *notifier.Hub   // wakes subscriptions
 	locks  localLocks      // subscription locks when the driver has none
 }
@@ -30,19 +31,11 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	var listener meowmxdriver.Listener
-	if ld, ok := driver.(meowmxdriver.ListenerDriver); ok {
-		listener = ld.Listener()
-	}
-	s := &Store[TTx]{driver: driver, config: cfg, hub: notifier.New(listener, cfg.NotifyInterval, cfg.Logger)}
-	if !cfg.GroupCommit.Disabled {
-		send := func(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
-			return meowmxdriver.AppendBatchInTx(ctx, driver.Begin, ps)
-		}
-		if ba, ok := driver.(meowmxdriver.BatchAppender); ok {
-			send = ba.EventAppendBatch
-		}
-		s.group = newGroupCommitter(send, cfg.GroupCommit)
+	caps := driver.Capabilities()
+	s := &Store[TTx]{driver: driver, config: cfg, caps: caps,
+		hub: notifier.New(caps.Listener, cfg.NotifyInterval, cfg.Logger)}
+	if caps.BatchAppender != nil && !cfg.GroupCommit.Disabled {
+		s.group = newGroupCommitter(caps.BatchAppender.EventAppendBatch, cfg.GroupCommit)
 	}
 	return s, nil
 }

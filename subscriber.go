@@ -136,7 +136,7 @@ func sleep(ctx context.Context, d time.Duration) bool {
 }
 
 func (w *worker[TTx]) lock() meowmxdriver.SubscriptionLock {
-	if l, ok := w.s.driver.(meowmxdriver.SubscriptionLocker); ok {
+	if l := w.s.caps.SubscriptionLocker; l != nil {
 		return l.SubscriptionLock(w.c.Name)
 	}
 	return w.s.locks.lock(w.c.Name)
@@ -145,7 +145,7 @@ func (w *worker[TTx]) lock() meowmxdriver.SubscriptionLock {
 // own processes the subscription while this worker holds its lock.
 func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLock) error {
 	create := &meowmxdriver.SubscriptionCreateParams{
-		Name: w.c.Name, At: driverPos(w.c.StartFrom.After), AtHead: w.c.StartFrom.End,
+		Name: w.c.Name, At: w.c.StartFrom.After, AtHead: w.c.StartFrom.End,
 		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes,
 	}
 	if _, err := w.ex.SubscriptionCreate(ctx, create); err != nil {
@@ -259,7 +259,7 @@ func (w *worker[TTx]) checkpoint(ctx context.Context) (Position, error) {
 	if err != nil {
 		return Position{}, err
 	}
-	return fromDriverPos(row.Last), nil
+	return row.Position, nil
 }
 
 // reload reads the checkpoint and the parked streams.
@@ -306,7 +306,7 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 	if err != nil {
 		return 0, false, err
 	}
-	var rows []*meowmxdriver.EventRow
+	var rows []*RecordedEvent
 	if w.next != nil && w.next.after == w.pos {
 		r := <-w.next.done
 		rows, err, w.readTook = r.rows, r.err, r.took
@@ -326,8 +326,7 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 		// meanwhile. When handling is quick there is little to overlap,
 		// and two goroutines and connections at work cost more than they
 		// save (measured on two cores shared with the database).
-		last := rows[len(rows)-1]
-		p := &prefetch{after: Position{TransactionID: last.TransactionID, EventID: last.ID}, done: make(chan pageResult, 1)}
+		p := &prefetch{after: rows[len(rows)-1].Position, done: make(chan pageResult, 1)}
 		go func() {
 			start := time.Now()
 			rows, err := w.read(ctx, p.after)
@@ -336,7 +335,7 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 		w.next = p
 	}
 	start := time.Now()
-	page := recordedAll(rows)
+	page := rows
 	for len(page) > 0 {
 		n := min(w.c.CheckpointEvery, len(page))
 		if err := w.handleChunk(ctx, page[:n]); err != nil {
@@ -349,7 +348,7 @@ func (w *worker[TTx]) step(ctx context.Context) (int, bool, error) {
 }
 
 type pageResult struct {
-	rows []*meowmxdriver.EventRow
+	rows []*RecordedEvent
 	err  error
 	took time.Duration
 }
@@ -369,10 +368,9 @@ func (w *worker[TTx]) dropPrefetch() {
 }
 
 // read reads the page after a position.
-func (w *worker[TTx]) read(ctx context.Context, after Position) ([]*meowmxdriver.EventRow, error) {
+func (w *worker[TTx]) read(ctx context.Context, after Position) ([]*RecordedEvent, error) {
 	return w.ex.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
-		AfterTransactionID: after.TransactionID, AfterID: after.EventID,
-		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes, Limit: w.c.BatchSize,
+		After: after, AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes, Limit: w.c.BatchSize,
 	})
 }
 
@@ -455,15 +453,15 @@ func (w *worker[TTx]) park(ctx context.Context, ev *RecordedEvent, herr error, a
 }
 
 func (w *worker[TTx]) parkedRow(ev *RecordedEvent, msg string, attempts int) *meowmxdriver.ParkedRow {
-	return &meowmxdriver.ParkedRow{Subscription: w.c.Name, Event: driverPos(ev.Position),
+	return &meowmxdriver.ParkedRow{Subscription: w.c.Name, Event: ev.Position,
 		AggregateID: ev.StreamID.ID, Error: msg, Attempts: attempts}
 }
 
 // commit advances the checkpoint to `to` in etx, fenced on the worker's
 // position, and commits.
 func (w *worker[TTx]) commit(ctx context.Context, etx meowmxdriver.ExecutorTx, to Position, parked []string) error {
-	ok, err := etx.CommitAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{
-		Name: w.c.Name, From: driverPos(w.pos), To: driverPos(to), Async: !w.c.SynchronousCommit})
+	ok, err := etx.SubscriptionCommit(ctx, &meowmxdriver.SubscriptionCommitParams{
+		Name: w.c.Name, From: w.pos, To: to, Async: !w.c.SynchronousCommit})
 	if err != nil {
 		return err
 	}
@@ -564,7 +562,7 @@ func (w *worker[TTx]) replay(ctx context.Context) (int, error) {
 	}
 	byID := make(map[int64]*RecordedEvent, len(rows))
 	for _, r := range rows {
-		byID[r.ID] = recorded(r)
+		byID[r.Position.EventID] = r
 	}
 	stuck := map[string]bool{} // streams with an event that stays parked
 	n := 0
@@ -574,7 +572,7 @@ func (w *worker[TTx]) replay(ctx context.Context) (int, error) {
 			stuck[p.AggregateID] = true
 			if p.Replay { // clear the mark: it waits behind an event that stays parked
 				if err := w.ex.ParkedInsert(ctx, &meowmxdriver.ParkedInsertParams{Rows: []*meowmxdriver.ParkedRow{
-					w.parkedRow(&RecordedEvent{Position: fromDriverPos(p.Event), StreamID: StreamID{ID: p.AggregateID}}, p.Error, 0)}}); err != nil {
+					w.parkedRow(&RecordedEvent{Position: p.Event, StreamID: StreamID{ID: p.AggregateID}}, p.Error, 0)}}); err != nil {
 					return n, err
 				}
 			}
@@ -663,17 +661,9 @@ func (w *worker[TTx]) warnHorizon(ctx context.Context) {
 		}
 		w.warned[key] = time.Now()
 		w.log.WarnContext(ctx, "meowmx: a transaction holds the commit horizon back: events committed after it started wait until it ends",
-			"pid", h.PID, "state", h.State, "application", h.Application, "transaction_start", h.TransactionFrom,
+			"pid", h.PID, "state", h.State, "application", h.Application, "transaction_start", h.TransactionStart,
 			"age", h.Age, "query", h.Query)
 	}
-}
-
-func driverPos(p Position) meowmxdriver.Position {
-	return meowmxdriver.Position{TransactionID: p.TransactionID, EventID: p.EventID}
-}
-
-func fromDriverPos(p meowmxdriver.Position) Position {
-	return Position{TransactionID: p.TransactionID, EventID: p.EventID}
 }
 
 // localLocks are subscription locks within one process, for drivers

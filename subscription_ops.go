@@ -7,55 +7,17 @@ import (
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // SubscriptionInfo describes a subscription, as Store.Subscriptions lists
 // it.
-type SubscriptionInfo struct {
-	Name string
-	// Position is the checkpoint: the last event handled (or parked).
-	Position Position
-	// AggregateTypes and EventTypes are the filter the subscription last
-	// ran with; nil selects everything (or the subscription never ran
-	// from Go).
-	AggregateTypes []string
-	EventTypes     []string
-	// Lag counts the committed events after Position that the filter
-	// selects: how far behind the head the subscription is.
-	Lag int64
-	// Waiting counts those of them that cannot be read yet because an
-	// older transaction is still open (PostgreSQL): see HorizonHeldBy.
-	Waiting int64
-	// Parked counts the subscription's parked events.
-	Parked int64
-	// Ahead is set when the checkpoint is ahead of the database's next
-	// transaction id (a restored database): RunSubscription fails with a
-	// *CheckpointAheadError until it is reset.
-	Ahead bool
-	// HorizonHeldBy lists, when Waiting is not 0, the sessions whose open
-	// transactions hold the commit horizon back, oldest first.
-	HorizonHeldBy []*HorizonHolder
-}
+type SubscriptionInfo = meowmxtype.SubscriptionInfo
 
 // HorizonHolder is a database session whose open transaction holds the
 // commit horizon back: events committed after its transaction started are
 // not delivered to subscribers until it ends.
-type HorizonHolder struct {
-	// PID is the server process id (pg_stat_activity.pid), 0 for a
-	// prepared transaction.
-	PID int32
-	// State is pg_stat_activity.state, such as "idle in transaction", or
-	// "prepared".
-	State string
-	// Application is the session's application_name (a prepared
-	// transaction's gid).
-	Application string
-	// TransactionStart is when its transaction started; Age how long ago.
-	TransactionStart time.Time
-	Age              time.Duration
-	// Query is the session's current or last statement, shortened.
-	Query string
-}
+type HorizonHolder = meowmxtype.HorizonHolder
 
 // Subscriptions lists the subscriptions by name, with their position, lag
 // and what holds them back. Counting the lag reads the events after each
@@ -71,13 +33,9 @@ func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, er
 		return nil, fmt.Errorf("meowmx: list subscriptions: %w", err)
 	}
 	var holders []*HorizonHolder
-	out := make([]*SubscriptionInfo, len(rows))
-	for i, r := range rows {
-		info := &SubscriptionInfo{Name: r.Name, Position: fromDriverPos(r.Last),
-			AggregateTypes: r.AggregateTypes, EventTypes: r.EventTypes,
-			Lag: r.Lag, Waiting: r.Waiting, Parked: r.Parked,
-			Ahead: h.Xmax != 0 && r.Last.TransactionID >= h.Xmax}
-		if r.Waiting > 0 {
+	for _, info := range rows {
+		info.Ahead = h.Xmax != 0 && info.Position.TransactionID >= h.Xmax
+		if info.Waiting > 0 {
 			if holders == nil {
 				if holders, err = s.horizonHolders(ctx, 0); err != nil {
 					return nil, err
@@ -85,9 +43,8 @@ func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, er
 			}
 			info.HorizonHeldBy = holders
 		}
-		out[i] = info
 	}
-	return out, nil
+	return rows, nil
 }
 
 // HorizonHolders lists the sessions whose open transactions have held the
@@ -103,12 +60,7 @@ func (s *Store[TTx]) horizonHolders(ctx context.Context, olderThan time.Duration
 	if err != nil {
 		return nil, fmt.Errorf("meowmx: horizon holders: %w", err)
 	}
-	out := make([]*HorizonHolder, len(hs))
-	for i, h := range hs {
-		out[i] = &HorizonHolder{PID: h.PID, State: h.State, Application: h.Application,
-			TransactionStart: h.TransactionFrom, Age: h.Age, Query: h.Query}
-	}
-	return out, nil
+	return hs, nil
 }
 
 // ResetSubscription moves a subscription's checkpoint to a position,
@@ -124,8 +76,7 @@ func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Pos
 	if pos.EventID < 0 {
 		return &ArgumentError{Arg: "position", Reason: "negative event id"}
 	}
-	to := driverPos(pos)
-	ok, err := s.driver.Executor().SubscriptionSet(ctx, &meowmxdriver.SubscriptionSetParams{Name: name, To: &to})
+	ok, err := s.driver.Executor().SubscriptionSet(ctx, &meowmxdriver.SubscriptionSetParams{Name: name, To: &pos})
 	if err != nil {
 		return fmt.Errorf("meowmx: reset subscription %q: %w", name, err)
 	}
@@ -144,7 +95,7 @@ func (s *Store[TTx]) DeleteSubscription(ctx context.Context, name string) error 
 	if err := checkName("subscription name", name); err != nil {
 		return err
 	}
-	ok, err := s.driver.Executor().SubscriptionDelete(ctx, &meowmxdriver.SubscriptionGetParams{Name: name})
+	ok, err := s.driver.Executor().SubscriptionDelete(ctx, &meowmxdriver.SubscriptionDeleteParams{Name: name})
 	if err != nil {
 		return fmt.Errorf("meowmx: delete subscription %q: %w", name, err)
 	}
@@ -182,10 +133,10 @@ func (s *Store[TTx]) WaitForSubscription(ctx context.Context, name string) error
 				}
 				head = &Position{}
 				if p != nil {
-					*head = fromDriverPos(*p)
+					head = p
 				}
 			}
-			if fromDriverPos(row.Last).Compare(*head) >= 0 {
+			if row.Position.Compare(*head) >= 0 {
 				pending, err := ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: name, ReplayOnly: true, Limit: 1})
 				if err != nil {
 					return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
@@ -236,13 +187,13 @@ func (s *Store[TTx]) ParkedEvents(ctx context.Context, name string) ([]*ParkedEv
 	}
 	byID := make(map[int64]*RecordedEvent, len(evs))
 	for _, e := range evs {
-		byID[e.ID] = recorded(e)
+		byID[e.Position.EventID] = e
 	}
 	out := make([]*ParkedEvent, 0, len(rows))
 	for _, r := range rows {
 		ev := byID[r.Event.EventID]
 		if ev == nil { // deleted from es_events
-			ev = &RecordedEvent{Position: fromDriverPos(r.Event), StreamID: StreamID{ID: r.AggregateID}}
+			ev = &RecordedEvent{Position: r.Event, StreamID: StreamID{ID: r.AggregateID}}
 		}
 		out = append(out, &ParkedEvent{Event: ev, Error: r.Error, Attempts: r.Attempts, ParkedAt: r.ParkedAt, Replay: r.Replay})
 	}

@@ -1,6 +1,9 @@
 // Package meowmxdriver is the boundary between the meowmx store and the
 // databases it runs on. It is an internal contract between package meowmx and
-// its drivers (meowmxpgx, meowmxsqlite).
+// its drivers (meowmxpgx, meowmxsqlite). The values that cross it are those
+// of package meowmxtype, which package meowmx re-exports: drivers return
+// events and positions as users see them. Optional features are listed in
+// one place, [Capabilities].
 //
 // API is not stable. DO NOT IMPLEMENT outside this module: the interfaces
 // change whenever the public API in package meowmx needs them to.
@@ -14,7 +17,8 @@ package meowmxdriver
 import (
 	"context"
 	"errors"
-	"time"
+
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // ErrNotFound is returned by executor methods that look up one row that
@@ -25,6 +29,15 @@ var ErrNotFound = errors.New("meowmxdriver: not found")
 // (an aggregate id that is not a UUID for a UUID column, text too long for a
 // CHAR(n) column). Package meowmx reports it as an argument error.
 var ErrInvalidInput = errors.New("meowmxdriver: invalid input")
+
+// ErrNotMigrated is wrapped by drivers when the tables do not exist.
+// Package meowmx re-exports it as meowmx.ErrNotMigrated.
+var ErrNotMigrated = meowmxtype.ErrNotMigrated
+
+// ErrCommitUnknown is wrapped by drivers when a write failed after it was
+// sent and its transaction may have committed. Package meowmx re-exports it
+// as meowmx.ErrCommitUnknown.
+var ErrCommitUnknown = meowmxtype.ErrCommitUnknown
 
 // Driver gives package meowmx executors for one database. TTx is the
 // driver's native transaction type (pgx.Tx, *sql.Tx).
@@ -44,38 +57,51 @@ type Driver[TTx any] interface {
 	Migrate(ctx context.Context, p *MigrateParams) (*MigrateResult, error)
 	// Name is a short name for logs and errors: "postgres", "sqlite".
 	Name() string
-	// Capabilities tells what the database guarantees beyond the common
-	// ground.
+	// Capabilities tells what the driver can do beyond Executor. Package
+	// meowmx reads it once, when a store is made.
 	Capabilities() Capabilities
 }
 
-// BatchAppender is implemented by drivers that run several appends in one
-// transaction faster than AppendBatchInTx does, such as meowmxpgx (one
-// round trip). Package meowmx uses AppendBatchInTx with Driver.Begin for
-// drivers without it.
+// Capabilities is the one place where a driver says what it has beyond
+// the executors: each optional feature is a field, nil (or false) when the
+// driver lacks it, or when it is switched off by the driver's config.
+type Capabilities struct {
+	// BatchAppender runs many appends in one transaction. With it, the
+	// store groups concurrent Store.Append calls (group commit); without,
+	// each runs alone, through Executor().EventAppend. A database with
+	// one writer at a time (SQLite) gains nothing from grouping.
+	BatchAppender BatchAppender
+	// Listener wakes subscribers in other processes (PostgreSQL
+	// LISTEN/NOTIFY). Without it, Store.Append wakes the subscriptions
+	// of its own store, and the others poll.
+	Listener Listener
+	// SubscriptionLocker makes one worker the owner of a subscription
+	// across processes. Without it, package meowmx locks within the
+	// process only (the fenced checkpoint keeps handlers exactly-once
+	// regardless).
+	SubscriptionLocker SubscriptionLocker
+	// Horizon is true when reads across streams filter on a commit
+	// horizon (PostgreSQL's pg_snapshot_xmin) and HorizonGet returns it.
+	// Drivers without it assign positions in commit order (SQLite: one
+	// writer at a time), and HorizonGet returns a zero Horizon.
+	Horizon bool
+}
+
+// BatchAppender runs several appends in one transaction.
 type BatchAppender interface {
 	// EventAppendBatch runs several appends in one transaction of its
 	// own, in the order given, each as EventAppend would run it: a later
 	// append sees the earlier ones' effects. It returns one result per
-	// append, in input order, once the transaction committed. A refused
-	// append (wrong version, UUID already stored) has Appended false and
-	// leaves the others alone; its Stream may be nil even when the stream
-	// exists (the caller reads it). When one append raises an error, the
-	// transaction is rolled back and the error is a *BatchItemError naming
-	// it. Any other error concerns the whole batch: nothing was written,
-	// unless it wraps ErrCommitUnknown.
+	// append, in input order, once the transaction committed; a refused
+	// append has Appended false and Stream as found, and leaves the
+	// others alone. A batch of one append is EventAppend on the pool, its
+	// errors included.
+	//
+	// When one append of several raises an error, the transaction is
+	// rolled back and the error is a *BatchItemError naming it. Any other
+	// error concerns the whole batch: nothing was written, unless it wraps
+	// ErrCommitUnknown.
 	EventAppendBatch(ctx context.Context, ps []*EventAppendParams) ([]*EventAppendResult, error)
-}
-
-// Capabilities lists the features that only some drivers have.
-type Capabilities struct {
-	// Listen is true when the driver can wake subscribers across processes
-	// (PostgreSQL LISTEN/NOTIFY).
-	Listen bool
-	// Horizon is true when reads across streams filter on a commit horizon
-	// (PostgreSQL's pg_snapshot_xmin). Drivers without it must assign
-	// positions in commit order (SQLite: one writer at a time).
-	Horizon bool
 }
 
 // Executor runs statements either on a pool or in a transaction.
@@ -90,11 +116,12 @@ type ExecutorTx interface {
 	Executor
 	Commit(ctx context.Context) error
 	Rollback(ctx context.Context) error
-	// CommitAdvance moves a checkpoint from p.From to p.To and commits: in
-	// one round trip where the database allows it. It is fenced: when the
-	// stored checkpoint is not exactly p.From it returns false and the
-	// transaction is rolled back, so that nothing of it is written.
-	CommitAdvance(ctx context.Context, p *SubscriptionAdvanceParams) (bool, error)
+	// SubscriptionCommit moves a checkpoint from p.From to p.To and
+	// commits: in one round trip where the database allows it. It is
+	// fenced: when the stored checkpoint is not exactly p.From it returns
+	// false and the transaction is rolled back, so that nothing of it is
+	// written.
+	SubscriptionCommit(ctx context.Context, p *SubscriptionCommitParams) (bool, error)
 }
 
 // MigrateParams are the inputs of Driver.Migrate.
@@ -113,20 +140,3 @@ type MigrateResult struct {
 	Version int
 }
 
-// EventRow is one event as stored.
-type EventRow struct {
-	ID            int64
-	TransactionID uint64
-	AggregateID   string
-	AggregateType string
-	Version       int64
-	EventType     string
-	Data          []byte
-	Metadata      []byte // nil when absent
-	EventUUID     []byte // 16 bytes, or nil when absent
-	RecordedAt    time.Time
-}
-
-// ErrNotMigrated is returned when the tables do not exist: run the
-// migrations first.
-var ErrNotMigrated = errors.New("meowmxdriver: tables not found (run the migrations)")

@@ -4,78 +4,68 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
-)
 
-// Expected-version sentinels, shared by package meowmx and the drivers.
-// Values >= -1 are exact versions (-1: the stream has no events).
-const (
-	ExpectedAny          int64 = -1 << 63   // no check
-	ExpectedStreamExists int64 = -1<<63 + 1 // at least one event
-	ExpectedNoStream     int64 = -1         // no events yet
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // ErrDuplicate is returned by EventAppend inside a caller's transaction when
 // a unique constraint refused the events (an event UUID or a version stored
-// by another writer). The transaction is then aborted.
+// by another writer). On PostgreSQL the transaction is then aborted.
 var ErrDuplicate = errors.New("meowmxdriver: duplicate event")
+
+// ErrReordered is returned by EventAppend when the stream is at the
+// expected version but its events could not be ordered after the stream's
+// last event in the global order: a transaction that took its id later
+// wrote the stream first (PostgreSQL: es_aggregates.last_transaction_id).
+// Nothing was written. On the pool, the driver runs such an append again
+// in a new transaction, which comes after the stream's last writer, and
+// returns ErrReordered only when that keeps happening; in a caller's
+// transaction it cannot, and the transaction goes on.
+var ErrReordered = errors.New("meowmxdriver: stream written by a transaction that began later")
 
 // EventExecutor writes and reads events.
 type EventExecutor interface {
 	// EventAppend appends events to one stream if its version matches
-	// Expected and none of the event UUIDs is stored yet, in one statement.
-	// Otherwise it writes nothing and returns Appended false with the stream
-	// as found.
+	// Expected and none of the event UUIDs is stored yet, in one statement
+	// where the database allows it. Otherwise it writes nothing and
+	// returns Appended false with the stream as found. On the pool it runs
+	// in a transaction of its own, with whatever retries the database
+	// needs (a deadlock's victim, ErrReordered).
 	EventAppend(ctx context.Context, p *EventAppendParams) (*EventAppendResult, error)
 	// EventListByUUID returns the stored events that carry the given UUIDs,
 	// in (aggregate_id, version) order.
-	EventListByUUID(ctx context.Context, p *EventListByUUIDParams) ([]*EventRow, error)
+	EventListByUUID(ctx context.Context, p *EventListByUUIDParams) ([]*meowmxtype.RecordedEvent, error)
 	// EventReadAll returns events after a position in (transaction_id, id)
 	// order, below the commit horizon where the driver has one.
-	EventReadAll(ctx context.Context, p *EventReadAllParams) ([]*EventRow, error)
-	// StreamGet returns the aggregate row of a stream, or ErrNotFound.
-	StreamGet(ctx context.Context, p *StreamGetParams) (*StreamRow, error)
+	EventReadAll(ctx context.Context, p *EventReadAllParams) ([]*meowmxtype.RecordedEvent, error)
+	// EventGet returns events by id, in (transaction_id, id) order.
+	EventGet(ctx context.Context, p *EventGetParams) ([]*meowmxtype.RecordedEvent, error)
+	// StreamGet returns a stream, or ErrNotFound.
+	StreamGet(ctx context.Context, p *StreamGetParams) (*meowmxtype.StreamInfo, error)
 	// StreamRead returns events of one stream by version.
-	StreamRead(ctx context.Context, p *StreamReadParams) ([]*EventRow, error)
+	StreamRead(ctx context.Context, p *StreamReadParams) ([]*meowmxtype.RecordedEvent, error)
 }
 
 // EventAppendParams are the inputs of EventAppend. The slices have one
 // element per event.
 type EventAppendParams struct {
-	AggregateID   string
-	AggregateType string
-	Expected      int64
-	EventTypes    []string
-	Data          [][]byte
-	Metadata      [][]byte // elements may be nil
-	EventUUIDs    [][]byte // nil, or one 16-byte UUID (or nil) per event
-	// LockFirst asks EventAppend, outside a caller's transaction, to lock
-	// the stream before its transaction writes anything. Package meowmx
-	// sets it when it runs an append again because a transaction that
-	// began writing later wrote the stream first: a transaction that
-	// waits for the lock before it takes its id comes after the stream's
-	// last writer (PostgreSQL: es_aggregates.last_transaction_id).
-	LockFirst bool
+	Stream     meowmxtype.StreamID
+	Expected   meowmxtype.ExpectedVersion
+	EventTypes []string
+	Data       [][]byte
+	Metadata   [][]byte // elements may be nil
+	EventUUIDs [][]byte // nil, or one 16-byte UUID per event
 }
 
 // EventAppendResult is the outcome of EventAppend.
 type EventAppendResult struct {
 	// Appended is true when the events were written.
 	Appended bool
-	// Events are the written events' ids, transaction id and versions, in
-	// input order, when Appended.
-	Events []AppendedEvent
+	// Events are the written events, in input order, when Appended.
+	Events []meowmxtype.AppendedEvent
 	// Stream is the stream as found when nothing was written: nil when the
-	// aggregate id does not exist. EventAppendBatch may leave it nil.
-	Stream *StreamRow
-}
-
-// AppendedEvent identifies one written event.
-type AppendedEvent struct {
-	ID            int64
-	TransactionID uint64
-	Version       int64
-	RecordedAt    time.Time
+	// aggregate id does not exist.
+	Stream *meowmxtype.StreamInfo
 }
 
 // EventListByUUIDParams are the inputs of EventListByUUID.
@@ -85,25 +75,21 @@ type EventListByUUIDParams struct {
 
 // EventReadAllParams are the inputs of EventReadAll.
 type EventReadAllParams struct {
-	AfterTransactionID uint64
-	AfterID            int64
+	After meowmxtype.Position
 	// AggregateTypes and EventTypes filter when non-empty.
 	AggregateTypes []string
 	EventTypes     []string
 	Limit          int
 }
 
+// EventGetParams are the inputs of EventGet.
+type EventGetParams struct {
+	IDs []int64
+}
+
 // StreamGetParams are the inputs of StreamGet.
 type StreamGetParams struct {
 	AggregateID string
-}
-
-// StreamRow is one row of es_aggregates. Version is -1 for a stream that
-// has a row but no events (the Python client creates such rows).
-type StreamRow struct {
-	AggregateID   string
-	AggregateType string
-	Version       int64
 }
 
 // StreamReadParams are the inputs of StreamRead. From and To are inclusive
@@ -116,22 +102,15 @@ type StreamReadParams struct {
 	Limit       int
 }
 
-// ErrCommitUnknown is wrapped by drivers when a write failed after it was
-// sent and its transaction may have committed: the connection broke, or
-// the caller's context ended while waiting for the answer. Whether the
-// events were stored is unknown.
-var ErrCommitUnknown = errors.New("meowmxdriver: outcome unknown: the transaction may have committed")
-
 // BatchItemError is returned by BatchAppender.EventAppendBatch when one append
 // raised an error (a unique violation from a concurrent writer, a value the
-// database refuses, a deadlock). The whole transaction was rolled back:
-// nothing of the batch was written. The caller retries the others without
-// the append at Index, and that one on its own.
+// database refuses). The whole transaction was rolled back: nothing of the
+// batch was written. The caller sends the others again without the append
+// at Index, and that one on its own.
 type BatchItemError struct {
 	// Index is the position of the failing append in the batch.
 	Index int
-	// Err is the append's error, as EventAppend would return it in a
-	// caller's transaction.
+	// Err is the append's error.
 	Err error
 }
 
@@ -142,29 +121,3 @@ func (e *BatchItemError) Error() string {
 
 // Unwrap returns Err.
 func (e *BatchItemError) Unwrap() error { return e.Err }
-
-// AppendBatchInTx does what BatchAppender.EventAppendBatch does, with a
-// transaction from begin and one EventAppend per append. It serves drivers
-// that do not implement BatchAppender; a database with a single writer
-// (SQLite) needs nothing faster. Any error of an append is a
-// *BatchItemError, and an error of the commit is returned as is: a driver
-// whose commit can fail without telling whether it happened should
-// implement BatchAppender and wrap ErrCommitUnknown.
-func AppendBatchInTx(ctx context.Context, begin func(context.Context) (ExecutorTx, error), ps []*EventAppendParams) ([]*EventAppendResult, error) {
-	tx, err := begin(ctx)
-	if err != nil {
-		return nil, err
-	}
-	results := make([]*EventAppendResult, len(ps))
-	for i, p := range ps {
-		results[i], err = tx.EventAppend(ctx, p)
-		if err != nil {
-			_ = tx.Rollback(context.WithoutCancel(ctx))
-			return nil, &BatchItemError{Index: i, Err: err}
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return nil, err
-	}
-	return results, nil
-}

@@ -3,42 +3,42 @@ package meowmxdriver
 import (
 	"context"
 	"time"
+
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // SubscriptionExecutor stores subscription checkpoints and parked events.
 //
 // A driver without a commit horizon (SQLite) implements them with plain
 // statements: HorizonGet returns a zero Horizon (no horizon, nothing can be
-// ahead) and HorizonHolders nil. The fencing of ExecutorTx.CommitAdvance
-// (and of ParkedDelete for replays) is what makes a handler's writes
-// exactly-once, whatever the locking. Such a driver need not implement
-// SubscriptionLocker (package meowmx then locks within the process) nor
-// ListenerDriver (Store.Append wakes the subscriptions of its own store;
-// the others poll).
+// ahead) and HorizonHolders nil. The fencing of
+// ExecutorTx.SubscriptionCommit (and of ParkedDelete for replays) is what
+// makes a handler's writes exactly-once, whatever the locking.
 type SubscriptionExecutor interface {
 	// SubscriptionCreate inserts a subscription at a position unless it
 	// exists, and returns the row as stored (the existing one wins).
-	SubscriptionCreate(ctx context.Context, p *SubscriptionCreateParams) (*SubscriptionRow, error)
-	// SubscriptionGet returns one subscription, or ErrNotFound.
-	SubscriptionGet(ctx context.Context, p *SubscriptionGetParams) (*SubscriptionRow, error)
-	// SubscriptionList returns every subscription by name, with its lag
-	// counted.
-	SubscriptionList(ctx context.Context) ([]*SubscriptionRow, error)
+	SubscriptionCreate(ctx context.Context, p *SubscriptionCreateParams) (*meowmxtype.SubscriptionInfo, error)
+	// SubscriptionGet returns one subscription, or ErrNotFound. Lag,
+	// Waiting and Parked are left zero.
+	SubscriptionGet(ctx context.Context, p *SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error)
+	// SubscriptionList returns every subscription by name, with Lag,
+	// Waiting and Parked counted.
+	SubscriptionList(ctx context.Context) ([]*meowmxtype.SubscriptionInfo, error)
 	// SubscriptionSet moves a checkpoint unconditionally; false when the
 	// subscription does not exist.
 	SubscriptionSet(ctx context.Context, p *SubscriptionSetParams) (bool, error)
 	// SubscriptionDelete removes a subscription and its parked events;
 	// false when it did not exist.
-	SubscriptionDelete(ctx context.Context, p *SubscriptionGetParams) (bool, error)
+	SubscriptionDelete(ctx context.Context, p *SubscriptionDeleteParams) (bool, error)
 	// SubscriptionHead returns the last event the subscription's filter
 	// selects (committed, readable or not), or nil when there is none.
-	SubscriptionHead(ctx context.Context, p *SubscriptionHeadParams) (*Position, error)
+	SubscriptionHead(ctx context.Context, p *SubscriptionHeadParams) (*meowmxtype.Position, error)
 	// HorizonGet returns the commit horizon: events of transactions below
 	// Xmin are readable; Xmax is the next transaction id.
 	HorizonGet(ctx context.Context) (*Horizon, error)
 	// HorizonHolders lists the sessions that hold the horizon back, oldest
 	// first: those with a transaction id older than p.OlderThan.
-	HorizonHolders(ctx context.Context, p *HorizonHoldersParams) ([]*HorizonHolder, error)
+	HorizonHolders(ctx context.Context, p *HorizonHoldersParams) ([]*meowmxtype.HorizonHolder, error)
 
 	// ParkedInsert parks events (or updates a parked event's error,
 	// attempts and replay flag).
@@ -51,14 +51,10 @@ type SubscriptionExecutor interface {
 	// ParkedMarkReplay marks parked events for replay: all of the
 	// subscription's when EventIDs is empty. It returns how many.
 	ParkedMarkReplay(ctx context.Context, p *ParkedMarkReplayParams) (int64, error)
-	// EventGet returns events by id, in (transaction_id, id) order.
-	EventGet(ctx context.Context, p *EventGetParams) ([]*EventRow, error)
 }
 
-// SubscriptionLocker is implemented by drivers that can make one worker
-// the owner of a subscription across processes. Without it, package meowmx
-// locks within the process only (and the fenced checkpoint keeps handlers
-// exactly-once regardless).
+// SubscriptionLocker makes one worker the owner of a subscription across
+// processes (see Capabilities).
 type SubscriptionLocker interface {
 	// SubscriptionLock returns the lock of one subscription, not yet taken.
 	SubscriptionLock(name string) SubscriptionLock
@@ -78,14 +74,8 @@ type SubscriptionLock interface {
 	Close(ctx context.Context) error
 }
 
-// ListenerDriver is implemented by drivers that can wake subscribers in
-// other processes. Listener returns nil when that is switched off.
-type ListenerDriver interface {
-	Listener() Listener
-}
-
-// Listener is implemented by drivers that can wake subscribers in other
-// processes (PostgreSQL LISTEN/NOTIFY).
+// Listener wakes subscribers in other processes (PostgreSQL LISTEN/NOTIFY;
+// see Capabilities).
 type Listener interface {
 	// Listen opens one connection and calls fn for every notification with
 	// the transaction id it announces (0: unknown, call fn(0) right after
@@ -96,48 +86,33 @@ type Listener interface {
 	Notify(ctx context.Context, txID uint64) error
 }
 
-// Position is a place in the global order.
-type Position struct {
-	TransactionID uint64
-	EventID       int64
-}
-
-// SubscriptionRow is one row of es_event_subscriptions.
-type SubscriptionRow struct {
-	Name           string
-	Last           Position
-	AggregateTypes []string // nil: all, or unknown (never run by Go)
-	EventTypes     []string
-	// Lag counts the committed events after Last that the filter selects;
-	// Waiting counts those of them not yet readable (above the horizon).
-	// Filled by SubscriptionList only.
-	Lag, Waiting int64
-	// Parked counts the parked events. Filled by SubscriptionList only.
-	Parked int64
-}
-
 // SubscriptionCreateParams are the inputs of SubscriptionCreate. When
 // AtHead is true the position is the last readable event that the filter
 // selects (or the beginning), not At.
 type SubscriptionCreateParams struct {
 	Name           string
-	At             Position
+	At             meowmxtype.Position
 	AtHead         bool
 	AggregateTypes []string
 	EventTypes     []string
 }
 
-// SubscriptionGetParams name one subscription.
+// SubscriptionGetParams are the inputs of SubscriptionGet.
 type SubscriptionGetParams struct {
 	Name string
 }
 
-// SubscriptionAdvanceParams are the inputs of ExecutorTx.CommitAdvance. Async
-// lets the transaction's commit return before it is flushed to disk
+// SubscriptionDeleteParams are the inputs of SubscriptionDelete.
+type SubscriptionDeleteParams struct {
+	Name string
+}
+
+// SubscriptionCommitParams are the inputs of ExecutorTx.SubscriptionCommit.
+// Async lets the transaction's commit return before it is flushed to disk
 // (PostgreSQL: synchronous_commit off for that transaction).
-type SubscriptionAdvanceParams struct {
+type SubscriptionCommitParams struct {
 	Name     string
-	From, To Position
+	From, To meowmxtype.Position
 	Async    bool
 }
 
@@ -145,7 +120,7 @@ type SubscriptionAdvanceParams struct {
 // moves to To unless it is nil; the filter is stored when SetFilter.
 type SubscriptionSetParams struct {
 	Name           string
-	To             *Position
+	To             *meowmxtype.Position
 	SetFilter      bool
 	AggregateTypes []string
 	EventTypes     []string
@@ -168,21 +143,10 @@ type HorizonHoldersParams struct {
 	Limit     int
 }
 
-// HorizonHolder is a session whose open transaction holds the horizon back.
-type HorizonHolder struct {
-	PID             int32
-	State           string
-	Application     string
-	TransactionID   uint64
-	TransactionFrom time.Time
-	Age             time.Duration
-	Query           string
-}
-
 // ParkedRow is one parked event.
 type ParkedRow struct {
 	Subscription string
-	Event        Position
+	Event        meowmxtype.Position
 	AggregateID  string
 	Error        string
 	Attempts     int
@@ -205,7 +169,7 @@ type ParkedListParams struct {
 // ParkedDeleteParams are the inputs of ParkedDelete.
 type ParkedDeleteParams struct {
 	Subscription string
-	Event        Position
+	Event        meowmxtype.Position
 }
 
 // ParkedMarkReplayParams are the inputs of ParkedMarkReplay.
@@ -214,7 +178,3 @@ type ParkedMarkReplayParams struct {
 	EventIDs     []int64
 }
 
-// EventGetParams are the inputs of EventGet.
-type EventGetParams struct {
-	IDs []int64
-}

@@ -12,7 +12,6 @@ import (
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
 	"github.com/meowmx/meowmx/internal/storetest"
-	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
@@ -28,26 +27,16 @@ func newStore(t *testing.T, cfg *meowmx.Config) *meowmx.Store[pgx.Tx] {
 	return store
 }
 
-// inTxBatches hides the driver's EventAppendBatch: the store then groups
-// appends with meowmxdriver.AppendBatchInTx, as it does for drivers
-// without a faster way.
-type inTxBatches struct {
-	meowmxdriver.Driver[pgx.Tx]
-}
-
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	for _, v := range []struct {
 		name string
 		gc   meowmx.GroupCommitConfig
-		// inTx: the store groups appends with AppendBatchInTx, as for
-		// drivers without EventAppendBatch; perAppend: the driver's
-		// fallback, one statement per append.
-		inTx, perAppend bool
+		// perAppend: the driver's fallback, one statement per append.
+		perAppend bool
 	}{
 		{name: "GroupCommit"},
 		{name: "GroupCommitPerStatement", perAppend: true},
-		{name: "GroupCommitInTx", inTx: true},
 		{name: "GroupCommitWindow", gc: meowmx.GroupCommitConfig{Window: 500 * time.Microsecond, MaxBatch: 8}},
 		{name: "GroupCommitDisabled", gc: meowmx.GroupCommitConfig{Disabled: true}},
 	} {
@@ -57,16 +46,12 @@ func TestConformance(t *testing.T) {
 				d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
 				require.NoError(t, err)
 				meowmxpgx.SetPerAppend(d, v.perAppend)
-				var driver meowmxdriver.Driver[pgx.Tx] = d
-				if v.inTx {
-					driver = inTxBatches{d}
-				}
 				c := meowmx.Config{}
 				if cfg != nil {
 					c = *cfg
 				}
 				c.GroupCommit = v.gc
-				store, err := meowmx.NewStore(driver, &c)
+				store, err := meowmx.NewStore(d, &c)
 				require.NoError(t, err)
 				return store
 			}
@@ -79,10 +64,7 @@ func TestConformance(t *testing.T) {
 					return store
 				},
 				Reopen: func(t *testing.T, s *meowmx.Store[pgx.Tx]) *meowmx.Store[pgx.Tx] {
-					d, ok := s.Driver().(*meowmxpgx.Driver)
-					if !ok {
-						d = s.Driver().(inTxBatches).Driver.(*meowmxpgx.Driver)
-					}
+					d := s.Driver().(*meowmxpgx.Driver)
 					return open(t, d.Pool(), d.Schema(), nil)
 				},
 				NewUnmigrated: func(t *testing.T) *meowmx.Store[pgx.Tx] {

@@ -40,6 +40,13 @@ import (
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
+var (
+	_ meowmxdriver.Driver[pgx.Tx]     = (*Driver)(nil)
+	_ meowmxdriver.BatchAppender      = (*Driver)(nil)
+	_ meowmxdriver.SubscriptionLocker = (*Driver)(nil)
+	_ meowmxdriver.ExecutorTx         = (*executorTx)(nil)
+)
+
 // SchemaDefault is the PostgreSQL schema used when Config.Schema is empty.
 const SchemaDefault = "public"
 
@@ -108,9 +115,15 @@ func (d *Driver) Schema() string { return d.schema }
 // Name implements meowmxdriver.Driver.
 func (d *Driver) Name() string { return "postgres" }
 
-// Capabilities implements meowmxdriver.Driver.
+// Capabilities implements meowmxdriver.Driver: batches of appends, a
+// commit horizon, subscription locks across processes and, unless
+// Config.DisableNotify, LISTEN/NOTIFY.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	return meowmxdriver.Capabilities{Listen: true, Horizon: true}
+	c := meowmxdriver.Capabilities{BatchAppender: d, SubscriptionLocker: d, Horizon: true}
+	if !d.disableNotify {
+		c.Listener = listener{d}
+	}
+	return c
 }
 
 // Executor implements meowmxdriver.Driver.
@@ -162,18 +175,18 @@ type executorTx struct {
 
 func (e *executorTx) Commit(ctx context.Context) error {
 	if e.conn == nil {
-		return interpretError(pgx.ErrTxClosed)
+		return interpretError(pgx.ErrTxClosed, onRead)
 	}
 	defer e.release()
-	return interpretError(e.tx.Commit(ctx))
+	return interpretError(e.tx.Commit(ctx), onCommit)
 }
 
 func (e *executorTx) Rollback(ctx context.Context) error {
 	if e.conn == nil {
-		return interpretError(pgx.ErrTxClosed)
+		return interpretError(pgx.ErrTxClosed, onRead)
 	}
 	defer e.release()
-	return interpretError(e.tx.Rollback(ctx))
+	return interpretError(e.tx.Rollback(ctx), onRead)
 }
 
 // release returns the connection to the pool, which closes it unless it
@@ -201,7 +214,7 @@ func (e *executor) queries(ctx context.Context) (*queries, error) {
 		return nil, fmt.Errorf("meowmxpgx: schema %q: %w", d.schema, meowmxdriver.ErrNotMigrated)
 	}
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	q, err := buildQueries(d.quoted, *idType)
 	if err != nil {
@@ -214,24 +227,4 @@ func (e *executor) queries(ctx context.Context) (*queries, error) {
 // forget drops the cached queries, after the tables changed.
 func (d *Driver) forget() {
 	d.q.Store(nil)
-}
-
-// interpretError maps pgx errors to meowmxdriver's.
-func interpretError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if errors.Is(err, pgx.ErrNoRows) {
-		return meowmxdriver.ErrNotFound
-	}
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) {
-		switch pgErr.Code {
-		case "22P02", "22001", "22021", "22P05", "54000": // bad text, too long, bad encoding
-			return fmt.Errorf("%w: %w", meowmxdriver.ErrInvalidInput, err)
-		case "42P01": // undefined_table
-			return fmt.Errorf("%w: %w", meowmxdriver.ErrNotMigrated, err)
-		}
-	}
-	return fmt.Errorf("meowmxpgx: %w", err)
 }

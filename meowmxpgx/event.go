@@ -3,15 +3,17 @@ package meowmxpgx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
@@ -19,79 +21,125 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 	if err != nil {
 		return nil, err
 	}
-	if err := q.checkID(p.AggregateID); err != nil {
+	if err := q.checkID(p.Stream.ID); err != nil {
 		return nil, err
 	}
-	sql, args := q.appendStatement(p)
-	events, err := e.appendRows(ctx, q, p, sql, args)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if !errors.As(err, &pgErr) || pgErr.Code != "23505" { // unique_violation
-			if e.pool {
-				return nil, writeError(err, true)
-			}
-			return nil, interpretError(err)
-		}
-		if !e.pool {
-			// The caller's transaction is aborted: nothing more can be read.
-			return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
-		}
+	if !e.pool {
+		return e.appendInTx(ctx, q, p)
 	}
-	res := appendOutcome(p, events)
-	if res.Appended {
-		return res, nil
-	}
-	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
-	if errors.Is(err, meowmxdriver.ErrNotFound) {
-		return res, nil
-	}
-	return res, err
+	return e.d.appendAlone(ctx, q, p, false)
 }
 
-// appendRows runs an append statement. On the pool it acquires the
-// connection apart, so that a failure to get one is known to have sent
-// nothing; with p.LockFirst it runs BEGIN, a statement that locks the
-// stream, the append and COMMIT, in one round trip. An append of its own
-// that PostgreSQL chose as a deadlock's victim (it waited in a cycle of
-// other transactions' locks, such as two batches that lock new streams
-// in different orders) wrote nothing, and is run again, up to
-// deadlockRetries times.
-func (e *executor) appendRows(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
-	if !e.pool {
-		rows, _ := e.db.Query(ctx, sql, args...)
-		return collectAppended(rows)
+// appendInTx runs an append in the caller's transaction. A unique
+// violation has aborted it: nothing more can be read.
+func (e *executor) appendInTx(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
+	sql, args := q.appendStatement(p)
+	rows, _ := e.db.Query(ctx, sql, args...)
+	events, err := collectAppended(rows)
+	if err != nil {
+		return nil, interpretError(err, onRead)
 	}
-	for attempt := 1; ; attempt++ {
-		events, err := e.appendPooled(ctx, q, p, sql, args)
-		var pgErr *pgconn.PgError
-		if attempt < deadlockRetries && errors.As(err, &pgErr) && pgErr.Code == "40P01" { // deadlock_detected
+	if len(events) > 0 {
+		return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
+	}
+	return e.refused(ctx, q, p)
+}
+
+// Retries of appendAlone.
+const (
+	// deadlockRetries bounds how often an append that PostgreSQL chose as
+	// a deadlock's victim is run again: it waited in a cycle of other
+	// transactions' locks (two batches that lock new streams in different
+	// orders) and wrote nothing.
+	deadlockRetries = 3
+	// reorderRetries bounds how often an append that its transaction
+	// could not order after the stream's last event (ErrReordered) is run
+	// again. Each retry locks the stream before its transaction takes an
+	// id, so it is overtaken again only when the stream is created
+	// concurrently.
+	reorderRetries = 10
+)
+
+// appendAlone runs an append in a transaction of its own, again when it
+// was a deadlock's victim or was reordered; with lockFirst from the start
+// in a transaction that locks the stream before it writes (BEGIN, the
+// lock, the append, COMMIT: one round trip). A transaction that waits for
+// the lock before it takes its id comes after the stream's last writer.
+//
+// A unique violation is another writer's event at the same version or
+// UUID: with UUIDs it is reported as a refusal (the caller finds out
+// whether it was this append's earlier attempt), without as ErrDuplicate.
+func (d *Driver) appendAlone(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, lockFirst bool) (*meowmxdriver.EventAppendResult, error) {
+	pool := &executor{d: d, db: d.pool, pool: true}
+	deadlocks, reorders := 0, 0
+	for {
+		events, err := d.appendPooled(ctx, q, p, lockFirst)
+		switch {
+		case sqlState(err) == pgerrcode.DeadlockDetected && deadlocks < deadlockRetries-1:
+			deadlocks++
+			continue
+		case sqlState(err) == pgerrcode.UniqueViolation && p.EventUUIDs != nil:
+		case err != nil:
+			return nil, interpretError(err, onCommit)
+		case len(events) > 0:
+			return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
+		}
+		res, err := pool.refused(ctx, q, p)
+		if errors.Is(err, meowmxdriver.ErrReordered) && reorders < reorderRetries-1 {
+			reorders, lockFirst = reorders+1, true
 			continue
 		}
-		return events, err
+		return res, err
 	}
 }
 
-// deadlockRetries bounds how often an append of its own is run when it
-// is a deadlock's victim.
-const deadlockRetries = 3
+// refused looks up the stream of an append that wrote nothing. It returns
+// meowmxdriver.ErrReordered when the stream is at the expected version and
+// of the append's type, and none of the append's UUIDs is stored: then only
+// the order guard (inOrder) can have refused it.
+func (e *executor) refused(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams) (*meowmxdriver.EventAppendResult, error) {
+	found, err := e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.Stream.ID})
+	switch {
+	case errors.Is(err, meowmxdriver.ErrNotFound):
+		return &meowmxdriver.EventAppendResult{}, nil
+	case err != nil:
+		return nil, err
+	case found.StreamID.Type != p.Stream.Type || !p.Expected.Matches(found.Version):
+		return &meowmxdriver.EventAppendResult{Stream: found}, nil
+	}
+	if p.EventUUIDs != nil {
+		var stored bool
+		if err := e.db.QueryRow(ctx, q.uuidStored, nullableUUIDs(p.EventUUIDs)).Scan(&stored); err != nil {
+			return nil, interpretError(err, onRead)
+		}
+		if stored {
+			return &meowmxdriver.EventAppendResult{Stream: found}, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: %s", meowmxdriver.ErrReordered, p.Stream)
+}
 
-func (e *executor) appendPooled(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, sql string, args []any) ([]meowmxdriver.AppendedEvent, error) {
-	conn, err := e.d.pool.Acquire(ctx)
+// appendPooled runs an append statement on a connection of the pool,
+// acquired apart so that a failure to get one is known to have sent
+// nothing; with lockFirst in a transaction that locks the stream first.
+func (d *Driver) appendPooled(ctx context.Context, q *queries, p *meowmxdriver.EventAppendParams, lockFirst bool) ([]meowmxtype.AppendedEvent, error) {
+	conn, err := d.pool.Acquire(ctx)
 	if err != nil {
 		return nil, &acquireError{err}
 	}
 	defer conn.Release()
-	if !p.LockFirst {
+	sql, args := q.appendStatement(p)
+	if !lockFirst {
 		rows, _ := conn.Query(ctx, sql, args...)
 		return collectAppended(rows)
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(q.streamLock, p.AggregateID)
+	b.Queue(q.streamLock, p.Stream.ID)
 	b.Queue(sql, args...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
-	events, err := func() ([]meowmxdriver.AppendedEvent, error) {
+	events, err := func() ([]meowmxtype.AppendedEvent, error) {
 		for range 2 {
 			if _, err := br.Exec(); err != nil {
 				return nil, err
@@ -114,33 +162,25 @@ func (e *executor) appendPooled(ctx context.Context, q *queries, p *meowmxdriver
 	return events, err
 }
 
-// acquireError is a failure to get a connection from the pool: nothing
-// was sent.
-type acquireError struct{ err error }
-
-func (e *acquireError) Error() string     { return e.err.Error() }
-func (e *acquireError) Unwrap() error     { return e.err }
-func (e *acquireError) SafeToRetry() bool { return true }
-
 // appendStatement returns the statement of an append and its arguments.
 func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams) (string, []any) {
 	kind := appendExact
 	switch p.Expected {
-	case meowmxdriver.ExpectedAny:
+	case meowmxtype.AnyVersion:
 		kind = appendAny
-	case meowmxdriver.ExpectedNoStream:
+	case meowmxtype.NoStream:
 		kind = appendNoStream
-	case meowmxdriver.ExpectedStreamExists:
+	case meowmxtype.StreamExists:
 		kind = appendExists
 	}
-	args := []any{p.AggregateID, p.AggregateType, p.EventTypes, p.Data, nullableText(p.Metadata)}
+	args := []any{p.Stream.ID, p.Stream.Type, p.EventTypes, p.Data, nullableText(p.Metadata)}
 	withUUIDs := 0
 	if p.EventUUIDs != nil {
 		withUUIDs = 1
 		args = append(args, nullableUUIDs(p.EventUUIDs))
 	}
 	if kind == appendExact {
-		args = append(args, p.Expected)
+		args = append(args, int64(p.Expected))
 	}
 	many := 0
 	if len(p.EventTypes) > 1 {
@@ -152,7 +192,7 @@ func (q *queries) appendStatement(p *meowmxdriver.EventAppendParams) (string, []
 // collectAppended reads the result of an append statement: no row when
 // the append was refused, else one row with the events' transaction id,
 // time, first version and ids.
-func collectAppended(rows pgx.Rows) ([]meowmxdriver.AppendedEvent, error) {
+func collectAppended(rows pgx.Rows) ([]meowmxtype.AppendedEvent, error) {
 	var (
 		txID  uint64
 		at    time.Time
@@ -168,14 +208,15 @@ func collectAppended(rows pgx.Rows) ([]meowmxdriver.AppendedEvent, error) {
 	if err != nil {
 		return nil, err
 	}
-	events := make([]meowmxdriver.AppendedEvent, len(ids))
+	events := make([]meowmxtype.AppendedEvent, len(ids))
 	for i, id := range ids {
-		events[i] = meowmxdriver.AppendedEvent{ID: id, TransactionID: txID, Version: first + int64(i), RecordedAt: at}
+		events[i] = meowmxtype.AppendedEvent{Version: first + int64(i),
+			Position: meowmxtype.Position{TransactionID: txID, EventID: id}, RecordedAt: at}
 	}
 	return events, nil
 }
 
-func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxtype.RecordedEvent, error) {
 	q, err := e.queries(ctx)
 	if err != nil {
 		return nil, err
@@ -183,12 +224,12 @@ func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventLis
 	return e.readEvents(ctx, len(p.EventUUIDs), q.listByUUID, nullableUUIDs(p.EventUUIDs))
 }
 
-func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxtype.RecordedEvent, error) {
 	q, err := e.queries(ctx)
 	if err != nil {
 		return nil, err
 	}
-	args := []any{p.AfterTransactionID, p.AfterID, p.Limit}
+	args := []any{p.After.TransactionID, p.After.EventID, p.Limit}
 	byType, byEvent := 0, 0
 	if len(p.AggregateTypes) > 0 {
 		byType = 1
@@ -202,7 +243,7 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent], args...)
 }
 
-func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxdriver.StreamRow, error) {
+func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {
 	q, err := e.queries(ctx)
 	if err != nil {
 		return nil, err
@@ -210,15 +251,15 @@ func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParam
 	if err := q.checkID(p.AggregateID); err != nil {
 		return nil, err
 	}
-	var s meowmxdriver.StreamRow
-	err = e.db.QueryRow(ctx, q.streamGet, p.AggregateID).Scan(&s.AggregateID, &s.AggregateType, &s.Version)
+	var s meowmxtype.StreamInfo
+	err = e.db.QueryRow(ctx, q.streamGet, p.AggregateID).Scan(&s.StreamID.ID, &s.StreamID.Type, &s.Version)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return &s, nil
 }
 
-func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadParams) ([]*meowmxtype.RecordedEvent, error) {
 	q, err := e.queries(ctx)
 	if err != nil {
 		return nil, err
@@ -241,16 +282,16 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 // slice (of up to sizeHint at first) and shares the strings that repeat
 // from row to row (aggregate id and type, event type): a stream read
 // allocates little more than each payload.
-func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, args ...any) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, args ...any) ([]*meowmxtype.RecordedEvent, error) {
 	rows, err := e.db.Query(ctx, sql, args...)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	defer rows.Close()
 	// Rows go into chunks that double up to readChunkMax rows, never
 	// copied: the result points into them.
-	chunk := make([]meowmxdriver.EventRow, 0, min(max(sizeHint, 1), readChunkMax))
-	out := make([]*meowmxdriver.EventRow, 0, cap(chunk))
+	chunk := make([]meowmxtype.RecordedEvent, 0, min(max(sizeHint, 1), readChunkMax))
+	out := make([]*meowmxtype.RecordedEvent, 0, cap(chunk))
 	var (
 		aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
 		u                         pgtype.UUID
@@ -258,24 +299,24 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 	)
 	for rows.Next() {
 		if len(chunk) == cap(chunk) {
-			chunk = make([]meowmxdriver.EventRow, 0, min(2*cap(chunk), readChunkMax))
+			chunk = make([]meowmxtype.RecordedEvent, 0, min(2*cap(chunk), readChunkMax))
 		}
-		chunk = append(chunk, meowmxdriver.EventRow{})
+		chunk = append(chunk, meowmxtype.RecordedEvent{})
 		ev := &chunk[len(chunk)-1]
-		if err := rows.Scan(&ev.ID, &ev.TransactionID, &aggID, &aggType, &ev.Version,
-			&eventType, &ev.Data, &ev.Metadata, &u, &ev.RecordedAt); err != nil {
-			return nil, interpretError(err)
+		if err := rows.Scan(&ev.Position.EventID, &ev.Position.TransactionID, &aggID, &aggType, &ev.Version,
+			&eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &u, &ev.RecordedAt); err != nil {
+			return nil, interpretError(err, onRead)
 		}
-		ev.AggregateID = ids.last(aggID)
-		ev.AggregateType = aggTypes.get(aggType)
-		ev.EventType = eventTypes.get(eventType)
+		ev.StreamID.ID = ids.last(aggID)
+		ev.StreamID.Type = aggTypes.get(aggType)
+		ev.Type = eventTypes.get(eventType)
 		if u.Valid {
-			ev.EventUUID = append([]byte(nil), u.Bytes[:]...)
+			ev.UUID = u.Bytes
 		}
 		out = append(out, ev)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return out, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // EventAppendBatch implements meowmxdriver.BatchAppender: one
@@ -22,35 +23,51 @@ import (
 // (appendRoundSQL), or as the statement of EventAppend when it holds one
 // append. A batch that is one round is that statement alone, in a
 // transaction of its own; a batch of several rounds is BEGIN, their
-// statements and COMMIT, sent as one pgx.Batch. A refused append returns
-// no rows and leaves the others alone; refused appends' Stream is left
-// nil.
+// statements and COMMIT, sent as one pgx.Batch.
+//
+// After the commit, the streams of refused appends are read in one
+// statement; an append refused only by the order guard (see
+// meowmxdriver.ErrReordered) is then run alone, in a transaction that
+// locks its stream first.
 //
 // An append that raises an error (a unique violation from a concurrent
 // writer, a deadlock, a value the column refuses) aborts the transaction.
 // When its statement held other appends too, the batch is sent again with
-// one statement per append, which names it. EventAppendBatch returns a
-// *meowmxdriver.BatchItemError naming the failing append.
+// one statement per append, which names it.
 //
-// A batch of one append is sent as EventAppend sends it, alone.
+// A batch of one append is EventAppend on the pool.
 func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
-	q, err := (&executor{d: d, db: d.pool, pool: true}).queries(ctx)
+	pool := &executor{d: d, db: d.pool, pool: true}
+	q, err := pool.queries(ctx)
 	if err != nil {
 		return nil, err
 	}
-	conn, err := d.pool.Acquire(ctx)
-	if err != nil {
-		return nil, interpretError(&acquireError{err}) // nothing was sent
+	if len(ps) == 1 {
+		res, err := pool.EventAppend(ctx, ps[0])
+		if err != nil {
+			return nil, err
+		}
+		return []*meowmxdriver.EventAppendResult{res}, nil
 	}
-	defer conn.Release()
 	for i, p := range ps {
-		if err := q.checkID(p.AggregateID); err != nil {
+		if err := q.checkID(p.Stream.ID); err != nil {
 			return nil, &meowmxdriver.BatchItemError{Index: i, Err: err}
 		}
 	}
-	if len(ps) == 1 {
-		return appendOne(ctx, conn, q, ps[0])
+	results, err := d.sendAppends(ctx, q, ps)
+	if err != nil {
+		return nil, err
 	}
+	return results, d.explainRefused(ctx, q, ps, results)
+}
+
+// sendAppends runs a batch of appends in one transaction.
+func (d *Driver) sendAppends(ctx context.Context, q *queries, ps []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
+	conn, err := d.pool.Acquire(ctx)
+	if err != nil {
+		return nil, interpretError(&acquireError{err}, onCommit) // nothing was sent
+	}
+	defer conn.Release()
 	rounds := appendRounds(ps, d.perAppend)
 	if len(rounds) == 1 {
 		return appendRound(ctx, conn, q, ps)
@@ -62,6 +79,59 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 		results, err = sendBatch(ctx, conn, q, ps, appendRounds(ps, true))
 	}
 	return results, err
+}
+
+// explainRefused fills in the streams of the refused appends of a
+// committed batch, reading them in one statement, and runs again, alone,
+// those that only the order guard refused.
+func (d *Driver) explainRefused(ctx context.Context, q *queries, ps []*meowmxdriver.EventAppendParams, results []*meowmxdriver.EventAppendResult) error {
+	var ids []string
+	for i, r := range results {
+		if !r.Appended {
+			ids = append(ids, ps[i].Stream.ID)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	rows, _ := d.pool.Query(ctx, q.streamGets, ids)
+	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.StreamInfo, error) {
+		var s meowmxtype.StreamInfo
+		return &s, row.Scan(&s.StreamID.ID, &s.StreamID.Type, &s.Version)
+	})
+	if err != nil {
+		return interpretError(err, onRead)
+	}
+	byID := make(map[string]*meowmxtype.StreamInfo, len(found))
+	for _, s := range found {
+		byID[s.StreamID.ID] = s
+	}
+	// The stream as the refused append found it: as it is now, less the
+	// events of the later appends to it in the batch.
+	later := make(map[string]int64, len(ids))
+	for i := len(results) - 1; i >= 0; i-- {
+		r, p := results[i], ps[i]
+		if r.Appended {
+			later[p.Stream.ID] += int64(len(p.EventTypes))
+			continue
+		}
+		s := byID[p.Stream.ID]
+		if s != nil && later[p.Stream.ID] > 0 {
+			s = &meowmxtype.StreamInfo{StreamID: s.StreamID, Version: s.Version - later[p.Stream.ID]}
+		}
+		if s == nil || s.StreamID.Type != p.Stream.Type || !p.Expected.Matches(s.Version) {
+			r.Stream = s
+			continue
+		}
+		// At the expected version: refused by the order guard, or for a
+		// UUID already stored. Alone, it finds out which.
+		res, err := d.appendAlone(ctx, q, p, true)
+		if err != nil {
+			return &meowmxdriver.BatchItemError{Index: i, Err: err}
+		}
+		results[i] = res
+	}
+	return nil
 }
 
 // appendRound runs appends to distinct streams as one statement in a
@@ -81,7 +151,7 @@ func appendRound(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meow
 		return sendBatch(ctx, conn, q, ps, appendRounds(ps, true))
 	}
 	if err != nil {
-		return nil, writeError(err, true)
+		return nil, interpretError(err, onCommit)
 	}
 	return results, nil
 }
@@ -99,8 +169,8 @@ func appendRounds(ps []*meowmxdriver.EventAppendParams, perAppend bool) [][]int 
 	}
 	seen := make(map[string]int, len(ps))
 	for i, p := range ps {
-		k := seen[p.AggregateID]
-		seen[p.AggregateID] = k + 1
+		k := seen[p.Stream.ID]
+		seen[p.Stream.ID] = k + 1
 		if k == len(rounds) {
 			rounds = append(rounds, make([]int, 0, len(ps)-i))
 		}
@@ -125,7 +195,7 @@ func sendBatch(ctx context.Context, conn *pgxpool.Conn, q *queries, ps []*meowmx
 	results, err := readBatch(br, ps, rounds)
 	closeErr := br.Close()
 	if err == nil && closeErr != nil {
-		err = writeError(closeErr, true)
+		err = interpretError(closeErr, onCommit)
 	}
 	if err != nil {
 		rollbackOpen(ctx, conn.Conn())
@@ -143,12 +213,12 @@ func (q *queries) roundStatement(ps []*meowmxdriver.EventAppendParams, round []i
 	ids, types, expected := make([]string, len(round)), make([]string, len(round)), make([]int64, len(round))
 	for j, i := range round {
 		p := ps[i]
-		ids[j], types[j], expected[j] = p.AggregateID, p.AggregateType, p.Expected
+		ids[j], types[j], expected[j] = p.Stream.ID, p.Stream.Type, int64(p.Expected)
 		n += len(p.EventTypes)
 		switch p.Expected {
-		case meowmxdriver.ExpectedAny:
+		case meowmxtype.AnyVersion:
 			guards |= guardAny
-		case meowmxdriver.ExpectedNoStream:
+		case meowmxtype.NoStream:
 			guards |= guardNoStream
 		default:
 			guards |= guardVersion
@@ -205,36 +275,20 @@ func rollbackOpen(ctx context.Context, conn *pgx.Conn) {
 	}
 }
 
-// appendOne runs a batch of one append as EventAppend does: one
-// statement, in a transaction of its own.
-func appendOne(ctx context.Context, conn *pgxpool.Conn, q *queries, p *meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error) {
-	sql, args := q.appendStatement(p)
-	rows, _ := conn.Query(ctx, sql, args...)
-	events, err := collectAppended(rows)
-	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && !fatal(pgErr) {
-			return nil, &meowmxdriver.BatchItemError{Index: 0, Err: itemError(err)}
-		}
-		return nil, writeError(err, true)
-	}
-	return []*meowmxdriver.EventAppendResult{appendOutcome(p, events)}, nil
-}
-
 // readBatch reads the results of BEGIN, the rounds' statements and
 // COMMIT.
 func readBatch(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams, rounds [][]int) ([]*meowmxdriver.EventAppendResult, error) {
 	if _, err := br.Exec(); err != nil {
-		return nil, writeError(err, false)
+		return nil, interpretError(err, onWrite)
 	}
 	results := make([]*meowmxdriver.EventAppendResult, len(ps))
 	for _, round := range rounds {
 		rows, _ := br.Query()
 		var err error
 		if len(round) == 1 {
-			var events []meowmxdriver.AppendedEvent
+			var events []meowmxtype.AppendedEvent
 			events, err = collectAppended(rows)
-			results[round[0]] = appendOutcome(ps[round[0]], events)
+			results[round[0]] = &meowmxdriver.EventAppendResult{Appended: len(events) > 0, Events: events}
 		} else {
 			err = collectRound(rows, ps, round, results)
 		}
@@ -245,13 +299,13 @@ func readBatch(br pgx.BatchResults, ps []*meowmxdriver.EventAppendParams, rounds
 				if len(round) == 1 {
 					index = round[0]
 				}
-				return nil, &meowmxdriver.BatchItemError{Index: index, Err: itemError(err)}
+				return nil, &meowmxdriver.BatchItemError{Index: index, Err: interpretError(err, onRead)}
 			}
-			return nil, writeError(err, false)
+			return nil, interpretError(err, onWrite)
 		}
 	}
 	if _, err := br.Exec(); err != nil {
-		return nil, writeError(err, true)
+		return nil, interpretError(err, onCommit)
 	}
 	return results, nil
 }
@@ -261,22 +315,22 @@ func collectRound(rows pgx.Rows, ps []*meowmxdriver.EventAppendParams, round []i
 	defer rows.Close()
 	var (
 		id pgtype.DriverBytes // valid until the next row
-		ev meowmxdriver.AppendedEvent
+		ev meowmxtype.AppendedEvent
 		j  int // the append of the previous row: rows come in append order
 	)
 	for rows.Next() {
-		if err := rows.Scan(&id, &ev.TransactionID, &ev.RecordedAt, &ev.Version, &ev.ID); err != nil {
+		if err := rows.Scan(&id, &ev.Position.TransactionID, &ev.RecordedAt, &ev.Version, &ev.Position.EventID); err != nil {
 			return err
 		}
-		if ps[round[j]].AggregateID != string(id) {
-			j = slices.IndexFunc(round, func(i int) bool { return ps[i].AggregateID == string(id) })
+		if ps[round[j]].Stream.ID != string(id) {
+			j = slices.IndexFunc(round, func(i int) bool { return ps[i].Stream.ID == string(id) })
 			if j < 0 {
 				return fmt.Errorf("meowmxpgx: round statement returned an event of stream %q, not in the round", id)
 			}
 		}
 		i := round[j]
 		if results[i] == nil {
-			results[i] = &meowmxdriver.EventAppendResult{Events: make([]meowmxdriver.AppendedEvent, 0, len(ps[i].EventTypes))}
+			results[i] = &meowmxdriver.EventAppendResult{Events: make([]meowmxtype.AppendedEvent, 0, len(ps[i].EventTypes))}
 		}
 		results[i].Events = append(results[i].Events, ev)
 	}
@@ -292,59 +346,8 @@ func collectRound(rows pgx.Rows, ps []*meowmxdriver.EventAppendParams, round []i
 		if len(events) != len(ps[i].EventTypes) {
 			return fmt.Errorf("meowmxpgx: round statement wrote %d events of an append of %d", len(events), len(ps[i].EventTypes))
 		}
-		slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return cmp.Compare(a.Version, b.Version) })
+		slices.SortFunc(events, func(a, b meowmxtype.AppendedEvent) int { return cmp.Compare(a.Version, b.Version) })
 		results[i].Appended = true
 	}
 	return nil
-}
-
-// appendOutcome is the result of an append statement that returned
-// events: all of the append's, or none when it was refused.
-func appendOutcome(p *meowmxdriver.EventAppendParams, events []meowmxdriver.AppendedEvent) *meowmxdriver.EventAppendResult {
-	res := &meowmxdriver.EventAppendResult{}
-	if len(events) == len(p.EventTypes) {
-		res.Appended, res.Events = true, events
-	}
-	return res
-}
-
-// itemError interprets the error of one append statement of a batch, like
-// EventAppend in a caller's transaction.
-func itemError(err error) error {
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "23505" { // unique_violation
-		return errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
-	}
-	return interpretError(err)
-}
-
-// fatal tells whether the server ended the session with the error.
-func fatal(pgErr *pgconn.PgError) bool {
-	switch pgErr.SeverityUnlocalized {
-	case "FATAL", "PANIC":
-		return true
-	case "":
-		return pgErr.Severity == "FATAL" || pgErr.Severity == "PANIC"
-	}
-	return false
-}
-
-// writeError interprets the error of a write that runs its own
-// transaction. committing tells whether the failing step was the commit
-// (or an autocommit statement): when the connection failed there, or
-// after the statements were sent without an answer, the transaction may
-// have committed, and the error wraps meowmxdriver.ErrCommitUnknown.
-func writeError(err error, committing bool) error {
-	var pgErr *pgconn.PgError
-	switch {
-	case err == nil:
-		return nil
-	case errors.As(err, &pgErr) && (!fatal(pgErr) || !committing):
-		// The server answered with an error: the transaction rolled back.
-		return interpretError(err)
-	case pgconn.SafeToRetry(err):
-		// Nothing was sent.
-		return interpretError(err)
-	}
-	return fmt.Errorf("%w: %w", meowmxdriver.ErrCommitUnknown, interpretError(err))
 }

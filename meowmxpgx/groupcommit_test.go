@@ -142,8 +142,8 @@ func TestGroupCommitWinners(t *testing.T) {
 
 // batchItem is the driver's input for an append to cat/id of one event
 // per UUID, or of two events without UUIDs.
-func batchItem(id string, expected int64, uuids ...uuid.UUID) *meowmxdriver.EventAppendParams {
-	p := &meowmxdriver.EventAppendParams{AggregateID: id, AggregateType: "cat", Expected: expected}
+func batchItem(id string, expected meowmx.ExpectedVersion, uuids ...uuid.UUID) *meowmxdriver.EventAppendParams {
+	p := &meowmxdriver.EventAppendParams{Stream: meowmx.StreamID{Type: "cat", ID: id}, Expected: expected}
 	for i, u := range uuids {
 		p.EventUUIDs = append(p.EventUUIDs, u[:])
 		p.EventTypes = append(p.EventTypes, "E")
@@ -182,17 +182,17 @@ func TestGroupCommitOneRound(t *testing.T) {
 
 			p := batchItem
 			ps := []*meowmxdriver.EventAppendParams{
-				p("any", meowmxdriver.ExpectedAny),                  // 0: appended at 1, 2
-				p("dog", meowmxdriver.ExpectedAny),                  // 1: refused: another aggregate type
+				p("any", meowmx.AnyVersion),                  // 0: appended at 1, 2
+				p("dog", meowmx.AnyVersion),                  // 1: refused: another aggregate type
 				p("exact", 0),                                       // 2: appended at 1, 2
-				p("exists", meowmxdriver.ExpectedNoStream),          // 3: refused: it exists
-				p("has", meowmxdriver.ExpectedStreamExists),         // 4: appended at 1, 2
-				p("missing", meowmxdriver.ExpectedStreamExists),     // 5: refused: no stream
-				p("new", meowmxdriver.ExpectedNoStream, uuid.New()), // 6: appended at 0
-				p("new-any", meowmxdriver.ExpectedAny),              // 7: appended at 0, 1
-				p("python", meowmxdriver.ExpectedNoStream),          // 8: a Python client's empty stream: appended at 0, 1
+				p("exists", meowmx.NoStream),          // 3: refused: it exists
+				p("has", meowmx.StreamExists),         // 4: appended at 1, 2
+				p("missing", meowmx.StreamExists),     // 5: refused: no stream
+				p("new", meowmx.NoStream, uuid.New()), // 6: appended at 0
+				p("new-any", meowmx.AnyVersion),              // 7: appended at 0, 1
+				p("python", meowmx.NoStream),          // 8: a Python client's empty stream: appended at 0, 1
 				p("stale", 5), // 9: refused: at 0
-				p("uuid", meowmxdriver.ExpectedAny, uuid.New(), stored), // 10: refused: one of its UUIDs is stored
+				p("uuid", meowmx.AnyVersion, uuid.New(), stored), // 10: refused: one of its UUIDs is stored
 				p("wrong", 3), // 11: refused: no stream
 			}
 			want := map[int][]int64{0: {1, 2}, 2: {1, 2}, 4: {1, 2}, 6: {0}, 7: {0, 1}, 8: {0, 1}}
@@ -223,12 +223,12 @@ func TestGroupCommitOneRound(t *testing.T) {
 				for j, e := range r.Events {
 					versions = append(versions, e.Version)
 					if j > 0 {
-						require.Greater(t, e.ID, r.Events[j-1].ID, "append %d: ids follow versions", i)
+						require.Greater(t, e.Position.EventID, r.Events[j-1].Position.EventID, "append %d: ids follow versions", i)
 					}
 					if tx == 0 {
-						tx = e.TransactionID
+						tx = e.Position.TransactionID
 					}
-					require.Equal(t, tx, e.TransactionID, "one transaction")
+					require.Equal(t, tx, e.Position.TransactionID, "one transaction")
 				}
 				require.Equal(t, want[i], versions, "append %d", i)
 			}
@@ -259,17 +259,17 @@ func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 	p := batchItem
 	u1, u2, u3 := uuid.New(), uuid.New(), uuid.New()
 	results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
-		p("a", meowmxdriver.ExpectedNoStream),
+		p("a", meowmx.NoStream),
 		p("a", 1),                             // sees the first
 		p("a", 1),                             // refused: a is at 3 now
-		p("a", meowmxdriver.ExpectedNoStream), // refused
+		p("a", meowmx.NoStream), // refused
 		p("a", 3),
-		p("b", meowmxdriver.ExpectedStreamExists), // refused: no b yet
-		p("b", meowmxdriver.ExpectedAny),
-		p("c", meowmxdriver.ExpectedAny, u1, u2),
+		p("b", meowmx.StreamExists), // refused: no b yet
+		p("b", meowmx.AnyVersion),
+		p("c", meowmx.AnyVersion, u1, u2),
 		p("c", 1, u1, u2),                                     // refused: stored by the append before
-		p("d", meowmxdriver.ExpectedAny, u3, u2),              // refused: u2 is stored in c
-		p("e", meowmxdriver.ExpectedNoStream, u3, uuid.New()), // the same UUID as d: d was refused
+		p("d", meowmx.AnyVersion, u3, u2),              // refused: u2 is stored in c
+		p("e", meowmx.NoStream, u3, uuid.New()), // the same UUID as d: d was refused
 	})
 	require.NoError(t, err)
 	var appended []bool
@@ -278,8 +278,8 @@ func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 	}
 	require.Equal(t, []bool{true, true, false, false, true, false, true, true, false, false, true}, appended)
 	require.Equal(t, []int64{4, 5}, []int64{results[4].Events[0].Version, results[4].Events[1].Version})
-	require.Equal(t, results[0].Events[0].TransactionID, results[6].Events[0].TransactionID, "one transaction")
-	require.Less(t, results[0].Events[1].ID, results[1].Events[0].ID, "events are numbered in append order")
+	require.Equal(t, results[0].Events[0].Position.TransactionID, results[6].Events[0].Position.TransactionID, "one transaction")
+	require.Less(t, results[0].Events[1].Position.EventID, results[1].Events[0].Position.EventID, "events are numbered in append order")
 }
 
 // TestGroupCommitUniqueViolation appends in batches an event UUID that an
@@ -308,7 +308,7 @@ func testUniqueViolation(t *testing.T, perAppend bool) {
 	require.NoError(t, err)
 
 	p := func(id string, u uuid.UUID) *meowmxdriver.EventAppendParams {
-		return batchItem(id, meowmxdriver.ExpectedAny, u)
+		return batchItem(id, meowmx.AnyVersion, u)
 	}
 	type batchOutcome struct {
 		results []*meowmxdriver.EventAppendResult
@@ -472,8 +472,8 @@ func TestGroupCommitIDTypes(t *testing.T) {
 				b = strings.ToUpper(b)
 			}
 			results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
-				batchItem(a, meowmxdriver.ExpectedNoStream),
-				batchItem(b, meowmxdriver.ExpectedAny),
+				batchItem(a, meowmx.NoStream),
+				batchItem(b, meowmx.AnyVersion),
 				batchItem(a, 1),
 				batchItem(b, 0), // refused: b is at 1
 			})
@@ -486,8 +486,8 @@ func TestGroupCommitIDTypes(t *testing.T) {
 
 			bad := "not-a-uuid-and-far-too-long-for-a-char-36-column"
 			_, err = d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
-				batchItem(uuid.NewString(), meowmxdriver.ExpectedAny),
-				batchItem(bad, meowmxdriver.ExpectedAny),
+				batchItem(uuid.NewString(), meowmx.AnyVersion),
+				batchItem(bad, meowmx.AnyVersion),
 			})
 			var ie *meowmxdriver.BatchItemError
 			require.ErrorAs(t, err, &ie)

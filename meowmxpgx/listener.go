@@ -8,8 +8,6 @@ import (
 	"strconv"
 
 	"github.com/jackc/pgx/v5"
-
-	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 // channelName is the LISTEN/NOTIFY channel of a schema: a hash keeps it
@@ -24,15 +22,8 @@ func channelName(schema string) string {
 // appending transaction's id, in decimal.
 func (d *Driver) Channel() string { return d.channel }
 
-// Listener implements meowmxdriver.ListenerDriver. It is nil when
-// Config.DisableNotify is set.
-func (d *Driver) Listener() meowmxdriver.Listener {
-	if d.disableNotify {
-		return nil
-	}
-	return listener{d}
-}
-
+// listener is the driver's meowmxdriver.Listener (see
+// Driver.Capabilities).
 type listener struct{ d *Driver }
 
 // Listen opens a connection of its own (not one of the pool's: a LISTEN
@@ -64,5 +55,5 @@ func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
 func (l listener) Notify(ctx context.Context, txID uint64) error {
 	_, err := l.d.pool.Exec(ctx, `SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)`,
 		l.d.channel, strconv.FormatUint(txID, 10))
-	return interpretError(err)
+	return interpretError(err, onRead)
 }

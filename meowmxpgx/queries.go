@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // queries holds the SQL of one schema, specialised for the type of its
@@ -17,13 +18,14 @@ type queries struct {
 	append       [4][2][2]string
 	appendRound  [8][2][2]string // [guards][withUUIDs][many], see appendRoundSQL
 	streamGet    string
+	streamGets   string // streamGet of many ids
 	streamLock   string
+	uuidStored   string
 	streamRead   [2]string    // [backward]
 	readAll      [2][2]string // [byAggregateType][byEventType]
 	listByUUID   string
 	snapshotGet  string
 	snapshotSave string
-	idCastSuffix string
 	idKind       idKind
 }
 
@@ -91,8 +93,8 @@ func buildQueries(schema, idType string) (*queries, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := strings.NewReplacer("{s}", schema, "{id}", cast)
-	q := &queries{idCastSuffix: cast}
+	r := strings.NewReplacer("{s}", schema, "{id}", cast, "{ids}", strings.ReplaceAll(cast+"[]", "::text::", "::text[]::"))
+	q := &queries{}
 	switch cast {
 	case "::text::uuid":
 		q.idKind = idUUID
@@ -115,6 +117,8 @@ func buildQueries(schema, idType string) (*queries, error) {
 		}
 	}
 	q.streamGet = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = $1{id}`)
+	q.streamGets = r.Replace(`SELECT id::text, aggregate_type, version FROM {s}.es_aggregates WHERE id = ANY($1{ids})`)
+	q.uuidStored = r.Replace(`SELECT EXISTS (SELECT FROM {s}.es_events WHERE event_uuid = ANY($1::uuid[]))`)
 	// Waiting for a row lock takes no transaction id: the id comes with
 	// the lock, after the stream's last writer has ended.
 	q.streamLock = r.Replace(`SELECT FROM {s}.es_aggregates WHERE id = $1{id} FOR UPDATE`)
@@ -224,9 +228,9 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 // Guards of a round statement: which kinds of expected version its appends
 // have. A statement holds the guards of its appends only.
 const (
-	guardAny      = 1 << iota // meowmxdriver.ExpectedAny
-	guardNoStream             // meowmxdriver.ExpectedNoStream
-	guardVersion              // exact versions, meowmxdriver.ExpectedStreamExists
+	guardAny      = 1 << iota // meowmxtype.AnyVersion
+	guardNoStream             // meowmxtype.NoStream
+	guardVersion              // exact versions, meowmxtype.StreamExists
 )
 
 // streamLockSeed seeds the hash of a stream's advisory lock key, apart
@@ -256,7 +260,7 @@ const inOrder = " AND (a.last_transaction_id IS NULL OR a.last_transaction_id <=
 // append order: $5 the append's 1-based index, $6 1-based position in the
 // append, $7 types, $8 data, $9 metadata, then $10 UUIDs.
 func appendRoundSQL(guards int, withUUIDs, many bool) string {
-	anyV, exists := fmt.Sprintf("'%d'::bigint", meowmxdriver.ExpectedAny), fmt.Sprintf("'%d'::bigint", meowmxdriver.ExpectedStreamExists)
+	anyV, exists := fmt.Sprintf("'%d'::bigint", meowmxtype.AnyVersion), fmt.Sprintf("'%d'::bigint", meowmxtype.StreamExists)
 	var b strings.Builder
 	src, n, uuid := "i", "1", "NULL::uuid"
 	if !many {

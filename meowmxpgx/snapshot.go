@@ -20,7 +20,7 @@ func (e *executor) SnapshotGetLatest(ctx context.Context, p *meowmxdriver.Snapsh
 	err = e.db.QueryRow(ctx, q.snapshotGet, p.AggregateID, maxVersion).Scan(
 		&r.AggregateID, &r.Version, &r.Data, &r.AggregateType, &r.SnapshotVersion, &r.StateShape)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return &r, nil
 }
@@ -32,5 +32,5 @@ func (e *executor) SnapshotSave(ctx context.Context, p *meowmxdriver.SnapshotSav
 	}
 	_, err = e.db.Exec(ctx, q.snapshotSave, p.AggregateID, p.Version, string(p.Data),
 		p.AggregateType, p.SnapshotVersion, p.StateShape)
-	return interpretError(err)
+	return interpretError(err, onRead)
 }

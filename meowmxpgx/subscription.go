@@ -7,11 +7,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // Subscription SQL. None of these statements takes a row lock or a
@@ -42,16 +43,16 @@ func nullableArray(a []string) []string {
 
 const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types`
 
-func scanSubscription(row pgx.Row, extra ...any) (*meowmxdriver.SubscriptionRow, error) {
-	var s meowmxdriver.SubscriptionRow
-	dest := append([]any{&s.Name, &s.Last.TransactionID, &s.Last.EventID, &s.AggregateTypes, &s.EventTypes}, extra...)
+func scanSubscription(row pgx.Row, extra ...any) (*meowmxtype.SubscriptionInfo, error) {
+	var s meowmxtype.SubscriptionInfo
+	dest := append([]any{&s.Name, &s.Position.TransactionID, &s.Position.EventID, &s.AggregateTypes, &s.EventTypes}, extra...)
 	if err := row.Scan(dest...); err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return &s, nil
 }
 
-func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxdriver.SubscriptionRow, error) {
+func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxtype.SubscriptionInfo, error) {
 	if _, err := e.queries(ctx); err != nil {
 		return nil, err
 	}
@@ -67,17 +68,17 @@ func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.Subsc
 		ON CONFLICT (subscription_name) DO NOTHING`),
 		p.Name, p.At.TransactionID, p.At.EventID, p.AtHead, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return e.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: p.Name})
 }
 
-func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxdriver.SubscriptionRow, error) {
+func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error) {
 	return scanSubscription(e.db.QueryRow(ctx, e.r(`SELECT `+subscriptionColumns+`
 		FROM {s}.es_event_subscriptions WHERE subscription_name = $1`), p.Name))
 }
 
-func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.SubscriptionRow, error) {
+func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxtype.SubscriptionInfo, error) {
 	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
 			s.aggregate_types, s.event_types, c.lag, c.waiting,
 			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name)
@@ -90,9 +91,9 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 			  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))) c
 		ORDER BY s.subscription_name`))
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.SubscriptionRow, error) {
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.SubscriptionInfo, error) {
 		var lag, waiting, parked int64
 		s, err := scanSubscription(row, &lag, &waiting, &parked)
 		if s != nil {
@@ -100,7 +101,7 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 		}
 		return s, err
 	})
-	return out, interpretError(err)
+	return out, interpretError(err, onRead)
 }
 
 // advanceSQL is the fenced checkpoint UPDATE. set_config(…, true) lasts
@@ -111,27 +112,27 @@ const advanceSQL = `UPDATE {s}.es_event_subscriptions
 	FROM (SELECT CASE WHEN $6 THEN set_config('synchronous_commit', 'off', true) END) AS async
 	WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5`
 
-func advanceArgs(p *meowmxdriver.SubscriptionAdvanceParams) []any {
+func advanceArgs(p *meowmxdriver.SubscriptionCommitParams) []any {
 	return []any{p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async}
 }
 
-// CommitAdvance implements meowmxdriver.ExecutorTx in one round trip. A
+// SubscriptionCommit implements meowmxdriver.ExecutorTx in one round trip. A
 // transaction that never began (its handler did not use it) has nothing
 // to commit: the checkpoint advances in a statement of its own. Otherwise
 // the fenced UPDATE and COMMIT go together, as a pgx.Batch on the
 // transaction's connection, bypassing pgx.Tx (which is not used again). A
 // fenced UPDATE must then stop the COMMIT that follows it: it fails when
 // it updates no row, dividing by the count of the rows it updated.
-func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+func (e *executorTx) SubscriptionCommit(ctx context.Context, p *meowmxdriver.SubscriptionCommitParams) (bool, error) {
 	if e.conn == nil {
-		return false, interpretError(pgx.ErrTxClosed)
+		return false, interpretError(pgx.ErrTxClosed, onRead)
 	}
 	defer e.release()
 	conn := e.conn.Conn()
 	if e.tx.tx == nil {
 		tag, err := conn.Exec(ctx, e.r(advanceSQL), advanceArgs(p)...)
 		if err != nil {
-			return false, writeError(err, true)
+			return false, interpretError(err, onCommit)
 		}
 		return tag.RowsAffected() == 1, nil
 	}
@@ -146,11 +147,10 @@ func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.Subscrip
 		return true, nil
 	}
 	rollbackOpen(ctx, conn)
-	var pgErr *pgconn.PgError
-	if errors.As(err, &pgErr) && pgErr.Code == "22012" { // division_by_zero: fenced
+	if sqlState(err) == pgerrcode.DivisionByZero { // fenced
 		return false, nil
 	}
-	return false, writeError(err, true)
+	return false, interpretError(err, onCommit)
 }
 
 func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.SubscriptionSetParams) (bool, error) {
@@ -167,21 +167,21 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 		WHERE subscription_name = $1`),
 		p.Name, tx, id, p.SetFilter, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
 	if err != nil {
-		return false, interpretError(err)
+		return false, interpretError(err, onRead)
 	}
 	return tag.RowsAffected() == 1, nil
 }
 
-func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (bool, error) {
+func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionDeleteParams) (bool, error) {
 	tag, err := e.db.Exec(ctx, e.r(`DELETE FROM {s}.es_event_subscriptions WHERE subscription_name = $1`), p.Name)
 	if err != nil {
-		return false, interpretError(err)
+		return false, interpretError(err, onRead)
 	}
 	return tag.RowsAffected() == 1, nil
 }
 
-func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.SubscriptionHeadParams) (*meowmxdriver.Position, error) {
-	var pos meowmxdriver.Position
+func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.SubscriptionHeadParams) (*meowmxtype.Position, error) {
+	var pos meowmxtype.Position
 	err := e.db.QueryRow(ctx, e.r(`SELECT e.transaction_id, e.id
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE true`+filterSQL(1)+`
@@ -191,7 +191,7 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 		return nil, nil
 	}
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return &pos, nil
 }
@@ -201,7 +201,7 @@ func (e *executor) HorizonGet(ctx context.Context) (*meowmxdriver.Horizon, error
 	err := e.db.QueryRow(ctx, `SELECT pg_snapshot_xmin(s), pg_snapshot_xmax(s) FROM pg_current_snapshot() s`).
 		Scan(&h.Xmin, &h.Xmax)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	return &h, nil
 }
@@ -209,7 +209,7 @@ func (e *executor) HorizonGet(ctx context.Context) (*meowmxdriver.Horizon, error
 // HorizonHolders lists sessions holding a transaction id (the only ones
 // that hold pg_snapshot_xmin back: a read-only transaction does not) and
 // prepared transactions, oldest first.
-func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHoldersParams) ([]*meowmxdriver.HorizonHolder, error) {
+func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHoldersParams) ([]*meowmxtype.HorizonHolder, error) {
 	limit := p.Limit
 	if limit <= 0 {
 		limit = 5
@@ -225,16 +225,16 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 		WHERE age >= $1::interval
 		ORDER BY xid_age DESC LIMIT $2`, p.OlderThan, limit)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
-	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.HorizonHolder, error) {
-		var h meowmxdriver.HorizonHolder
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.HorizonHolder, error) {
+		var h meowmxtype.HorizonHolder
 		var xid int64
-		err := row.Scan(&h.PID, &h.State, &h.Application, &xid, &h.TransactionFrom, &h.Age, &h.Query)
+		err := row.Scan(&h.PID, &h.State, &h.Application, &xid, &h.TransactionStart, &h.Age, &h.Query)
 		h.TransactionID = uint64(xid)
 		return &h, err
 	})
-	return out, interpretError(err)
+	return out, interpretError(err, onRead)
 }
 
 func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInsertParams) error {
@@ -253,7 +253,7 @@ func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInser
 		ON CONFLICT (subscription_name, transaction_id, event_id)
 		DO UPDATE SET error = excluded.error, attempts = p.attempts + excluded.attempts, replay = false, parked_at = now()`),
 		firstName(p.Rows), xids, ids, aggs, errs, attempts)
-	return interpretError(err)
+	return interpretError(err, onRead)
 }
 
 func firstName(rows []*meowmxdriver.ParkedRow) string {
@@ -272,14 +272,14 @@ func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListPar
 		FROM {s}.es_parked_events WHERE subscription_name = $1 AND (replay OR NOT $2)
 		ORDER BY transaction_id, event_id LIMIT $3`), p.Subscription, p.ReplayOnly, limit)
 	if err != nil {
-		return nil, interpretError(err)
+		return nil, interpretError(err, onRead)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.ParkedRow, error) {
 		var r meowmxdriver.ParkedRow
 		err := row.Scan(&r.Subscription, &r.Event.TransactionID, &r.Event.EventID, &r.AggregateID, &r.Error, &r.Attempts, &r.ParkedAt, &r.Replay)
 		return &r, err
 	})
-	return out, interpretError(err)
+	return out, interpretError(err, onRead)
 }
 
 func (e *executor) ParkedDelete(ctx context.Context, p *meowmxdriver.ParkedDeleteParams) (bool, error) {
@@ -287,7 +287,7 @@ func (e *executor) ParkedDelete(ctx context.Context, p *meowmxdriver.ParkedDelet
 		WHERE subscription_name = $1 AND transaction_id = $2::xid8 AND event_id = $3`),
 		p.Subscription, p.Event.TransactionID, p.Event.EventID)
 	if err != nil {
-		return false, interpretError(err)
+		return false, interpretError(err, onRead)
 	}
 	return tag.RowsAffected() == 1, nil
 }
@@ -301,12 +301,12 @@ func (e *executor) ParkedMarkReplay(ctx context.Context, p *meowmxdriver.ParkedM
 		WHERE subscription_name = $1 AND (cardinality($2::bigint[]) = 0 OR event_id = ANY($2::bigint[]))`),
 		p.Subscription, ids)
 	if err != nil {
-		return 0, interpretError(err)
+		return 0, interpretError(err, onRead)
 	}
 	return tag.RowsAffected(), nil
 }
 
-func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams) ([]*meowmxtype.RecordedEvent, error) {
 	if _, err := e.queries(ctx); err != nil {
 		return nil, err
 	}
@@ -343,7 +343,7 @@ func (l *advisoryLock) TryLock(ctx context.Context) (bool, error) {
 	var ok bool
 	if err := l.conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, l.key).Scan(&ok); err != nil {
 		l.drop(ctx)
-		return false, interpretError(err)
+		return false, interpretError(err, onRead)
 	}
 	l.held = ok
 	return ok, nil
@@ -380,5 +380,5 @@ func (l *advisoryLock) Close(ctx context.Context) error {
 		_, err = l.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key)
 	}
 	l.drop(ctx)
-	return interpretError(err)
+	return interpretError(err, onRead)
 }

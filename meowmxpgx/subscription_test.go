@@ -446,7 +446,7 @@ func TestSubscriptionPollingOnly(t *testing.T) {
 	t.Parallel()
 	off := &meowmxpgx.Config{DisableNotify: true}
 	s, pool, schema := newSchemaStore(t, off, nil)
-	require.Nil(t, s.Driver().(*meowmxpgx.Driver).Listener())
+	require.Nil(t, s.Driver().Capabilities().Listener, "DisableNotify leaves the driver without a listener")
 	writer := storeOn(t, pool, schema, off, nil)
 	stop := run(t, s, &meowmx.SubscriptionConfig[pgx.Tx]{Name: "poll", PollInterval: 5 * time.Millisecond,
 		MaxPollInterval: 20 * time.Millisecond, Handler: seenHandler(schema, 0), CheckpointEvery: 3})

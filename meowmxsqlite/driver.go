@@ -140,10 +140,11 @@ func (d *Driver) Close() error {
 // Name implements meowmxdriver.Driver.
 func (d *Driver) Name() string { return "sqlite" }
 
-// Capabilities implements meowmxdriver.Driver: no LISTEN across processes
-// and no commit horizon, which SQLite needs no more than it has.
+// Capabilities implements meowmxdriver.Driver: none. SQLite has one
+// writer at a time, so grouping appends saves nothing; no LISTEN across
+// processes; no commit horizon, which it needs no more than it has.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	return meowmxdriver.Capabilities{Listen: false, Horizon: false}
+	return meowmxdriver.Capabilities{}
 }
 
 // Executor implements meowmxdriver.Driver.
@@ -225,9 +226,9 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 	return nil
 }
 
-// CommitAdvance implements meowmxdriver.ExecutorTx: SQLite has no round
-// trips to save.
-func (e *executorTx) CommitAdvance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+// SubscriptionCommit implements meowmxdriver.ExecutorTx: SQLite has no
+// round trips to save.
+func (e *executorTx) SubscriptionCommit(ctx context.Context, p *meowmxdriver.SubscriptionCommitParams) (bool, error) {
 	ok, err := e.advance(ctx, p)
 	if err != nil || !ok {
 		_ = e.tx.Rollback()
@@ -288,6 +289,9 @@ func interpretError(err error) error {
 	}
 	var se *sqlite.Error
 	if errors.As(err, &se) {
+		if se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY {
+			return fmt.Errorf("%w: %w", meowmxdriver.ErrDuplicate, err)
+		}
 		switch se.Code() & 0xff {
 		case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
 			return fmt.Errorf("%w: %w", meowmxdriver.ErrInvalidInput, err)
@@ -298,11 +302,4 @@ func interpretError(err error) error {
 		}
 	}
 	return fmt.Errorf("meowmxsqlite: %w", err)
-}
-
-// isUniqueViolation tells whether err is a UNIQUE or PRIMARY KEY violation.
-func isUniqueViolation(err error) bool {
-	var se *sqlite.Error
-	return errors.As(err, &se) &&
-		(se.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || se.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY)
 }

@@ -12,7 +12,10 @@ import (
 	"slices"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // timeFormat is how created_at is stored: UTC, fixed width, so that text
@@ -33,24 +36,14 @@ func (e *executor) EventAppend(ctx context.Context, p *meowmxdriver.EventAppendP
 		res, err = appendEvents(ctx, tx, p)
 		return err == nil && res.Appended, err
 	})
-	switch {
-	case err == nil:
-		return res, nil
-	case !isUniqueViolation(err):
+	if err != nil {
+		// Holding the write lock, appendEvents checks versions and UUIDs
+		// first: a unique violation (ErrDuplicate) means rows that another
+		// client wrote without moving es_aggregates. The savepoint undid
+		// the append, and a caller's transaction goes on.
 		return nil, interpretError(err)
-	case e.tx != nil:
-		// As on PostgreSQL; but here the caller's transaction goes on.
-		return nil, errors.Join(meowmxdriver.ErrDuplicate, interpretError(err))
 	}
-	// Holding the write lock, appendEvents checks versions and UUIDs first:
-	// a unique violation means rows that another client wrote without
-	// moving es_aggregates. Report the stream as found.
-	res = &meowmxdriver.EventAppendResult{}
-	res.Stream, err = e.StreamGet(ctx, &meowmxdriver.StreamGetParams{AggregateID: p.AggregateID})
-	if errors.Is(err, meowmxdriver.ErrNotFound) {
-		return res, nil
-	}
-	return res, err
+	return res, nil
 }
 
 // appendEvents runs an append in tx, which holds the write lock.
@@ -60,32 +53,32 @@ func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendPa
 		var one int
 		err := tx.QueryRowContext(ctx, uuidTakenSQL, uuidsJSON(p.EventUUIDs)).Scan(&one)
 		if err == nil {
-			return refused(ctx, tx, p.AggregateID)
+			return refused(ctx, tx, p.Stream.ID)
 		}
 		if !errors.Is(err, sql.ErrNoRows) {
 			return nil, err
 		}
 	}
-	args := []any{p.AggregateID, p.AggregateType, n}
+	args := []any{p.Stream.ID, p.Stream.Type, n}
 	if p.Expected >= 0 {
-		args = append(args, p.Expected)
+		args = append(args, int64(p.Expected))
 	}
 	var last int64
 	err := tx.QueryRowContext(ctx, guardSQL(p.Expected), args...).Scan(&last)
 	if errors.Is(err, sql.ErrNoRows) {
-		return refused(ctx, tx, p.AggregateID)
+		return refused(ctx, tx, p.Stream.ID)
 	}
 	if err != nil {
 		return nil, err
 	}
 
 	now := time.Now().UTC().Format(timeFormat)
-	events := make([]meowmxdriver.AppendedEvent, 0, n)
+	events := make([]meowmxtype.AppendedEvent, 0, n)
 	for start := 0; start < n; start += insertBatch {
 		end := min(start+insertBatch, n)
 		args := make([]any, 0, (end-start)*insertColumns)
 		for i := start; i < end; i++ {
-			args = append(args, p.AggregateID, last-int64(n-1-i), p.EventTypes[i], string(p.Data[i]),
+			args = append(args, p.Stream.ID, last-int64(n-1-i), p.EventTypes[i], string(p.Data[i]),
 				nullableText(p.Metadata[i]), nullableUUID(p.EventUUIDs, i), now)
 		}
 		rows, err := tx.QueryContext(ctx, insertEventsSQL(end-start), args...)
@@ -93,9 +86,9 @@ func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendPa
 			return nil, err
 		}
 		for rows.Next() {
-			var a meowmxdriver.AppendedEvent
+			var a meowmxtype.AppendedEvent
 			var at string
-			if err := rows.Scan(&a.ID, &a.TransactionID, &a.Version, &at); err != nil {
+			if err := rows.Scan(&a.Position.EventID, &a.Position.TransactionID, &a.Version, &at); err != nil {
 				rows.Close()
 				return nil, err
 			}
@@ -113,7 +106,7 @@ func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendPa
 		return nil, fmt.Errorf("meowmxsqlite: append wrote %d events of %d", len(events), n)
 	}
 	// RETURNING gives rows in no promised order.
-	slices.SortFunc(events, func(a, b meowmxdriver.AppendedEvent) int { return int(a.Version - b.Version) })
+	slices.SortFunc(events, func(a, b meowmxtype.AppendedEvent) int { return int(a.Version - b.Version) })
 	return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
 }
 
@@ -121,8 +114,8 @@ func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendPa
 // as found, or none.
 func refused(ctx context.Context, tx txStmts, id string) (*meowmxdriver.EventAppendResult, error) {
 	res := &meowmxdriver.EventAppendResult{}
-	var s meowmxdriver.StreamRow
-	err := tx.QueryRowContext(ctx, streamGetSQL, id).Scan(&s.AggregateID, &s.AggregateType, &s.Version)
+	var s meowmxtype.StreamInfo
+	err := tx.QueryRowContext(ctx, streamGetSQL, id).Scan(&s.StreamID.ID, &s.StreamID.Type, &s.Version)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return res, nil
@@ -133,17 +126,17 @@ func refused(ctx context.Context, tx txStmts, id string) (*meowmxdriver.EventApp
 	return res, nil
 }
 
-func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) EventListByUUID(ctx context.Context, p *meowmxdriver.EventListByUUIDParams) ([]*meowmxtype.RecordedEvent, error) {
 	return e.readEvents(ctx, listByUUIDSQL, uuidsJSON(p.EventUUIDs))
 }
 
-func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAllParams) ([]*meowmxtype.RecordedEvent, error) {
 	// Every event is at transaction id 0: nothing is after a position with
 	// another one.
-	if p.AfterTransactionID > 0 {
+	if p.After.TransactionID > 0 {
 		return nil, nil
 	}
-	args := []any{p.AfterID, p.Limit}
+	args := []any{p.After.EventID, p.Limit}
 	byType, byEvent := 0, 0
 	if len(p.AggregateTypes) > 0 || len(p.EventTypes) > 0 {
 		args = append(args, stringsJSON(p.AggregateTypes))
@@ -158,7 +151,7 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 	return e.readEvents(ctx, readAllSQL[byType][byEvent], args...)
 }
 
-func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxdriver.StreamRow, error) {
+func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {
 	rows, err := e.query(ctx, streamGetSQL, p.AggregateID)
 	if err != nil {
 		return nil, interpretError(err)
@@ -167,14 +160,14 @@ func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParam
 	if !rows.Next() {
 		return nil, interpretError(cmp.Or(rows.Err(), sql.ErrNoRows))
 	}
-	var s meowmxdriver.StreamRow
-	if err := rows.Scan(&s.AggregateID, &s.AggregateType, &s.Version); err != nil {
+	var s meowmxtype.StreamInfo
+	if err := rows.Scan(&s.StreamID.ID, &s.StreamID.Type, &s.Version); err != nil {
 		return nil, interpretError(err)
 	}
 	return &s, nil
 }
 
-func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadParams) ([]*meowmxtype.RecordedEvent, error) {
 	to := p.To
 	if to < 0 {
 		to = math.MaxInt64
@@ -186,19 +179,23 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 	return e.readEvents(ctx, streamReadSQL[backward], p.AggregateID, p.From, to, p.Limit)
 }
 
-func (e *executor) readEvents(ctx context.Context, query string, args ...any) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) readEvents(ctx context.Context, query string, args ...any) ([]*meowmxtype.RecordedEvent, error) {
 	rows, err := e.query(ctx, query, args...)
 	if err != nil {
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	var out []*meowmxdriver.EventRow
+	var out []*meowmxtype.RecordedEvent
 	for rows.Next() {
-		var ev meowmxdriver.EventRow
+		var ev meowmxtype.RecordedEvent
 		var at string
-		if err := rows.Scan(&ev.ID, &ev.TransactionID, &ev.AggregateID, &ev.AggregateType, &ev.Version,
-			&ev.EventType, &ev.Data, &ev.Metadata, &ev.EventUUID, &at); err != nil {
+		var u []byte
+		if err := rows.Scan(&ev.Position.EventID, &ev.Position.TransactionID, &ev.StreamID.ID, &ev.StreamID.Type, &ev.Version,
+			&ev.Type, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &u, &at); err != nil {
 			return nil, interpretError(err)
+		}
+		if len(u) == 16 {
+			ev.UUID = uuid.UUID(u)
 		}
 		var err error
 		if ev.RecordedAt, err = parseTime(at); err != nil {

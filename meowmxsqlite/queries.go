@@ -3,7 +3,7 @@ package meowmxsqlite
 import (
 	"strings"
 
-	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // The SQL of the event executor. Appends run several statements in one
@@ -39,13 +39,13 @@ const (
 )
 
 // guardSQL returns the guard of an expected version.
-func guardSQL(expected int64) string {
+func guardSQL(expected meowmxtype.ExpectedVersion) string {
 	switch expected {
-	case meowmxdriver.ExpectedAny:
+	case meowmxtype.AnyVersion:
 		return guardAnySQL
-	case meowmxdriver.ExpectedNoStream:
+	case meowmxtype.NoStream:
 		return guardNoStreamSQL
-	case meowmxdriver.ExpectedStreamExists:
+	case meowmxtype.StreamExists:
 		return guardExistsSQL
 	}
 	return guardExactSQL

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
+	"github.com/meowmx/meowmx/meowmxtype"
 )
 
 // Subscriptions on SQLite. One writer commits at a time and positions
@@ -67,10 +68,10 @@ func (e *executor) write(ctx context.Context, query string, args ...any) (int64,
 
 const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types`
 
-func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxdriver.SubscriptionRow, error) {
-	var s meowmxdriver.SubscriptionRow
+func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxtype.SubscriptionInfo, error) {
+	var s meowmxtype.SubscriptionInfo
 	var types, events sql.NullString
-	dest := append([]any{&s.Name, &s.Last.TransactionID, &s.Last.EventID, &types, &events}, extra...)
+	dest := append([]any{&s.Name, &s.Position.TransactionID, &s.Position.EventID, &types, &events}, extra...)
 	if err := rows.Scan(dest...); err != nil {
 		return nil, interpretError(err)
 	}
@@ -84,7 +85,7 @@ func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxdriver.SubscriptionR
 	return &s, nil
 }
 
-func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxdriver.SubscriptionRow, error) {
+func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxtype.SubscriptionInfo, error) {
 	at := p.At
 	if p.AtHead {
 		head, err := e.SubscriptionHead(ctx, &meowmxdriver.SubscriptionHeadParams{})
@@ -94,7 +95,7 @@ func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.Subsc
 		if head != nil {
 			at = *head
 		} else {
-			at = meowmxdriver.Position{}
+			at = meowmxtype.Position{}
 		}
 	}
 	_, err := e.write(ctx, `INSERT INTO es_event_subscriptions (`+subscriptionColumns+`)
@@ -106,7 +107,7 @@ func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.Subsc
 	return e.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: p.Name})
 }
 
-func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxdriver.SubscriptionRow, error) {
+func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error) {
 	rows, err := e.query(ctx, `SELECT `+subscriptionColumns+` FROM es_event_subscriptions WHERE subscription_name = ?1`, p.Name)
 	if err != nil {
 		return nil, interpretError(err)
@@ -118,7 +119,7 @@ func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.Subscrip
 	return scanSubscription(rows)
 }
 
-func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.SubscriptionRow, error) {
+func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxtype.SubscriptionInfo, error) {
 	rows, err := e.query(ctx, `SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
 			s.aggregate_types, s.event_types,
 			(SELECT count(*) FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
@@ -131,7 +132,7 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
-	var out []*meowmxdriver.SubscriptionRow
+	var out []*meowmxtype.SubscriptionInfo
 	for rows.Next() {
 		var lag, parked int64
 		s, err := scanSubscription(rows, &lag, &parked)
@@ -145,7 +146,7 @@ func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxdriver.Subscr
 }
 
 // advance moves the checkpoint, fenced on p.From, for CommitAdvance.
-func (e *executor) advance(ctx context.Context, p *meowmxdriver.SubscriptionAdvanceParams) (bool, error) {
+func (e *executor) advance(ctx context.Context, p *meowmxdriver.SubscriptionCommitParams) (bool, error) {
 	n, err := e.write(ctx, `UPDATE es_event_subscriptions SET last_transaction_id = ?2, last_event_id = ?3
 		WHERE subscription_name = ?1 AND last_transaction_id = ?4 AND last_event_id = ?5`,
 		p.Name, int64(p.To.TransactionID), p.To.EventID, int64(p.From.TransactionID), p.From.EventID)
@@ -167,7 +168,7 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 	return n == 1, err
 }
 
-func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (bool, error) {
+func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionDeleteParams) (bool, error) {
 	const deleteParked = `DELETE FROM es_parked_events WHERE subscription_name = ?1`
 	const deleteSub = `DELETE FROM es_event_subscriptions WHERE subscription_name = ?1`
 	var n int64
@@ -185,7 +186,7 @@ func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.Subsc
 	return n == 1, interpretError(err)
 }
 
-func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.SubscriptionHeadParams) (*meowmxdriver.Position, error) {
+func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.SubscriptionHeadParams) (*meowmxtype.Position, error) {
 	rows, err := e.query(ctx, `SELECT e.transaction_id, e.id
 		FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
 		WHERE true`+filterWhere(1)+`
@@ -197,7 +198,7 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 	if !rows.Next() {
 		return nil, interpretError(rows.Err())
 	}
-	var pos meowmxdriver.Position
+	var pos meowmxtype.Position
 	if err := rows.Scan(&pos.TransactionID, &pos.EventID); err != nil {
 		return nil, interpretError(err)
 	}
@@ -210,7 +211,7 @@ func (e *executor) HorizonGet(context.Context) (*meowmxdriver.Horizon, error) {
 }
 
 // HorizonHolders returns nil: nothing holds a horizon back on SQLite.
-func (e *executor) HorizonHolders(context.Context, *meowmxdriver.HorizonHoldersParams) ([]*meowmxdriver.HorizonHolder, error) {
+func (e *executor) HorizonHolders(context.Context, *meowmxdriver.HorizonHoldersParams) ([]*meowmxtype.HorizonHolder, error) {
 	return nil, nil
 }
 
@@ -282,7 +283,7 @@ func (e *executor) ParkedMarkReplay(ctx context.Context, p *meowmxdriver.ParkedM
 		p.Subscription, string(b))
 }
 
-func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams) ([]*meowmxdriver.EventRow, error) {
+func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams) ([]*meowmxtype.RecordedEvent, error) {
 	b, err := json.Marshal(p.IDs)
 	if err != nil {
 		return nil, err

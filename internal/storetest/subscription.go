@@ -615,15 +615,15 @@ func testCommitAdvance[TTx any](t *testing.T, b Backend[TTx]) {
 	d := s.Driver()
 	_, err := d.Executor().SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "ca"})
 	require.NoError(t, err)
-	checkpoint := func() meowmxdriver.Position {
+	checkpoint := func() meowmx.Position {
 		row, err := d.Executor().SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: "ca"})
 		require.NoError(t, err)
-		return row.Last
+		return row.Position
 	}
-	at := func(tx uint64, id int64) meowmxdriver.Position {
-		return meowmxdriver.Position{TransactionID: tx, EventID: id}
+	at := func(tx uint64, id int64) meowmx.Position {
+		return meowmx.Position{TransactionID: tx, EventID: id}
 	}
-	advance := func(used bool, from, to meowmxdriver.Position, id string) (bool, error) {
+	advance := func(used bool, from, to meowmx.Position, id string) (bool, error) {
 		etx, err := d.Begin(ctx)
 		require.NoError(t, err)
 		defer func() { _ = etx.Rollback(ctx) }()
@@ -631,7 +631,7 @@ func testCommitAdvance[TTx any](t *testing.T, b Backend[TTx]) {
 			_, err := s.AppendTx(ctx, d.UnwrapTx(etx), cat(id), meowmx.NoStream, ev("Written", `{}`))
 			require.NoError(t, err)
 		}
-		return etx.CommitAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{Name: "ca", From: from, To: to, Async: true})
+		return etx.SubscriptionCommit(ctx, &meowmxdriver.SubscriptionCommitParams{Name: "ca", From: from, To: to, Async: true})
 	}
 	exists := func(id string) bool {
 		evs, err := s.ReadStream(ctx, cat(id).ID, nil)
@@ -667,7 +667,7 @@ func testCommitAdvance[TTx any](t *testing.T, b Backend[TTx]) {
 		require.NoError(t, err)
 		require.NoError(t, etx.Commit(ctx))
 		from := checkpoint()
-		_, err = etx.CommitAdvance(ctx, &meowmxdriver.SubscriptionAdvanceParams{Name: "ca", From: from, To: at(from.TransactionID, from.EventID+1)})
+		_, err = etx.SubscriptionCommit(ctx, &meowmxdriver.SubscriptionCommitParams{Name: "ca", From: from, To: at(from.TransactionID, from.EventID+1)})
 		require.Error(t, err, "a transaction that has ended cannot advance a checkpoint")
 		require.Equal(t, from, checkpoint())
 	})
