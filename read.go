@@ -265,4 +265,3 @@ func checkReadAll(o *ReadAllOpts) error {
 	}
 	return nil
 }
-

@@ -139,4 +139,3 @@ type MigrateResult struct {
 	// Version is the schema version after the call.
 	Version int
 }
-

@@ -177,4 +177,3 @@ type ParkedMarkReplayParams struct {
 	Subscription string
 	EventIDs     []int64
 }
-

@@ -182,18 +182,18 @@ func TestGroupCommitOneRound(t *testing.T) {
 
 			p := batchItem
 			ps := []*meowmxdriver.EventAppendParams{
-				p("any", meowmx.AnyVersion),                  // 0: appended at 1, 2
-				p("dog", meowmx.AnyVersion),                  // 1: refused: another aggregate type
-				p("exact", 0),                                       // 2: appended at 1, 2
-				p("exists", meowmx.NoStream),          // 3: refused: it exists
-				p("has", meowmx.StreamExists),         // 4: appended at 1, 2
-				p("missing", meowmx.StreamExists),     // 5: refused: no stream
-				p("new", meowmx.NoStream, uuid.New()), // 6: appended at 0
-				p("new-any", meowmx.AnyVersion),              // 7: appended at 0, 1
-				p("python", meowmx.NoStream),          // 8: a Python client's empty stream: appended at 0, 1
-				p("stale", 5), // 9: refused: at 0
+				p("any", meowmx.AnyVersion),                      // 0: appended at 1, 2
+				p("dog", meowmx.AnyVersion),                      // 1: refused: another aggregate type
+				p("exact", 0),                                    // 2: appended at 1, 2
+				p("exists", meowmx.NoStream),                     // 3: refused: it exists
+				p("has", meowmx.StreamExists),                    // 4: appended at 1, 2
+				p("missing", meowmx.StreamExists),                // 5: refused: no stream
+				p("new", meowmx.NoStream, uuid.New()),            // 6: appended at 0
+				p("new-any", meowmx.AnyVersion),                  // 7: appended at 0, 1
+				p("python", meowmx.NoStream),                     // 8: a Python client's empty stream: appended at 0, 1
+				p("stale", 5),                                    // 9: refused: at 0
 				p("uuid", meowmx.AnyVersion, uuid.New(), stored), // 10: refused: one of its UUIDs is stored
-				p("wrong", 3), // 11: refused: no stream
+				p("wrong", 3),                                    // 11: refused: no stream
 			}
 			want := map[int][]int64{0: {1, 2}, 2: {1, 2}, 4: {1, 2}, 6: {0}, 7: {0, 1}, 8: {0, 1}}
 			versions := map[string]int64{"any": 2, "dog": 0, "exists": 0, "python": 1, "stale": 0, "uuid": 0, "new-any": 1}
@@ -260,15 +260,15 @@ func TestGroupCommitSameStreamInOneBatch(t *testing.T) {
 	u1, u2, u3 := uuid.New(), uuid.New(), uuid.New()
 	results, err := d.EventAppendBatch(ctx, []*meowmxdriver.EventAppendParams{
 		p("a", meowmx.NoStream),
-		p("a", 1),                             // sees the first
-		p("a", 1),                             // refused: a is at 3 now
+		p("a", 1),               // sees the first
+		p("a", 1),               // refused: a is at 3 now
 		p("a", meowmx.NoStream), // refused
 		p("a", 3),
 		p("b", meowmx.StreamExists), // refused: no b yet
 		p("b", meowmx.AnyVersion),
 		p("c", meowmx.AnyVersion, u1, u2),
-		p("c", 1, u1, u2),                                     // refused: stored by the append before
-		p("d", meowmx.AnyVersion, u3, u2),              // refused: u2 is stored in c
+		p("c", 1, u1, u2),                       // refused: stored by the append before
+		p("d", meowmx.AnyVersion, u3, u2),       // refused: u2 is stored in c
 		p("e", meowmx.NoStream, u3, uuid.New()), // the same UUID as d: d was refused
 	})
 	require.NoError(t, err)
