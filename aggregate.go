@@ -185,15 +185,12 @@ func NewRepository[T any, PT interface {
 	if cfg.SnapshotEvery > 0 {
 		shape, err := stateShape(reflect.TypeFor[T]())
 		if err != nil {
-			return nil, &ArgumentError{Arg: "RepositoryConfig.SnapshotEvery", Reason: "cannot snapshot the state: " + err.Error(), Err: err}
+			return nil, &ArgumentError{Arg: "RepositoryConfig.SnapshotEvery", Reason: "cannot snapshot the state", Err: err}
 		}
 		r.shape = shape
 	}
 	return r, nil
 }
-
-// AggregateType returns the repository's aggregate type.
-func (r *Repository[T, TTx]) AggregateType() string { return r.typ }
 
 // New returns a new aggregate with no events (version -1) and a zero
 // state. Saving it creates its stream, and fails with an error matching

@@ -87,8 +87,8 @@ type Listener interface {
 }
 
 // SubscriptionCreateParams are the inputs of SubscriptionCreate. When
-// AtHead is true the position is the last readable event that the filter
-// selects (or the beginning), not At.
+// AtHead is true the position is the last readable event of any stream
+// (or the beginning), not At: what the filter selects later comes after it.
 type SubscriptionCreateParams struct {
 	Name           string
 	At             meowmxtype.Position

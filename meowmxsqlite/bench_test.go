@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -193,6 +194,70 @@ func BenchmarkAppend(b *testing.B) {
 		v++
 	}
 	reportPair(b, tm, tp, 1, "appends/s")
+}
+
+// BenchmarkAppendParallel is BenchmarkAppend from 16 goroutines, each
+// appending to a stream of its own: each iteration runs a round of
+// appends through meowmx, then the same round in plain SQL, each round
+// timed whole.
+func BenchmarkAppendParallel(b *testing.B) {
+	const goroutines, perRound = 16, 16
+	ctx := context.Background()
+	s := openBench(b)
+	db := s.Driver().(*meowmxsqlite.Driver).DB()
+	versions := make([]int64, goroutines) // of both streams of each goroutine
+	for i := range versions {
+		versions[i] = -1
+	}
+	round := func(fn func(g int, v int64) error) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for g := range goroutines {
+			wg.Go(func() {
+				for k := range perRound {
+					if err := fn(g, versions[g]+int64(k)); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	viaMeowmx := func(g int, v int64) error {
+		_, err := s.Append(ctx, meowmx.StreamID{Type: "bench", ID: fmt.Sprint("m", g)}, meowmx.Exact(v), ev("E", `{"n":1}`))
+		return err
+	}
+	plain := func(g int, v int64) error {
+		id := fmt.Sprint("p", g)
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback()
+		res, err := tx.ExecContext(ctx, `INSERT INTO es_aggregates (id, version, aggregate_type) VALUES (?2, ?1 + 1, 'bench')
+			ON CONFLICT (id) DO UPDATE SET version = ?1 + 1 WHERE version = ?1`, v, id)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("version conflict")
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO es_events (aggregate_id, version, event_type, json_data) VALUES (?, ?, 'E', '{"n":1}')`, id, v+1); err != nil {
+			return err
+		}
+		return tx.Commit()
+	}
+	var tm, tp time.Duration
+	for b.Loop() {
+		tm += round(viaMeowmx)
+		tp += round(plain)
+		for g := range versions {
+			versions[g] += perRound
+		}
+	}
+	reportPair(b, tm, tp, goroutines*perRound, "appends/s")
 }
 
 // reportPair reports the rates of meowmx and of plain SQL, n units an

@@ -28,13 +28,10 @@ func open(t *testing.T, path string, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] 
 	return store
 }
 
-// backend opens each store on a new database: a file in the test's
-// temporary directory, or a Memory one.
-func backend(memory bool) storetest.Backend[*sql.Tx] {
+// backend opens each store on a new file in the test's temporary
+// directory.
+func backend() storetest.Backend[*sql.Tx] {
 	path := ""
-	if memory {
-		path = meowmxsqlite.Memory
-	}
 	return storetest.Backend[*sql.Tx]{
 		NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
 			t.Helper()
@@ -63,10 +60,7 @@ func backend(memory bool) storetest.Backend[*sql.Tx] {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	storetest.Run(t, backend(false))
+	storetest.Run(t, backend())
 }
 
-func TestConformanceMemory(t *testing.T) {
-	t.Parallel()
-	storetest.Run(t, backend(true))
-}
+// The root package runs the suite on a Memory database.

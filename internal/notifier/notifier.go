@@ -56,9 +56,6 @@ func New(listener meowmxdriver.Listener, interval time.Duration, logger *slog.Lo
 	return &Hub{listener: listener, interval: interval, logger: logger, subs: map[*Sub]struct{}{}}
 }
 
-// Listening tells whether wake-ups cross processes.
-func (h *Hub) Listening() bool { return h.listener != nil }
-
 // Sub receives wake-ups. C has a buffer of one: wake-ups coalesce.
 type Sub struct {
 	C       chan struct{}
