@@ -309,9 +309,11 @@ func (r *Repository[T, TTx]) save(ctx context.Context, exec meowmxdriver.Executo
 	if inTx {
 		group = nil
 	}
-	if _, err := r.store.append(ctx, exec, group, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data); err != nil {
+	res, err := r.store.append(ctx, exec, group, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data)
+	if err != nil {
 		return err
 	}
+	r.store.notifyAppended(res)
 	if r.cfg.SnapshotEvery > 0 && a.version-a.snapshot >= int64(r.cfg.SnapshotEvery) {
 		if err := r.saveSnapshot(ctx, exec, a); err != nil {
 			if inTx {

@@ -42,6 +42,17 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, err)
 			return store
 		},
+		InsertEvent:   insertEvent,
 		NewUnmigrated: func(t *testing.T) *meowmx.Store[*sql.Tx] { return open(t, nil) },
 	})
+}
+
+// insertEvent appends an event with plain SQL, as another client would.
+func insertEvent(t *testing.T, s *meowmx.Store[*sql.Tx], stream meowmx.StreamID) {
+	t.Helper()
+	db := s.Driver().(*meowmxsqlite.Driver).DB()
+	_, err := db.ExecContext(context.Background(), `INSERT INTO es_aggregates (id, version, aggregate_type) VALUES (?1, 0, ?2)`, stream.ID, stream.Type)
+	require.NoError(t, err)
+	_, err = db.ExecContext(context.Background(), `INSERT INTO es_events (aggregate_id, version, event_type, json_data) VALUES (?1, 0, 'Plain', '{}')`, stream.ID)
+	require.NoError(t, err)
 }

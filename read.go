@@ -51,6 +51,10 @@ type ReadStreamOpts struct {
 	Backward bool
 	// Limit caps how many events are read. Defaults to no limit.
 	Limit int
+	// Follow makes IterStream wait for the stream's new events once it
+	// has read every one, until ctx ends (yielding no error then), or To
+	// or Limit is reached; see ReadAllOpts.Follow. ReadStream ignores it.
+	Follow bool
 }
 
 // ReadStream returns the events of one stream; none when the stream does
@@ -58,7 +62,7 @@ type ReadStreamOpts struct {
 // streams that may be long.
 func (s *Store[TTx]) ReadStream(ctx context.Context, id string, opts *ReadStreamOpts) ([]*RecordedEvent, error) {
 	var out []*RecordedEvent
-	for ev, err := range s.iterStream(ctx, s.driver.Executor(), id, opts) {
+	for ev, err := range s.iterStream(ctx, s.driver.Executor(), id, noFollow(opts)) {
 		if err != nil {
 			return nil, err
 		}
@@ -70,7 +74,7 @@ func (s *Store[TTx]) ReadStream(ctx context.Context, id string, opts *ReadStream
 // ReadStreamTx is ReadStream inside the caller's transaction.
 func (s *Store[TTx]) ReadStreamTx(ctx context.Context, tx TTx, id string, opts *ReadStreamOpts) ([]*RecordedEvent, error) {
 	var out []*RecordedEvent
-	for ev, err := range s.iterStream(ctx, s.driver.UnwrapExecutor(tx), id, opts) {
+	for ev, err := range s.iterStream(ctx, s.driver.UnwrapExecutor(tx), id, noFollow(opts)) {
 		if err != nil {
 			return nil, err
 		}
@@ -107,8 +111,25 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 		if o.To != nil {
 			to = *o.To
 		}
+		var f *follower
+		if o.Follow {
+			f = s.follow(exec)
+			defer f.close()
+		}
 		left := o.Limit
+		var h *meowmxdriver.Horizon
 		for from <= to {
+			var err error
+			var rows []*RecordedEvent
+			if f != nil && h == nil {
+				if h, err = f.horizon(ctx); err != nil {
+					if f.failed(ctx, err) {
+						h = nil
+						continue
+					}
+					return
+				}
+			}
 			// A page asks for one row more than it yields: the extra row
 			// tells whether another page follows, so that a stream whose
 			// length is a multiple of the page size costs no extra, empty
@@ -117,13 +138,18 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 			if o.Limit > 0 && left <= n {
 				n, ask = left, left
 			}
-			rows, err := exec.StreamRead(ctx, &meowmxdriver.StreamReadParams{
+			rows, err = exec.StreamRead(ctx, &meowmxdriver.StreamReadParams{
 				AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: ask,
 			})
-			if errors.Is(err, meowmxdriver.ErrInvalidInput) { // not a valid id for the column: no such stream
+			switch {
+			case errors.Is(err, meowmxdriver.ErrInvalidInput): // not a valid id for the column: no such stream
 				return
-			}
-			if err != nil {
+			case err != nil && f != nil && f.failed(ctx, err):
+				h = nil
+				continue
+			case err != nil && f != nil && ctx.Err() != nil:
+				return
+			case err != nil:
 				yield(nil, fmt.Errorf("meowmx: read stream %q: %w", id, err))
 				return
 			}
@@ -137,16 +163,34 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 				}
 			}
 			left -= len(rows)
-			if !more || (o.Limit > 0 && left <= 0) {
+			if o.Limit > 0 && left <= 0 {
 				return
 			}
-			if last := rows[len(rows)-1].Version; o.Backward {
-				to = last - 1
-			} else {
-				from = last + 1
+			if len(rows) > 0 {
+				if last := rows[len(rows)-1].Version; o.Backward {
+					to = last - 1
+				} else {
+					from = last + 1
+				}
 			}
+			if !more {
+				if f == nil || o.Backward || !f.caughtUp(ctx, h, 0) {
+					return
+				}
+			}
+			h = nil
 		}
 	}
+}
+
+// noFollow returns opts without Follow.
+func noFollow(opts *ReadStreamOpts) *ReadStreamOpts {
+	if opts == nil || !opts.Follow {
+		return opts
+	}
+	o := *opts
+	o.Follow = false
+	return &o
 }
 
 func checkReadStream(id string, o *ReadStreamOpts) error {
@@ -177,6 +221,13 @@ type ReadAllOpts struct {
 	// Limit caps how many events ReadAll returns. Defaults to
 	// Config.PageSize. IterAll ignores it.
 	Limit int
+	// Follow makes IterAll wait for new events once it has read every
+	// one, instead of ending, woken by the store's notifications (and the
+	// driver's probe for other writers): it ends when ctx ends, yielding
+	// no error then. Database errors are logged (Config.Logger) and
+	// retried with back-off, so that it rides out a database restart.
+	// ReadAll ignores it.
+	Follow bool
 }
 
 // ReadAll returns events of all streams, or of some categories, in global
@@ -204,8 +255,8 @@ func (s *Store[TTx]) ReadAll(ctx context.Context, opts *ReadAllOpts) ([]*Recorde
 
 // IterAll iterates over the events that ReadAll selects, all of them from
 // opts.After on, reading Config.PageSize events per query. It ends when it
-// has read every event below the horizon. An error ends the iteration: it
-// is yielded with a nil event.
+// has read every event below the horizon, unless opts.Follow. An error
+// ends the iteration: it is yielded with a nil event.
 func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*RecordedEvent, error] {
 	var o ReadAllOpts
 	if opts != nil {
@@ -217,10 +268,30 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 			return
 		}
 		o.Limit = s.config.PageSize
+		exec := s.driver.Executor()
+		var f *follower
+		if o.Follow {
+			f = s.follow(exec)
+			defer f.close()
+		}
+		var h *meowmxdriver.Horizon
 		for {
-			page, err := s.readAll(ctx, s.driver.Executor(), &o)
+			var err error
+			if f != nil && h == nil {
+				h, err = f.horizon(ctx)
+			}
+			var page []*RecordedEvent
+			if err == nil {
+				page, err = s.readAll(ctx, exec, &o)
+			}
 			if err != nil {
-				yield(nil, err)
+				if f != nil && f.failed(ctx, err) {
+					h = nil
+					continue
+				}
+				if ctx.Err() == nil || f == nil {
+					yield(nil, err)
+				}
 				return
 			}
 			for _, ev := range page {
@@ -228,10 +299,17 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 					return
 				}
 			}
-			if len(page) < o.Limit {
+			if len(page) > 0 {
+				o.After = page[len(page)-1].Position
+			}
+			if len(page) == o.Limit {
+				h = nil // not caught up: no need of a horizon
+				continue
+			}
+			if f == nil || !f.caughtUp(ctx, h, o.After.TransactionID) {
 				return
 			}
-			o.After = page[len(page)-1].Position
+			h = nil
 		}
 	}
 }

@@ -40,6 +40,20 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 	return s, nil
 }
 
+// Close sends the notifications still pending for this store's appends,
+// at once, and waits until they are sent (or ctx ends); it stops the
+// store's listening connection. Call it before the process exits, so that
+// subscribers in other processes learn of the last appends without waiting
+// for their probe or poll. It does not close the driver, and stops no
+// subscription: end RunSubscription first (by its context). The store can
+// still be used after Close, its notifications then sent one by one.
+func (s *Store[TTx]) Close(ctx context.Context) error {
+	if err := s.hub.Close(ctx); err != nil {
+		return fmt.Errorf("meowmx: close: %w", err)
+	}
+	return nil
+}
+
 // Driver returns the store's driver.
 func (s *Store[TTx]) Driver() meowmxdriver.Driver[TTx] { return s.driver }
 

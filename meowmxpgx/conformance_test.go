@@ -67,6 +67,14 @@ func TestConformance(t *testing.T) {
 					d := s.Driver().(*meowmxpgx.Driver)
 					return open(t, d.Pool(), d.Schema(), nil)
 				},
+				InsertEvent: func(t *testing.T, s *meowmx.Store[pgx.Tx], stream meowmx.StreamID) {
+					d := s.Driver().(*meowmxpgx.Driver)
+					q := pgx.Identifier{d.Schema()}.Sanitize()
+					_, err := d.Pool().Exec(context.Background(), `WITH a AS (INSERT INTO `+q+`.es_aggregates (id, version, aggregate_type) VALUES ($1, 0, $2))
+						INSERT INTO `+q+`.es_events (transaction_id, aggregate_id, version, event_type, json_data)
+						VALUES (pg_current_xact_id(), $1, 0, 'Plain', '{}')`, stream.ID, stream.Type)
+					require.NoError(t, err)
+				},
 				NewUnmigrated: func(t *testing.T) *meowmx.Store[pgx.Tx] {
 					pool, schema := dbtest.Schema(t)
 					return open(t, pool, schema, nil)

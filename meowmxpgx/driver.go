@@ -32,6 +32,7 @@ import (
 	"fmt"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -64,7 +65,17 @@ type Config struct {
 	// per store, one per meowmx.Config.NotifyInterval), and each store
 	// keeps one listening connection while subscriptions run.
 	DisableNotify bool
+	// ProbeInterval is how often a store's listening connection, while
+	// subscriptions run, checks for events that no NOTIFY announced
+	// (writers that are not meowmx, or whose process ended before its
+	// NOTIFY went out), reading the last value of es_events' id sequence.
+	// Defaults to ProbeIntervalDefault; -1 turns the probe off. Ignored
+	// with DisableNotify.
+	ProbeInterval time.Duration
 }
+
+// ProbeIntervalDefault is the default for Config.ProbeInterval.
+const ProbeIntervalDefault = 25 * time.Millisecond
 
 // Driver is the PostgreSQL driver. It is safe for concurrent use.
 type Driver struct {
@@ -76,6 +87,7 @@ type Driver struct {
 
 	channel       string // LISTEN/NOTIFY channel
 	disableNotify bool
+	probeInterval time.Duration // 0: no probe
 
 	q atomic.Pointer[queries] // nil until the tables' id type is known
 }
@@ -96,6 +108,14 @@ func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
 	if len(cfg.Schema) > 63 || strings.ContainsRune(cfg.Schema, 0) {
 		return nil, fmt.Errorf("meowmxpgx: Config.Schema %q must be 1 to 63 bytes without NUL", cfg.Schema)
 	}
+	switch {
+	case cfg.ProbeInterval == 0:
+		cfg.ProbeInterval = ProbeIntervalDefault
+	case cfg.ProbeInterval == -1:
+		cfg.ProbeInterval = 0
+	case cfg.ProbeInterval < 0:
+		return nil, fmt.Errorf("meowmxpgx: Config.ProbeInterval %s is negative (use -1 to turn the probe off)", cfg.ProbeInterval)
+	}
 	return &Driver{
 		pool:   pool,
 		schema: cfg.Schema,
@@ -103,6 +123,7 @@ func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
 
 		channel:       channelName(cfg.Schema),
 		disableNotify: cfg.DisableNotify,
+		probeInterval: cfg.ProbeInterval,
 	}, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -22,30 +23,85 @@ func channelName(schema string) string {
 // appending transaction's id, in decimal.
 func (d *Driver) Channel() string { return d.channel }
 
+// pythonChannel is the channel on which the Python meowmx client's
+// trigger announces every inserted event (the payload is its aggregate
+// type), in every schema of the database.
+const pythonChannel = "channel_event_notify"
+
 // listener is the driver's meowmxdriver.Listener (see
 // Driver.Capabilities).
 type listener struct{ d *Driver }
 
 // Listen opens a connection of its own (not one of the pool's: a LISTEN
-// needs a session that no one else uses) with the pool's settings.
+// needs a session that no one else uses) with the pool's settings. It
+// listens on the driver's channel and on the Python client's. Between
+// notifications it probes, every Config.ProbeInterval, the last value of
+// es_events' id sequence: an append that no NOTIFY announced (plain SQL,
+// a migration script, a writer whose process ended before its NOTIFY)
+// moves it, and the probe wakes everyone. The probe reads one row of a
+// sequence, which costs writers nothing.
 func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
 	conn, err := pgx.ConnectConfig(ctx, l.d.pool.Config().ConnConfig.Copy())
 	if err != nil {
 		return fmt.Errorf("meowmxpgx: listen: %w", err)
 	}
 	defer func() { _ = conn.Close(context.WithoutCancel(ctx)) }()
-	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{l.d.channel}.Sanitize()); err != nil {
-		return fmt.Errorf("meowmxpgx: listen: %w", err)
+	for _, ch := range []string{l.d.channel, pythonChannel} {
+		if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{ch}.Sanitize()); err != nil {
+			return fmt.Errorf("meowmxpgx: listen: %w", err)
+		}
+	}
+	probe := l.d.probeInterval > 0
+	var head *int64
+	if probe {
+		if head, err = l.head(ctx, conn); err != nil {
+			return err
+		}
 	}
 	fn(0) // notifications sent before LISTEN are lost: wake everyone once
 	for {
-		n, err := conn.WaitForNotification(ctx)
-		if err != nil {
+		wait := ctx
+		cancel := context.CancelFunc(func() {})
+		if probe {
+			wait, cancel = context.WithTimeout(ctx, l.d.probeInterval)
+		}
+		n, err := conn.WaitForNotification(wait)
+		cancel()
+		switch {
+		case err == nil && n.Channel == l.d.channel:
+			tx, _ := strconv.ParseUint(n.Payload, 10, 64)
+			fn(tx)
+		case err == nil:
+			fn(0) // the Python client's: no transaction id
+		case ctx.Err() == nil && probe && errors.Is(err, context.DeadlineExceeded):
+			now, err := l.head(ctx, conn)
+			if err != nil {
+				return err
+			}
+			if !equalHead(now, head) {
+				head = now
+				fn(0)
+			}
+		default:
 			return fmt.Errorf("meowmxpgx: listen: %w", err)
 		}
-		tx, _ := strconv.ParseUint(n.Payload, 10, 64)
-		fn(tx)
 	}
+}
+
+// head returns the last value of es_events' id sequence, nil before its
+// first use.
+func (l listener) head(ctx context.Context, conn *pgx.Conn) (*int64, error) {
+	var v *int64
+	err := conn.QueryRow(ctx, `SELECT pg_sequence_last_value(pg_get_serial_sequence($1, 'id')::regclass)`,
+		l.d.quoted+".es_events").Scan(&v)
+	if err != nil {
+		return nil, fmt.Errorf("meowmxpgx: listen: probe: %w", interpretError(err, onRead))
+	}
+	return v, nil
+}
+
+func equalHead(a, b *int64) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
 }
 
 // Notify sends the notification in a transaction of its own that commits

@@ -37,6 +37,12 @@ type Config struct {
 	// ReadDB, for New only, is a pool for reads outside transactions
 	// (query_only is advised). Defaults to the pool given to New.
 	ReadDB *sql.DB
+	// ProbeInterval is how often a store's subscriptions, while they run,
+	// look for events that other processes appended to the database file
+	// (SQLite has no NOTIFY): one read of the last event id. Appends of
+	// the store's own process wake them at once. Defaults to
+	// ProbeIntervalDefault; -1 turns the probe off (they poll).
+	ProbeInterval time.Duration
 }
 
 func (c *Config) withDefaults() Config {
@@ -50,6 +56,9 @@ func (c *Config) withDefaults() Config {
 	if out.MaxReadConns == 0 {
 		out.MaxReadConns = MaxReadConnsDefault
 	}
+	if out.ProbeInterval == 0 {
+		out.ProbeInterval = ProbeIntervalDefault
+	}
 	return out
 }
 
@@ -59,6 +68,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("meowmxsqlite: Config.BusyTimeout %s is negative", c.BusyTimeout)
 	case c.MaxReadConns < 0:
 		return fmt.Errorf("meowmxsqlite: Config.MaxReadConns %d is negative", c.MaxReadConns)
+	case c.ProbeInterval < -1:
+		return fmt.Errorf("meowmxsqlite: Config.ProbeInterval %s is negative (use -1 to turn the probe off)", c.ProbeInterval)
 	}
 	return nil
 }
@@ -71,7 +82,8 @@ type Driver struct {
 	// immediate is true when db's transactions begin with BEGIN
 	// IMMEDIATE (Open's DSN).
 	immediate bool
-	read      *sql.DB // reads outside transactions; db when not separate
+	read      *sql.DB       // reads outside transactions; db when not separate
+	probe     time.Duration // Config.ProbeInterval; -1: none
 	// writeStmts and readStmts hold statements prepared on db and read.
 	writeStmts, readStmts *stmtCache
 
@@ -109,11 +121,11 @@ func New(db *sql.DB, config *Config) (*Driver, error) {
 	if cfg.ReadDB != nil {
 		read = cfg.ReadDB
 	}
-	return newDriver(db, read), nil
+	return newDriver(db, read, cfg.ProbeInterval), nil
 }
 
-func newDriver(db, read *sql.DB) *Driver {
-	return &Driver{db: db, read: read, writeStmts: &stmtCache{db: db}, readStmts: &stmtCache{db: read}}
+func newDriver(db, read *sql.DB, probe time.Duration) *Driver {
+	return &Driver{db: db, read: read, probe: probe, writeStmts: &stmtCache{db: db}, readStmts: &stmtCache{db: read}}
 }
 
 // DB returns the pool for writes and transactions: begin the transactions
@@ -140,11 +152,17 @@ func (d *Driver) Close() error {
 // Name implements meowmxdriver.Driver.
 func (d *Driver) Name() string { return "sqlite" }
 
-// Capabilities implements meowmxdriver.Driver: none. SQLite has one
-// writer at a time, so grouping appends saves nothing; no LISTEN across
-// processes; no commit horizon, which it needs no more than it has.
+// Capabilities implements meowmxdriver.Driver. SQLite has one writer at a
+// time, so grouping appends saves nothing; no NOTIFY, but a probe of the
+// last event id wakes subscriptions for other processes' appends (unless
+// Config.ProbeInterval is -1); no commit horizon, which it needs no more
+// than it has.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	return meowmxdriver.Capabilities{}
+	var c meowmxdriver.Capabilities
+	if d.probe > 0 {
+		c.Listener = probeListener{d: d, interval: d.probe}
+	}
+	return c
 }
 
 // Executor implements meowmxdriver.Driver.

@@ -78,7 +78,16 @@ func TestConfig(t *testing.T) {
 	d, err := meowmxsqlite.Open(ctx, filepath.Join(t.TempDir(), "a b?c#d.db"), nil)
 	require.NoError(t, err, "any file name")
 	require.Equal(t, "sqlite", d.Name())
-	require.Equal(t, meowmxdriver.Capabilities{}, d.Capabilities())
+	caps := d.Capabilities()
+	require.NotNil(t, caps.Listener, "the probe wakes subscriptions for other processes' appends")
+	caps.Listener = nil
+	require.Equal(t, meowmxdriver.Capabilities{}, caps, "one writer: no batches, no horizon, no locks across processes")
+	require.NoError(t, d.Close())
+	_, err = meowmxsqlite.Open(ctx, meowmxsqlite.Memory, &meowmxsqlite.Config{ProbeInterval: -2})
+	require.ErrorContains(t, err, "Config.ProbeInterval")
+	d, err = meowmxsqlite.Open(ctx, meowmxsqlite.Memory, &meowmxsqlite.Config{ProbeInterval: -1})
+	require.NoError(t, err)
+	require.Nil(t, d.Capabilities().Listener, "no probe")
 	require.NoError(t, d.Close())
 	require.NoError(t, d.Close(), "twice")
 

@@ -45,7 +45,7 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 	if path == "" {
 		return nil, errors.New("meowmxsqlite: Open: empty path (use meowmxsqlite.Memory for a throwaway database)")
 	}
-	d := newDriver(nil, nil)
+	d := newDriver(nil, nil, cfg.ProbeInterval)
 	d.path, d.immediate = path, true
 	fail := func(err error) (*Driver, error) {
 		return nil, errors.Join(fmt.Errorf("meowmxsqlite: open %s: %w", path, interpretError(err)), d.Close())

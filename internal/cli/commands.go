@@ -233,28 +233,16 @@ func (a *app) readStream(ctx context.Context, b *backend, p *printer, typ, id, f
 			return usagef("stream %q is of type %q, not %q", id, info.StreamID.Type, typ)
 		}
 	}
-	n := 0
-	for {
-		for ev, err := range b.IterStream(ctx, id, opts) {
-			if err != nil {
-				return err
-			}
-			if err := p.print(ev); err != nil {
-				return err
-			}
-			n++
-			opts.From = ev.Version + 1
+	opts.Follow = tail
+	for ev, err := range b.IterStream(ctx, id, opts) {
+		if err != nil {
+			return err
 		}
-		if !tail || (limit > 0 && n >= limit) || (toV != nil && opts.From > *toV) {
-			return nil
-		}
-		if limit > 0 {
-			opts.Limit = limit - n
-		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+		if err := p.print(ev); err != nil {
 			return err
 		}
 	}
+	return ctx.Err()
 }
 
 func (a *app) readAll(ctx context.Context, b *backend, p *printer, typ, from, to string, limit int, tail bool) error {
@@ -273,30 +261,23 @@ func (a *app) readAll(ctx context.Context, b *backend, p *printer, typ, from, to
 	if after != nil {
 		opts.After = *after
 	}
+	opts.Follow = tail
 	n := 0
-	for {
-		for ev, err := range b.IterAll(ctx, opts) {
-			if err != nil {
-				return err
-			}
-			if until != nil && ev.Position.Compare(*until) > 0 {
-				return nil
-			}
-			if err := p.print(ev); err != nil {
-				return err
-			}
-			opts.After = ev.Position
-			if n++; limit > 0 && n >= limit {
-				return nil
-			}
-		}
-		if !tail {
-			return nil
-		}
-		if err := sleep(ctx, 200*time.Millisecond); err != nil {
+	for ev, err := range b.IterAll(ctx, opts) {
+		if err != nil {
 			return err
 		}
+		if until != nil && ev.Position.Compare(*until) > 0 {
+			return nil
+		}
+		if err := p.print(ev); err != nil {
+			return err
+		}
+		if n++; limit > 0 && n >= limit {
+			return nil
+		}
 	}
+	return ctx.Err()
 }
 
 func sleep(ctx context.Context, d time.Duration) error {

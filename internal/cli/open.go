@@ -111,7 +111,7 @@ func (a *app) open(ctx context.Context) (*backend, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &backend{store: s, close: pool.Close, run: runner(s)}, nil
+	return &backend{store: s, close: closer(s, pool.Close), run: runner(s)}, nil
 }
 
 // openNoMigrate opens the database without creating tables.
@@ -134,7 +134,18 @@ func openSQLite(ctx context.Context, path string) (*backend, error) {
 		_ = driver.Close()
 		return nil, err
 	}
-	return &backend{store: s, embedded: true, close: func() { _ = driver.Close() }, run: runner(s)}, nil
+	return &backend{store: s, embedded: true, close: closer(s, func() { _ = driver.Close() }), run: runner(s)}, nil
+}
+
+// closer returns a function that closes s, sending its last notifications
+// to the subscribers of other processes, then its database.
+func closer[TTx any](s *meowmx.Store[TTx], closeDB func()) func() {
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Close(ctx) // at worst, subscribers find the events by their probe
+		closeDB()
+	}
 }
 
 // withBackend returns a command's RunE that opens the database, runs fn

@@ -46,6 +46,9 @@ type Hub struct {
 
 	pending atomic.Uint64 // highest transaction id not yet notified
 	sending atomic.Bool   // a NOTIFY is in flight
+	senders sync.WaitGroup
+	closed  chan struct{} // closed by Close: no more waiting between NOTIFYs
+	close   sync.Once
 }
 
 // New returns a hub. listener may be nil. A NOTIFY follows the previous
@@ -53,7 +56,7 @@ type Hub struct {
 // small transaction per interval, while an append after a quiet spell is
 // announced at once.
 func New(listener meowmxdriver.Listener, interval time.Duration, logger *slog.Logger) *Hub {
-	return &Hub{listener: listener, interval: interval, logger: logger, subs: map[*Sub]struct{}{}}
+	return &Hub{listener: listener, interval: interval, logger: logger, subs: map[*Sub]struct{}{}, closed: make(chan struct{})}
 }
 
 // Sub receives wake-ups. C has a buffer of one: wake-ups coalesce.
@@ -178,12 +181,43 @@ func (h *Hub) Appended(tx uint64) {
 		}
 	}
 	if h.sending.CompareAndSwap(false, true) {
+		h.senders.Add(1)
 		go h.send()
 	}
 }
 
+// Close sends what is pending at once, without waiting for the interval,
+// waits for that (or for ctx to end), and stops the listening connection.
+// Workers still subscribed are woken once and then poll. A hub may still
+// be used after Close: announcements are then sent without interval.
+func (h *Hub) Close(ctx context.Context) error {
+	h.close.Do(func() { close(h.closed) })
+	sent := make(chan struct{})
+	go func() { h.senders.Wait(); close(sent) }()
+	var err error
+	select {
+	case <-sent:
+	case <-ctx.Done():
+		err = ctx.Err()
+	}
+	h.mu.Lock()
+	var done chan struct{}
+	if h.cancel != nil {
+		h.cancel()
+		done = h.done
+		h.cancel, h.done = nil, nil
+	}
+	h.mu.Unlock()
+	if done != nil {
+		<-done
+		h.Wake(0)
+	}
+	return err
+}
+
 // send notifies until nothing is pending. Exactly one send runs at a time.
 func (h *Hub) send() {
+	defer h.senders.Done()
 	for {
 		tx := h.pending.Swap(0)
 		if tx != 0 {
@@ -199,7 +233,12 @@ func (h *Hub) send() {
 			// announces them all when the interval ends. Each NOTIFY is a
 			// transaction that takes the database-wide notify lock.
 			if wait := h.interval - time.Since(sent); wait > 0 {
-				time.Sleep(wait)
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-h.closed:
+				}
+				t.Stop()
 			}
 		}
 		h.sending.Store(false)

@@ -21,6 +21,10 @@ type Backend[TTx any] struct {
 	// NewUnmigrated, when set, returns a store on a fresh, isolated
 	// database without the tables.
 	NewUnmigrated func(t *testing.T) *meowmx.Store[TTx]
+	// InsertEvent, when set, appends one event to a new stream of s's
+	// database with plain SQL, as a writer that is not meowmx would: no
+	// notification.
+	InsertEvent func(t *testing.T, s *meowmx.Store[TTx], stream meowmx.StreamID)
 }
 
 // Run runs the whole suite.
@@ -47,6 +51,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Payloads", func(t *testing.T) { t.Parallel(); testPayloads(t, b) })
 	t.Run("Migrate", func(t *testing.T) { t.Parallel(); testMigrate(t, b) })
 	t.Run("Canceled", func(t *testing.T) { t.Parallel(); testCanceled(t, b) })
+	t.Run("Delivery", func(t *testing.T) { t.Parallel(); testDelivery(t, b) })
 	runSubscriptions(t, b)
 }
 
