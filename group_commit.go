@@ -30,12 +30,12 @@ var ErrCommitUnknown = meowmxtype.ErrCommitUnknown
 // groupInFlightDefault is how many batches one store commits at once, and
 // groupStallAfter how long the batch in flight runs before a second one
 // may go beside it. One batch at a time makes the fewest and largest
-// batches, and costs client and server the least CPU per append (a 2-core
-// machine at 16 goroutines: 12 appends a batch instead of 7, a third less
-// CPU, the same or higher throughput, docs/BENCHMARKS.md). The second
-// keeps a batch that waits (for a stream's lock, a slow commit) from
-// holding up every append of the store: appends made once it has been in
-// flight for groupStallAfter go in another.
+// batches: the appends that arrive while it commits all go in the next
+// one, so client and server spend the least CPU per append, without
+// losing throughput (docs/BENCHMARKS.md, group commit, "One batch in
+// flight"). The second keeps a batch that waits (for a stream's lock, a
+// slow commit) from holding up every append of the store: appends made
+// once it has been in flight for groupStallAfter go in another.
 const (
 	groupInFlightDefault = 2
 	groupStallAfter      = 5 * time.Millisecond

@@ -318,6 +318,17 @@ func TestGroupCommitWindow(t *testing.T) {
 	c.commit()
 	collect(t, out, 1)
 	collect(t, more, 2)
+	// The flusher now waits an hour for a next batch: wake it, so that it
+	// finds the queue empty and ends before the test does.
+	require.Eventually(t, func() bool {
+		select {
+		case g.full <- struct{}{}:
+		default:
+		}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.flushers == 0
+	}, 30*time.Second, time.Millisecond)
 }
 
 func TestGroupCommitConfigValidate(t *testing.T) {

@@ -301,7 +301,8 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 	// transaction-scoped advisory lock per stream, in the order of the
 	// keys: batches that share streams then queue on the first they share.
 	// (Row locks taken up front cost more: each writes its heap tuple and
-	// WAL, measured 0.1 to 0.5 lower in the 16-writer ratio.)
+	// WAL; docs/BENCHMARKS.md, group commit, "No deadlocks between
+	// batches".)
 	locked := ""
 	if guards&guardVersion != 0 || guards == guardAny|guardNoStream {
 		locked = ", locked"

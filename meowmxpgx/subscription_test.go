@@ -17,7 +17,6 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
@@ -27,14 +26,6 @@ import (
 // childEnv makes the test binary a subscription worker (see
 // TestSubscriptionTakeoverProcess) instead of running tests.
 const childEnv = "MEOWMX_TEST_SUBSCRIPTION_CHILD"
-
-func TestMain(m *testing.M) {
-	if schema := os.Getenv(childEnv); schema != "" {
-		os.Exit(runChild(schema))
-	}
-	// The test pool (dbtest) lives as long as the binary.
-	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/jackc/pgx/v5/pgxpool.(*Pool).backgroundHealthCheck"))
-}
 
 // storeOn opens a store on an existing schema, as another process would.
 func storeOn(t testing.TB, pool *pgxpool.Pool, schema string, cfg *meowmxpgx.Config, scfg *meowmx.Config) *meowmx.Store[pgx.Tx] {

@@ -28,21 +28,19 @@
 // other on the busy timeout (Config.BusyTimeout, 30 s by default), which
 // only a writer holding the lock for that long exhausts.
 //
-// The choice was measured with BenchmarkStrategy (bench_test.go) on a
-// shared 2-core machine, 16 goroutines, against one pool of 8 connections
-// (writers wait on SQLite's busy handler, which sleeps and polls) and one
-// connection for everything. Single-event appends to 16 streams: 15 600/s,
-// against 12 200/s (0.78x) and 14 900/s (0.96x). Half the goroutines
-// reading a 100-event stream while the others append: 8 900 reads/s and
-// 1 300 appends/s, 10 200 operations/s in all, against 7 300 (5 300 and
-// 2 000) and 7 100 (3 600 and 3 500), where every read waits for the
-// writes. A single connection writes as fast, but then a read outside a
+// BenchmarkStrategy (bench_test.go) compares this with one pool of
+// several connections and with one connection for everything; the
+// figures are in docs/BENCHMARKS.md. In a pool of several connections,
+// writers wait on SQLite's busy handler, which sleeps and polls, so the
+// lock stays idle between a commit and the next poll; writers that queue
+// in Go get it as soon as it is released. A single connection writes as
+// fast, but then every read waits for the writes, and a read outside a
 // transaction waits for any open transaction of the process.
 //
 // Against the same work written as plain SQL on the same database
-// (BenchmarkAppend, BenchmarkCatchUp, measured alternately), an append of
-// one event runs at about 0.9x and a catch-up read of a category at about
-// 0.8x, the rest going to reading every column into events.
+// (BenchmarkAppend, BenchmarkCatchUp), appends and catch-up reads cost
+// somewhat more; in a read, the difference goes mostly to reading every
+// column into events (docs/BENCHMARKS.md).
 //
 // Because a process has one write connection, a goroutine that holds a
 // transaction begun on Driver.DB (or with Driver.Begin) and then calls a

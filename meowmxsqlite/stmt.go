@@ -8,8 +8,9 @@ import (
 )
 
 // stmtCache holds statements prepared on one pool, so that SQLite parses
-// each statement once per connection instead of on every call: a third of
-// the CPU time of a single-event append goes to parsing otherwise.
+// each statement once per connection instead of on every call: parsing
+// is otherwise a large share of the CPU time of a single-event append
+// (docs/BENCHMARKS.md, SQLite).
 // database/sql prepares a cached statement again on a connection that has
 // not seen it.
 type stmtCache struct {

@@ -10,11 +10,14 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
 	_ "modernc.org/sqlite"
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
 )
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(dbtest.ClosingPool(m)) }
 
 // summarySQL counts the rows of orders_view (%s) by everything but the id,
 // which the story draws at random.

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -21,25 +20,6 @@ import (
 
 	"github.com/meowmx/meowmx/internal/dbtest"
 )
-
-// binary is the meowmx command, built once by TestMain.
-var binary string //nolint:gochecknoglobals // built once per test binary
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "meowmx-cli-test-")
-	if err != nil {
-		panic(err)
-	}
-	binary = filepath.Join(dir, "meowmx")
-	out, err := exec.Command("go", "build", "-race", "-o", binary, "../../cmd/meowmx").CombinedOutput()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "go build: %v\n%s", err, out)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
-}
 
 type result struct {
 	code           int

@@ -49,6 +49,26 @@ func Pool(t testing.TB) *pgxpool.Pool {
 	return pool
 }
 
+// ClosingPool wraps m, for goleak.VerifyTestMain: its Run runs the tests
+// and then closes the pool that Pool shares, so that the leak check that
+// follows sees no goroutine of it.
+//
+//	func TestMain(m *testing.M) { goleak.VerifyTestMain(dbtest.ClosingPool(m)) }
+func ClosingPool(m interface{ Run() int }) interface{ Run() int } {
+	return closingPool{m}
+}
+
+type closingPool struct{ m interface{ Run() int } }
+
+func (c closingPool) Run() int {
+	code := c.m.Run()
+	poolOnce.Do(func() {}) // no Pool opens one from now on
+	if pool != nil {
+		pool.Close()
+	}
+	return code
+}
+
 // NewPool opens a pool of up to maxConns connections on DatabaseURL and
 // checks that it answers.
 func NewPool(ctx context.Context, maxConns int32) (*pgxpool.Pool, error) {
