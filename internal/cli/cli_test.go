@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/url"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -208,23 +210,63 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+// TestTailStopsOnInterrupt: read --tail and sub print what another
+// process appends while they watch, and exit 0 on Ctrl-C.
 func TestTailStopsOnInterrupt(t *testing.T) {
 	t.Parallel()
 	for name, db := range databases(t) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			for _, args := range [][]string{{"read", "--tail"}, {"sub"}} {
+			for i, args := range [][]string{{"read", "--tail"}, {"sub"}} {
 				cmd := exec.Command(binary, append([]string{"--db", db}, args...)...)
-				var out bytes.Buffer
-				cmd.Stdout = &out
+				out := &lockedBuffer{}
+				cmd.Stdout = out
 				require.NoError(t, cmd.Start())
 				t.Cleanup(func() { _ = cmd.Process.Kill() }) // when an assertion fails first
-				time.Sleep(300 * time.Millisecond)           // let it start watching; not an assertion
+				id := fmt.Sprintf("tail-%s-%d", name, i)
+				// Append until the watcher prints it: it may not be watching
+				// yet when the first append commits (sub starts at the head).
+				require.Eventually(t, func() bool {
+					r := run(t, db, "", "append", "--type", "cat", "--id", id, "--event", "Meowed", "--data", `{}`)
+					require.Equal(t, 0, r.code, r.stderr)
+					return waitFor(out, id, 2*time.Second)
+				}, time.Minute, time.Millisecond, "%v prints what another process appends: %s", args, out.String())
 				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 				require.NoError(t, cmd.Wait(), "%v exits 0 on Ctrl-C: %s", args, out.String())
 			}
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a child process writes while the
+// test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// waitFor tells whether out contains s within d.
+func waitFor(out *lockedBuffer, s string, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if strings.Contains(out.String(), s) {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return false
 }
 
 func TestHelpHasExamples(t *testing.T) {
