@@ -14,6 +14,10 @@ import (
 // it.
 type SubscriptionInfo = meowmxtype.SubscriptionInfo
 
+// LagCountMax is how many events behind its checkpoint a subscription's
+// lag counts exactly (SubscriptionInfo.Lag); more are estimated.
+const LagCountMax = meowmxtype.LagCountMax
+
 // HorizonHolder is a database session whose open transaction holds the
 // commit horizon back: events committed after its transaction started are
 // not delivered to subscribers until it ends.
@@ -24,7 +28,7 @@ type HorizonHolder = meowmxtype.HorizonHolder
 // checkpoint: it is meant for operations, not for a hot path.
 func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, error) {
 	ex := s.driver.Executor()
-	rows, err := ex.SubscriptionList(ctx)
+	rows, err := ex.SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: meowmxtype.LagCountMax})
 	if err != nil {
 		return nil, fmt.Errorf("meowmx: list subscriptions: %w", err)
 	}

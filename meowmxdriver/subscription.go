@@ -22,8 +22,11 @@ type SubscriptionExecutor interface {
 	// Waiting and Parked are left zero.
 	SubscriptionGet(ctx context.Context, p *SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error)
 	// SubscriptionList returns every subscription by name, with Lag,
-	// Waiting and Parked counted.
-	SubscriptionList(ctx context.Context) ([]*meowmxtype.SubscriptionInfo, error)
+	// Waiting, Parked and OldestUnhandled filled in. It counts at most
+	// p.LagCap events behind each checkpoint: beyond that, Lag is an
+	// estimate and LagEstimated is set, so that the cost does not grow
+	// with the lag.
+	SubscriptionList(ctx context.Context, p *SubscriptionListParams) ([]*meowmxtype.SubscriptionInfo, error)
 	// SubscriptionSet moves a checkpoint unconditionally; false when the
 	// subscription does not exist.
 	SubscriptionSet(ctx context.Context, p *SubscriptionSetParams) (bool, error)
@@ -95,6 +98,11 @@ type SubscriptionCreateParams struct {
 	AtHead         bool
 	AggregateTypes []string
 	EventTypes     []string
+}
+
+// SubscriptionListParams are the inputs of SubscriptionList.
+type SubscriptionListParams struct {
+	LagCap int
 }
 
 // SubscriptionGetParams are the inputs of SubscriptionGet.

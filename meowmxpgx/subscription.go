@@ -78,26 +78,40 @@ func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.Subscrip
 		FROM {s}.es_event_subscriptions WHERE subscription_name = $1`), p.Name))
 }
 
-func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxtype.SubscriptionInfo, error) {
+func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.SubscriptionListParams) ([]*meowmxtype.SubscriptionInfo, error) {
+	// The lag counts the first LagCap+1 events after each checkpoint, in
+	// the order of the (transaction_id, id) index: a bounded walk. Beyond
+	// it, the estimate is the difference of event ids.
 	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
-			s.aggregate_types, s.event_types, c.lag, c.waiting,
-			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name)
+			s.aggregate_types, s.event_types, c.lag, c.waiting, c.oldest,
+			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name),
+			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0)
 		FROM {s}.es_event_subscriptions s, LATERAL (
 			SELECT count(*) AS lag,
-				count(*) FILTER (WHERE e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting
-			FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
-			WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
-			  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
-			  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))) c
-		ORDER BY s.subscription_name`))
+				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
+				min(x.created_at) AS oldest
+			FROM (SELECT e.transaction_id, e.created_at
+				FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
+				  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
+				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
+				ORDER BY e.transaction_id, e.id LIMIT $1) x) c
+		ORDER BY s.subscription_name`), p.LagCap+1, e.d.quoted+".es_events")
 	if err != nil {
 		return nil, interpretError(err, onRead)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.SubscriptionInfo, error) {
-		var lag, waiting, parked int64
-		s, err := scanSubscription(row, &lag, &waiting, &parked)
+		var lag, waiting, parked, estimate int64
+		var oldest *time.Time
+		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate)
 		if s != nil {
 			s.Lag, s.Waiting, s.Parked = lag, waiting, parked
+			if oldest != nil {
+				s.OldestUnhandled = *oldest
+			}
+			if lag > int64(p.LagCap) {
+				s.Lag, s.LagEstimated = max(estimate, lag), true
+			}
 		}
 		return s, err
 	})

@@ -119,27 +119,43 @@ func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.Subscrip
 	return scanSubscription(rows)
 }
 
-func (e *executor) SubscriptionList(ctx context.Context) ([]*meowmxtype.SubscriptionInfo, error) {
+func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.SubscriptionListParams) ([]*meowmxtype.SubscriptionInfo, error) {
+	// The lag counts the first LagCap+1 events after each checkpoint: a
+	// bounded walk. Beyond it, the estimate is the difference of event ids.
+	const behind = `FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
+		WHERE e.id > s.last_event_id
+		  AND (s.aggregate_types IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(s.aggregate_types)))
+		  AND (s.event_types IS NULL OR e.event_type IN (SELECT value FROM json_each(s.event_types)))
+		ORDER BY e.id`
 	rows, err := e.query(ctx, `SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
 			s.aggregate_types, s.event_types,
-			(SELECT count(*) FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
-			 WHERE e.id > s.last_event_id
-			   AND (s.aggregate_types IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(s.aggregate_types)))
-			   AND (s.event_types IS NULL OR e.event_type IN (SELECT value FROM json_each(s.event_types)))),
-			(SELECT count(*) FROM es_parked_events p WHERE p.subscription_name = s.subscription_name)
-		FROM es_event_subscriptions s ORDER BY s.subscription_name`)
+			(SELECT count(*) FROM (SELECT 1 `+behind+` LIMIT ?1)),
+			(SELECT e.created_at `+behind+` LIMIT 1),
+			(SELECT count(*) FROM es_parked_events p WHERE p.subscription_name = s.subscription_name),
+			max(COALESCE((SELECT max(id) FROM es_events), 0) - s.last_event_id, 0)
+		FROM es_event_subscriptions s
+		ORDER BY s.subscription_name`, p.LagCap+1)
 	if err != nil {
 		return nil, interpretError(err)
 	}
 	defer rows.Close()
 	var out []*meowmxtype.SubscriptionInfo
 	for rows.Next() {
-		var lag, parked int64
-		s, err := scanSubscription(rows, &lag, &parked)
+		var lag, parked, estimate int64
+		var oldest sql.NullString
+		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate)
 		if err != nil {
 			return nil, err
 		}
 		s.Lag, s.Parked = lag, parked
+		if lag > int64(p.LagCap) {
+			s.Lag, s.LagEstimated = max(estimate, lag), true
+		}
+		if oldest.Valid {
+			if s.OldestUnhandled, err = parseTime(oldest.String); err != nil {
+				return nil, err
+			}
+		}
 		out = append(out, s)
 	}
 	return out, interpretError(rows.Err())

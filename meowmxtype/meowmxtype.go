@@ -223,6 +223,10 @@ type HorizonHolder struct {
 	Query string
 }
 
+// LagCountMax is how many events behind its checkpoint a subscription's
+// lag counts exactly (SubscriptionInfo.Lag); more are estimated.
+const LagCountMax = 10000
+
 // SubscriptionInfo describes a subscription, as Store.Subscriptions lists
 // it.
 type SubscriptionInfo struct {
@@ -235,8 +239,17 @@ type SubscriptionInfo struct {
 	AggregateTypes []string
 	EventTypes     []string
 	// Lag counts the committed events after Position that the filter
-	// selects: how far behind the head the subscription is.
+	// selects: how far behind the head the subscription is. Up to
+	// LagCountMax events are counted; beyond, Lag is an estimate.
 	Lag int64
+	// LagEstimated is set when Lag is an estimate: the events of any
+	// type whose id is above the checkpoint's, which for a filtered
+	// subscription counts more than it will handle.
+	LagEstimated bool
+	// OldestUnhandled is when the first event after Position that the
+	// filter selects was recorded: the zero time when there is none (or
+	// its time is unknown).
+	OldestUnhandled time.Time
 	// Waiting counts those of them that cannot be read yet because an
 	// older transaction is still open (PostgreSQL): see HorizonHeldBy.
 	Waiting int64

@@ -25,7 +25,12 @@ Each event goes to a new stream (--percent-new percent of the time) or to a
 random stream this run created, at the version just read, so that writers race
 and some appends meet optimistic-concurrency conflicts (counted, not retried).
 Streams stop growing at --max-length events. On a terminal a progress line
-shows events/s, conflicts and the time elapsed; a summary ends the run.`,
+shows events/s, conflicts and the time elapsed; a summary ends the run, however
+it ends.
+
+Database errors (a restart, a lost connection) are retried with back-off, one
+line on stderr per outage. Every event carries a UUID, so an append whose
+commit was not confirmed is retried safely: the final count is exact.`,
 		Example: `  meowmx load --type cat --events 10000 --concurrency 16
   meowmx --db postgres://localhost:5432/app load --type order --percent-new 50 --max-length 20`,
 		Args: cobra.NoArgs,
@@ -78,6 +83,47 @@ type loadRun struct {
 	mu        sync.Mutex
 	streams   []string // streams that can still grow
 	created   atomic.Int64
+	outage    atomic.Bool // a database error is being retried
+	log       func(format string, args ...any)
+}
+
+// retryable tells whether err may go away when the call is made again:
+// anything but a refusal of the call itself.
+func retryable(err error) bool {
+	for _, final := range []error{meowmx.ErrInvalidArgument, meowmx.ErrNotMigrated, meowmx.ErrConcurrency,
+		meowmx.ErrAggregateTypeMismatch, meowmx.ErrDuplicateEvent, context.Canceled, context.DeadlineExceeded} {
+		if errors.Is(err, final) {
+			return false
+		}
+	}
+	return true
+}
+
+// retry runs fn until it succeeds, fails for good, or ctx ends, backing off
+// after database errors. An append that fn retries must carry the same
+// event UUIDs each time: an attempt whose commit was not confirmed may
+// have written it, and the retry then returns what it wrote.
+func (r *loadRun) retry(ctx context.Context, fn func() error) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := fn()
+		switch {
+		case err == nil:
+			if r.outage.CompareAndSwap(true, false) {
+				r.log("database reachable again; going on")
+			}
+			return nil
+		case ctx.Err() != nil || !retryable(err):
+			return err
+		}
+		if r.outage.CompareAndSwap(false, true) {
+			r.log("database error, retrying with back-off: %v", err)
+		}
+		if err := sleep(ctx, backoff); err != nil {
+			return err
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 func (r *loadRun) pick() (string, bool) {
@@ -110,12 +156,15 @@ func (r *loadRun) retire(id string) {
 // one writes one event and returns true, or counts a conflict and returns
 // false.
 func (r *loadRun) one(ctx context.Context, b *backend) (bool, error) {
-	data := mustJSON(map[string]any{"n": rand.IntN(1_000_000), "at": time.Now().UTC()})
+	ev := meowmx.EventData{Type: "Created", UUID: uuid.New(),
+		Data: mustJSON(map[string]any{"n": rand.IntN(1_000_000), "at": time.Now().UTC()})}
 	id, ok := r.pick()
 	if !ok || rand.IntN(100) < r.opts.percentNew {
 		id = uuid.NewString()
-		if _, err := b.Append(ctx, meowmx.StreamID{Type: r.opts.typ, ID: id}, meowmx.NoStream,
-			meowmx.EventData{Type: "Created", Data: data}); err != nil {
+		if err := r.retry(ctx, func() error {
+			_, err := b.Append(ctx, meowmx.StreamID{Type: r.opts.typ, ID: id}, meowmx.NoStream, ev)
+			return err
+		}); err != nil {
 			return false, err
 		}
 		r.created.Add(1)
@@ -125,11 +174,18 @@ func (r *loadRun) one(ctx context.Context, b *backend) (bool, error) {
 		r.written.Add(1)
 		return true, nil
 	}
-	info, err := b.Stream(ctx, id)
-	if err != nil {
+	var info *meowmx.StreamInfo
+	if err := r.retry(ctx, func() (err error) {
+		info, err = b.Stream(ctx, id)
+		return err
+	}); err != nil {
 		return false, err
 	}
-	_, err = b.Append(ctx, info.StreamID, meowmx.Exact(info.Version), meowmx.EventData{Type: "Updated", Data: data})
+	ev.Type = "Updated"
+	err := r.retry(ctx, func() error {
+		_, err := b.Append(ctx, info.StreamID, meowmx.Exact(info.Version), ev)
+		return err
+	})
 	switch {
 	case errors.Is(err, meowmx.ErrConcurrency):
 		r.conflicts.Add(1)
@@ -145,7 +201,9 @@ func (r *loadRun) one(ctx context.Context, b *backend) (bool, error) {
 }
 
 func (a *app) runLoad(ctx context.Context, b *backend, o loadOpts) error {
-	r := &loadRun{opts: o}
+	r := &loadRun{opts: o, log: func(format string, args ...any) {
+		fmt.Fprintf(a.env.Stderr, "meowmx: load: "+format+"\n", args...)
+	}}
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -193,12 +251,15 @@ func (a *app) runLoad(ctx context.Context, b *backend, o loadOpts) error {
 	if a.env.Terminal {
 		fmt.Fprint(a.out(), "\r\033[K")
 	}
+	var err error
 	select {
-	case err := <-errs:
-		return err
+	case err = <-errs:
 	default:
+		if ctx.Err() != nil && r.written.Load() < int64(o.events) {
+			err = ctx.Err()
+		}
 	}
-	if err := ctx.Err(); err != nil && r.written.Load() < int64(o.events) {
+	if err != nil {
 		fmt.Fprintf(a.out(), "stopped: %s\n", progress())
 		return err
 	}

@@ -82,7 +82,7 @@ events.`,
 				fmt.Fprintln(a.out(), "no subscriptions")
 				return nil
 			}
-			fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8s  %s\n", "NAME", "POSITION", "LAG", "WAITING", "PARKED", "FILTER")
+			fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8s %8s  %s\n", "NAME", "POSITION", "LAG", "BEHIND", "WAITING", "PARKED", "FILTER")
 			for _, s := range subs {
 				filter := "all"
 				if len(s.AggregateTypes) > 0 {
@@ -94,7 +94,14 @@ events.`,
 				if s.Ahead {
 					filter += "  AHEAD OF THE DATABASE: reset it"
 				}
-				fmt.Fprintf(a.out(), "%-24s %-16s %8d %8d %8d  %s\n", s.Name, s.Position, s.Lag, s.Waiting, s.Parked, filter)
+				lag, behind := fmt.Sprint(s.Lag), "-"
+				if s.LagEstimated {
+					lag = "~" + lag // an estimate
+				}
+				if !s.OldestUnhandled.IsZero() {
+					behind = time.Since(s.OldestUnhandled).Round(time.Second).String()
+				}
+				fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8d %8d  %s\n", s.Name, s.Position, lag, behind, s.Waiting, s.Parked, filter)
 				for _, h := range s.HorizonHeldBy {
 					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",
 						h.PID, h.State, h.Age.Round(time.Second), oneLine(fmt.Errorf("%s", h.Query)))

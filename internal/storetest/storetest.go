@@ -52,6 +52,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Migrate", func(t *testing.T) { t.Parallel(); testMigrate(t, b) })
 	t.Run("Canceled", func(t *testing.T) { t.Parallel(); testCanceled(t, b) })
 	t.Run("Delivery", func(t *testing.T) { t.Parallel(); testDelivery(t, b) })
+	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, b) })
 	runSubscriptions(t, b)
 }
 

@@ -1,0 +1,55 @@
+package storetest
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// testLag: the lag listing counts the events behind a checkpoint that its
+// filter selects, exactly up to a cap and estimated beyond it, and gives
+// the time of the oldest unhandled event.
+func testLag[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	ex := s.Driver().Executor()
+	_, err := ex.SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "cats", AggregateTypes: []string{"cat"}})
+	require.NoError(t, err)
+	for i := range 10 {
+		_, err := s.Append(ctx, cat("lag"), meowmx.Exact(int64(i)-1), ev("A", `1`))
+		require.NoError(t, err)
+	}
+	_, err = s.Append(ctx, meowmx.StreamID{Type: "dog", ID: "rex"}, meowmx.NoStream, ev("A", `1`), ev("B", `2`))
+	require.NoError(t, err)
+	settle(t, s)
+	first, err := s.ReadAll(ctx, &meowmx.ReadAllOpts{Limit: 1})
+	require.NoError(t, err)
+
+	subs, err := s.Subscriptions(ctx)
+	require.NoError(t, err)
+	require.Len(t, subs, 1)
+	require.Equal(t, int64(10), subs[0].Lag, "the filter's events only")
+	require.False(t, subs[0].LagEstimated)
+	require.True(t, first[0].RecordedAt.Equal(subs[0].OldestUnhandled), "%s, want %s", subs[0].OldestUnhandled, first[0].RecordedAt)
+
+	capped, err := ex.SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: 5})
+	require.NoError(t, err)
+	require.True(t, capped[0].LagEstimated, "beyond the cap, an estimate")
+	require.GreaterOrEqual(t, capped[0].Lag, int64(12), "the events of any type after the checkpoint")
+
+	require.NoError(t, s.ResetSubscription(ctx, "cats", subs[0].Position))
+	var last meowmx.Position
+	for e, err := range s.IterAll(ctx, nil) {
+		require.NoError(t, err)
+		last = e.Position
+	}
+	require.NoError(t, s.ResetSubscription(ctx, "cats", last))
+	subs, err = s.Subscriptions(ctx)
+	require.NoError(t, err)
+	require.Zero(t, subs[0].Lag)
+	require.True(t, subs[0].OldestUnhandled.IsZero(), "nothing unhandled")
+}
