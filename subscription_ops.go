@@ -14,6 +14,29 @@ import (
 // it.
 type SubscriptionInfo = meowmxtype.SubscriptionInfo
 
+// SubscriptionOwner identifies the worker that owns a subscription.
+type SubscriptionOwner = meowmxtype.SubscriptionOwner
+
+// SubscriptionState is what a subscription's workers are doing, as far as
+// the database tells: SubscriptionRunning, SubscriptionStalled or
+// SubscriptionStopped.
+type SubscriptionState = meowmxtype.SubscriptionState
+
+// States of a subscription, in SubscriptionInfo.State.
+const (
+	// SubscriptionRunning: a worker holds the lease and keeps up.
+	SubscriptionRunning = meowmxtype.SubscriptionRunning
+	// SubscriptionStalled: a worker holds the lease while events wait,
+	// and has made no progress for longer than StalledAfter.
+	SubscriptionStalled = meowmxtype.SubscriptionStalled
+	// SubscriptionStopped: no worker holds the lease.
+	SubscriptionStopped = meowmxtype.SubscriptionStopped
+)
+
+// StalledAfter is how long an owner may go without progress while events
+// wait before Store.Subscriptions calls its subscription stalled.
+const StalledAfter = 30 * time.Second
+
 // LagCountMax is how many events behind its checkpoint a subscription's
 // lag counts exactly (SubscriptionInfo.Lag); more are estimated.
 const LagCountMax = meowmxtype.LagCountMax
@@ -39,6 +62,14 @@ func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, er
 	var holders []*HorizonHolder
 	for _, info := range rows {
 		info.Ahead = h.Xmax != 0 && info.Position.TransactionID >= h.Xmax
+		switch {
+		case info.Owner == nil:
+			info.State = SubscriptionStopped
+		case info.Lag > 0 && info.SinceProgress > StalledAfter:
+			info.State = SubscriptionStalled
+		default:
+			info.State = SubscriptionRunning
+		}
 		if info.Waiting > 0 {
 			if holders == nil {
 				if holders, err = s.horizonHolders(ctx, 0); err != nil {

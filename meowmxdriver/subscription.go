@@ -30,6 +30,15 @@ type SubscriptionExecutor interface {
 	// SubscriptionSet moves a checkpoint unconditionally; false when the
 	// subscription does not exist.
 	SubscriptionSet(ctx context.Context, p *SubscriptionSetParams) (bool, error)
+	// SubscriptionLease takes or renews p.Owner's lease of a
+	// subscription, until p.TTL from now by the database's clock: when the
+	// subscription has no owner, its owner's lease has passed, or p.Owner
+	// holds it already. With p.Progress it also records that the owner
+	// made progress. Held is false, with the holder, when another owner's
+	// lease holds; ErrNotFound when the subscription does not exist.
+	SubscriptionLease(ctx context.Context, p *SubscriptionLeaseParams) (*SubscriptionLeaseResult, error)
+	// SubscriptionRelease ends p.Owner's lease, when it holds it.
+	SubscriptionRelease(ctx context.Context, p *SubscriptionReleaseParams) error
 	// SubscriptionDelete removes a subscription and its parked events;
 	// false when it did not exist.
 	SubscriptionDelete(ctx context.Context, p *SubscriptionDeleteParams) (bool, error)
@@ -117,11 +126,37 @@ type SubscriptionDeleteParams struct {
 
 // SubscriptionCommitParams are the inputs of ExecutorTx.SubscriptionCommit.
 // Async lets the transaction's commit return before it is flushed to disk
-// (PostgreSQL: synchronous_commit off for that transaction).
+// (PostgreSQL: synchronous_commit off for that transaction). When Owner is
+// set, the commit is fenced on Owner holding the lease too, and renews it
+// for TTL and records progress.
 type SubscriptionCommitParams struct {
 	Name     string
 	From, To meowmxtype.Position
 	Async    bool
+	Owner    string
+	TTL      time.Duration
+}
+
+// SubscriptionLeaseParams are the inputs of SubscriptionLease.
+type SubscriptionLeaseParams struct {
+	Name     string
+	Owner    meowmxtype.SubscriptionOwner
+	TTL      time.Duration
+	Progress bool
+}
+
+// SubscriptionLeaseResult is the outcome of SubscriptionLease.
+type SubscriptionLeaseResult struct {
+	// Held is true when p.Owner holds the lease now.
+	Held bool
+	// Holder is the owner whose lease holds: p.Owner when Held.
+	Holder meowmxtype.SubscriptionOwner
+}
+
+// SubscriptionReleaseParams are the inputs of SubscriptionRelease.
+type SubscriptionReleaseParams struct {
+	Name  string
+	Owner string
 }
 
 // SubscriptionSetParams are the inputs of SubscriptionSet: the checkpoint

@@ -20,7 +20,8 @@ func channelName(schema string) string {
 
 // Channel returns the LISTEN/NOTIFY channel on which the driver announces
 // appended events: "meowmx_" and a hash of the schema. The payload is the
-// appending transaction's id, in decimal.
+// appending transaction's id, in decimal. A store's listening connection
+// shows in pg_stat_activity with application_name "meowmx listen CHANNEL".
 func (d *Driver) Channel() string { return d.channel }
 
 // pythonChannel is the channel on which the Python meowmx client's
@@ -41,7 +42,9 @@ type listener struct{ d *Driver }
 // moves it, and the probe wakes everyone. The probe reads one row of a
 // sequence, which costs writers nothing.
 func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
-	conn, err := pgx.ConnectConfig(ctx, l.d.pool.Config().ConnConfig.Copy())
+	cfg := l.d.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "meowmx listen " + l.d.channel
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("meowmxpgx: listen: %w", err)
 	}

@@ -85,7 +85,9 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
 			s.aggregate_types, s.event_types, c.lag, c.waiting, c.oldest,
 			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name),
-			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0)
+			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0),
+			CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END, COALESCE(s.owner_host, ''), COALESCE(s.owner_pid, 0),
+			GREATEST(s.lease_until - clock_timestamp(), '0'::interval), clock_timestamp() - s.progress_at
 		FROM {s}.es_event_subscriptions s, LATERAL (
 			SELECT count(*) AS lag,
 				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
@@ -103,8 +105,23 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.SubscriptionInfo, error) {
 		var lag, waiting, parked, estimate int64
 		var oldest *time.Time
-		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate)
+		var owner meowmxtype.SubscriptionOwner
+		var ownerID *string
+		var leaseLeft, sinceProgress *time.Duration
+		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate,
+			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress)
 		if s != nil {
+			s.SinceProgress = -1
+			if ownerID != nil {
+				owner.ID = *ownerID
+				s.Owner = &owner
+			}
+			if leaseLeft != nil {
+				s.LeaseLeft = *leaseLeft
+			}
+			if sinceProgress != nil {
+				s.SinceProgress = *sinceProgress
+			}
 			s.Lag, s.Waiting, s.Parked = lag, waiting, parked
 			if oldest != nil {
 				s.OldestUnhandled = *oldest
@@ -121,13 +138,47 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 // advanceSQL is the fenced checkpoint UPDATE. set_config(…, true) lasts
 // until the end of the transaction, and synchronous_commit is read at its
 // commit.
+// With an owner ($7) it is fenced on the owner's lease as well, and
+// renews it ($8) and records progress.
 const advanceSQL = `UPDATE {s}.es_event_subscriptions
-	SET last_transaction_id = $2, last_event_id = $3
+	SET last_transaction_id = $2, last_event_id = $3,
+		lease_until = CASE WHEN $7 <> '' THEN clock_timestamp() + $8::interval ELSE lease_until END,
+		progress_at = CASE WHEN $7 <> '' THEN clock_timestamp() ELSE progress_at END
 	FROM (SELECT CASE WHEN $6 THEN set_config('synchronous_commit', 'off', true) END) AS async
-	WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5`
+	WHERE subscription_name = $1 AND last_transaction_id = $4::xid8 AND last_event_id = $5
+	  AND ($7 = '' OR owner_id = $7)`
 
 func advanceArgs(p *meowmxdriver.SubscriptionCommitParams) []any {
-	return []any{p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async}
+	return []any{p.Name, p.To.TransactionID, p.To.EventID, p.From.TransactionID, p.From.EventID, p.Async, p.Owner, p.TTL}
+}
+
+func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
+	// The UPDATE holds the row's lock for the statement only; a lease
+	// that is free, passed or p.Owner's is taken. Otherwise the holder is
+	// read from the same snapshot.
+	row := e.db.QueryRow(ctx, e.r(`WITH taken AS (
+			UPDATE {s}.es_event_subscriptions
+			SET owner_id = $2, owner_host = $3, owner_pid = $4, lease_until = clock_timestamp() + $5::interval,
+				progress_at = CASE WHEN $6 THEN clock_timestamp() ELSE progress_at END
+			WHERE subscription_name = $1
+			  AND (owner_id IS NULL OR owner_id = $2 OR lease_until IS NULL OR lease_until < clock_timestamp())
+			RETURNING owner_id, owner_host, owner_pid)
+		SELECT true, owner_id, owner_host, owner_pid FROM taken
+		UNION ALL
+		SELECT false, COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0)
+		FROM {s}.es_event_subscriptions WHERE subscription_name = $1 AND NOT EXISTS (SELECT FROM taken)`),
+		p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL, p.Progress)
+	var r meowmxdriver.SubscriptionLeaseResult
+	if err := row.Scan(&r.Held, &r.Holder.ID, &r.Holder.Host, &r.Holder.PID); err != nil {
+		return nil, interpretError(err, onRead)
+	}
+	return &r, nil
+}
+
+func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.SubscriptionReleaseParams) error {
+	_, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
+		WHERE subscription_name = $1 AND owner_id = $2`), p.Name, p.Owner)
+	return interpretError(err, onRead)
 }
 
 // SubscriptionCommit implements meowmxdriver.ExecutorTx in one round trip. A

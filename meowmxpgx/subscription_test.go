@@ -415,16 +415,16 @@ func TestSubscriptionNotify(t *testing.T) {
 	// appended meanwhile are delivered without waiting for a poll.
 	channel := s.Driver().(*meowmxpgx.Driver).Channel()
 	var pid int32
-	require.NoError(t, pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE query = $1`,
-		"LISTEN "+pgx.Identifier{channel}.Sanitize()).Scan(&pid))
+	require.NoError(t, pool.QueryRow(ctx, `SELECT pid FROM pg_stat_activity WHERE application_name = $1`,
+		"meowmx listen "+channel).Scan(&pid))
 	_, err = pool.Exec(ctx, `SELECT pg_terminate_backend($1)`, pid)
 	require.NoError(t, err)
 	appendN(t, writer, 1, 1)
 	require.Eventually(t, func() bool { return count() == 4 }, 30*time.Second, time.Millisecond)
 	require.Eventually(t, func() bool {
 		var n int
-		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE query = $1 AND pid <> $2`,
-			"LISTEN "+pgx.Identifier{channel}.Sanitize(), pid).Scan(&n))
+		require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND pid <> $2`,
+			"meowmx listen "+channel, pid).Scan(&n))
 		return n == 1
 	}, 30*time.Second, 5*time.Millisecond, "listening again")
 	appendN(t, writer, 1, 1)

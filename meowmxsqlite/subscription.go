@@ -132,7 +132,9 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			(SELECT count(*) FROM (SELECT 1 `+behind+` LIMIT ?1)),
 			(SELECT e.created_at `+behind+` LIMIT 1),
 			(SELECT count(*) FROM es_parked_events p WHERE p.subscription_name = s.subscription_name),
-			max(COALESCE((SELECT max(id) FROM es_events), 0) - s.last_event_id, 0)
+			max(COALESCE((SELECT max(id) FROM es_events), 0) - s.last_event_id, 0),
+			CASE WHEN s.lease_until > `+sqlNow+` THEN s.owner_id END, COALESCE(s.owner_host, ''), COALESCE(s.owner_pid, 0),
+			s.lease_until, s.progress_at, `+sqlNow+`
 		FROM es_event_subscriptions s
 		ORDER BY s.subscription_name`, p.LagCap+1)
 	if err != nil {
@@ -142,9 +144,14 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	var out []*meowmxtype.SubscriptionInfo
 	for rows.Next() {
 		var lag, parked, estimate int64
-		var oldest sql.NullString
-		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate)
+		var oldest, ownerID, leaseUntil, progressAt sql.NullString
+		var owner meowmxtype.SubscriptionOwner
+		var now string
+		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate, &ownerID, &owner.Host, &owner.PID, &leaseUntil, &progressAt, &now)
 		if err != nil {
+			return nil, err
+		}
+		if err := leaseInfo(s, owner, ownerID, leaseUntil, progressAt, now); err != nil {
 			return nil, err
 		}
 		s.Lag, s.Parked = lag, parked
@@ -163,10 +170,55 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 
 // advance moves the checkpoint, fenced on p.From, for CommitAdvance.
 func (e *executor) advance(ctx context.Context, p *meowmxdriver.SubscriptionCommitParams) (bool, error) {
-	n, err := e.write(ctx, `UPDATE es_event_subscriptions SET last_transaction_id = ?2, last_event_id = ?3
-		WHERE subscription_name = ?1 AND last_transaction_id = ?4 AND last_event_id = ?5`,
-		p.Name, int64(p.To.TransactionID), p.To.EventID, int64(p.From.TransactionID), p.From.EventID)
+	n, err := e.write(ctx, `UPDATE es_event_subscriptions SET last_transaction_id = ?2, last_event_id = ?3,
+			lease_until = CASE WHEN ?6 <> '' THEN `+sqlNowPlus("?7")+` ELSE lease_until END,
+			progress_at = CASE WHEN ?6 <> '' THEN `+sqlNow+` ELSE progress_at END
+		WHERE subscription_name = ?1 AND last_transaction_id = ?4 AND last_event_id = ?5
+		  AND (?6 = '' OR owner_id = ?6)`,
+		p.Name, int64(p.To.TransactionID), p.To.EventID, int64(p.From.TransactionID), p.From.EventID, p.Owner, p.TTL.Seconds())
 	return n == 1, err
+}
+
+// sqlNow is the time now, as the lease columns store it: UTC text of
+// fixed width, whose text order is time order.
+const sqlNow = `strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
+
+// sqlNowPlus is sqlNow plus the seconds in the parameter p.
+func sqlNowPlus(p string) string {
+	return `strftime('%Y-%m-%dT%H:%M:%fZ', 'now', '+' || ` + p + ` || ' seconds')`
+}
+
+func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
+	var r meowmxdriver.SubscriptionLeaseResult
+	take := `UPDATE es_event_subscriptions
+		SET owner_id = ?2, owner_host = ?3, owner_pid = ?4, lease_until = ` + sqlNowPlus("?5") + `,
+			progress_at = CASE WHEN ?6 THEN ` + sqlNow + ` ELSE progress_at END
+		WHERE subscription_name = ?1
+		  AND (owner_id IS NULL OR owner_id = ?2 OR lease_until IS NULL OR lease_until < ` + sqlNow + `)`
+	holder := `SELECT COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0)
+		FROM es_event_subscriptions WHERE subscription_name = ?1`
+	err := e.inWriteTx(ctx, []string{take, holder}, func(tx txStmts) (bool, error) {
+		res, err := tx.ExecContext(ctx, take, p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL.Seconds(), p.Progress)
+		if err != nil {
+			return false, err
+		}
+		n, err := res.RowsAffected()
+		if err != nil {
+			return false, err
+		}
+		r.Held = n == 1
+		return r.Held, tx.QueryRowContext(ctx, holder, p.Name).Scan(&r.Holder.ID, &r.Holder.Host, &r.Holder.PID)
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return &r, nil
+}
+
+func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.SubscriptionReleaseParams) error {
+	_, err := e.write(ctx, `UPDATE es_event_subscriptions SET owner_id = NULL, lease_until = NULL
+		WHERE subscription_name = ?1 AND owner_id = ?2`, p.Name, p.Owner)
+	return err
 }
 
 func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.SubscriptionSetParams) (bool, error) {
@@ -306,4 +358,33 @@ func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams)
 	}
 	return e.readEvents(ctx, `SELECT `+eventColumns+eventsFrom+`
 		WHERE e.id IN (SELECT value FROM json_each(?1)) ORDER BY e.id`, string(b))
+}
+
+// leaseInfo fills in a subscription's owner, lease and progress from the
+// stored times and the database's now.
+func leaseInfo(s *meowmxtype.SubscriptionInfo, owner meowmxtype.SubscriptionOwner, ownerID, leaseUntil, progressAt sql.NullString, now string) error {
+	at, err := parseTime(now)
+	if err != nil {
+		return err
+	}
+	s.SinceProgress = -1
+	if ownerID.Valid {
+		owner.ID = ownerID.String
+		s.Owner = &owner
+	}
+	if leaseUntil.Valid {
+		t, err := parseTime(leaseUntil.String)
+		if err != nil {
+			return err
+		}
+		s.LeaseLeft = max(t.Sub(at), 0)
+	}
+	if progressAt.Valid {
+		t, err := parseTime(progressAt.String)
+		if err != nil {
+			return err
+		}
+		s.SinceProgress = at.Sub(t)
+	}
+	return nil
 }

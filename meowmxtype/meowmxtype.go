@@ -262,7 +262,45 @@ type SubscriptionInfo struct {
 	// HorizonHeldBy lists, when Waiting is not 0, the sessions whose open
 	// transactions hold the commit horizon back, oldest first.
 	HorizonHeldBy []*HorizonHolder
+
+	// Owner is the worker whose lease on the subscription holds, or nil
+	// when none does (no worker runs it, or its owner stopped renewing).
+	Owner *SubscriptionOwner
+	// LeaseLeft is how long the owner's lease holds without renewal.
+	LeaseLeft time.Duration
+	// SinceProgress is how long ago a worker last committed the
+	// checkpoint or found nothing new to handle; -1 when never.
+	SinceProgress time.Duration
+	// State sums the above up.
+	State SubscriptionState
 }
+
+// SubscriptionOwner identifies a worker that owns a subscription.
+type SubscriptionOwner struct {
+	// ID is unique to one RunSubscription call.
+	ID string
+	// Host and PID are the worker's host name and process id.
+	Host string
+	PID  int
+}
+
+// String returns "host/pid/id".
+func (o SubscriptionOwner) String() string { return o.Host + "/" + strconv.Itoa(o.PID) + "/" + o.ID }
+
+// SubscriptionState is what a subscription's workers are doing, as far as
+// the database tells.
+type SubscriptionState string
+
+// States of a subscription.
+const (
+	// SubscriptionRunning: a worker holds the lease and keeps up.
+	SubscriptionRunning SubscriptionState = "running"
+	// SubscriptionStalled: a worker holds the lease, events wait, and it
+	// has made no progress for a while (meowmx.StalledAfter).
+	SubscriptionStalled SubscriptionState = "stalled"
+	// SubscriptionStopped: no worker holds the lease.
+	SubscriptionStopped SubscriptionState = "stopped"
+)
 
 // ErrNotMigrated is returned when the tables do not exist: run
 // Store.Migrate (or `meowmx migrate`) first.

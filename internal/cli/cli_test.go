@@ -314,7 +314,7 @@ func TestWorkerAndSubs(t *testing.T) {
 			// Printed in the handler; the checkpoint commits right after.
 			require.Eventually(t, func() bool {
 				r := run(t, db, "", "subs")
-				return regexp.MustCompile(`w1\s+\S+\s+0\s+-\s+0\s+0\s+types cat`).MatchString(r.stdout)
+				return regexp.MustCompile(`w1\s+\S+\s+0\s+-\s+0\s+0\s+\S+\s+types cat`).MatchString(r.stdout)
 			}, 20*time.Second, 50*time.Millisecond)
 			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 			_, _ = io.Copy(io.Discard, out)
@@ -322,7 +322,7 @@ func TestWorkerAndSubs(t *testing.T) {
 
 			r = run(t, db, "", "subs")
 			require.Equal(t, 0, r.code, r.stderr)
-			require.Regexp(t, `w1\s+\S+\s+0\s+-\s+0\s+0\s+types cat`, r.stdout)
+			require.Regexp(t, `w1\s+\S+\s+0\s+-\s+0\s+0\s+\S+\s+types cat`, r.stdout)
 			r = run(t, db, "", "subs", "reset", "w1")
 			require.Equal(t, 0, r.code, r.stderr)
 			r = run(t, db, "", "subs")

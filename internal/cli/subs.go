@@ -82,7 +82,7 @@ events.`,
 				fmt.Fprintln(a.out(), "no subscriptions")
 				return nil
 			}
-			fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8s %8s  %s\n", "NAME", "POSITION", "LAG", "BEHIND", "WAITING", "PARKED", "FILTER")
+			fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8s %8s %-8s  %s\n", "NAME", "POSITION", "LAG", "BEHIND", "WAITING", "PARKED", "STATE", "FILTER")
 			for _, s := range subs {
 				filter := "all"
 				if len(s.AggregateTypes) > 0 {
@@ -101,7 +101,14 @@ events.`,
 				if !s.OldestUnhandled.IsZero() {
 					behind = time.Since(s.OldestUnhandled).Round(time.Second).String()
 				}
-				fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8d %8d  %s\n", s.Name, s.Position, lag, behind, s.Waiting, s.Parked, filter)
+				fmt.Fprintf(a.out(), "%-24s %-16s %8s %8s %8d %8d %-8s  %s\n", s.Name, s.Position, lag, behind, s.Waiting, s.Parked, s.State, filter)
+				if s.Owner != nil {
+					progress := "never"
+					if s.SinceProgress >= 0 {
+						progress = s.SinceProgress.Round(time.Millisecond).String() + " ago"
+					}
+					fmt.Fprintf(a.out(), "  owned by %s, lease %s left, progress %s\n", s.Owner, s.LeaseLeft.Round(time.Millisecond), progress)
+				}
 				for _, h := range s.HorizonHeldBy {
 					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",
 						h.PID, h.State, h.Age.Round(time.Second), oneLine(fmt.Errorf("%s", h.Query)))
