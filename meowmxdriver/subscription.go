@@ -86,8 +86,9 @@ type SubscriptionLock interface {
 	Close(ctx context.Context) error
 }
 
-// Listener wakes subscribers in other processes (PostgreSQL LISTEN/NOTIFY;
-// see Capabilities).
+// Listener wakes subscribers in other processes (PostgreSQL LISTEN/NOTIFY,
+// SQLite's probe; see Capabilities). A listener that cannot carry
+// transaction ids calls fn(0) for every wake-up.
 type Listener interface {
 	// Listen opens one connection and calls fn for every notification with
 	// the transaction id it announces (0: unknown, call fn(0) right after

@@ -55,18 +55,10 @@ func TestDriverContract(t *testing.T) {
 			//    UPDATE, which the transaction waits for before it takes
 			//    its id), the append statement, COMMIT.
 			Reordered: meowmxdrivertest.Sends{1, 1, 4},
-			// ConflictUUIDs: see KnownBugs.
-		},
-		KnownBugs: map[string]string{
-			"StatementsConflictUUIDs": "meowmxpgx appendAlone takes a unique violation of an append with UUIDs for a refusal; " +
-				"refused finds the stream at the expected version and none of the UUIDs stored, and calls it ErrReordered; " +
-				"so the append is run again, locking the stream first, reorderRetries (10) times in all, and fails with " +
-				"ErrReordered instead of ErrDuplicate: 75 statements in 39 sends for one append",
-			"ParkedSubscriptions": "meowmxpgx ParkedInsert files every row under the subscription of the first row (firstName), " +
-				"whatever each row's Subscription says",
-			"SubscriptionCreateAtHeadNotAt": "meowmxpgx SubscriptionCreate with AtHead starts at At when no event is readable " +
-				"(COALESCE(head, At)); meowmxdriver says \"the last readable event that the filter selects (or the beginning), not At\". " +
-				"Store.RunSubscription never sets both (StartFrom refuses End with After)",
+			// 1. the append statement, which fails with a unique violation;
+			// 2. the stream lookup, at the expected version;
+			// 3. whether one of its UUIDs is stored (none): ErrDuplicate.
+			ConflictUUIDs: meowmxdrivertest.Sends{1, 1, 1},
 		},
 	})
 }
@@ -188,10 +180,6 @@ func TestStoreAppendSentOnce(t *testing.T) {
 	for _, withUUID := range []bool{false, true} {
 		t.Run(fmt.Sprintf("UUIDs=%v", withUUID), func(t *testing.T) {
 			t.Parallel()
-			if withUUID {
-				t.Skip("BUG: a unique violation of an append with UUIDs is run again 10 times (see KnownBugs in TestDriverContract): " +
-					"10 append statements reach the database, and the error wraps ErrReordered, not ErrDuplicate")
-			}
 			ctx := context.Background()
 			d, c := newCountingDriver(t)
 			store, err := meowmx.NewStore(d, nil)

@@ -74,17 +74,23 @@ func (d *Driver) appendAlone(ctx context.Context, q *queries, p *meowmxdriver.Ev
 	deadlocks, reorders := 0, 0
 	for {
 		events, err := d.appendPooled(ctx, q, p, lockFirst)
+		duplicate := sqlState(err) == pgerrcode.UniqueViolation
 		switch {
 		case sqlState(err) == pgerrcode.DeadlockDetected && deadlocks < deadlockRetries-1:
 			deadlocks++
 			continue
-		case sqlState(err) == pgerrcode.UniqueViolation && p.EventUUIDs != nil:
+		case duplicate && p.EventUUIDs != nil:
 		case err != nil:
 			return nil, interpretError(err, onCommit)
 		case len(events) > 0:
 			return &meowmxdriver.EventAppendResult{Appended: true, Events: events}, nil
 		}
 		res, err := pool.refused(ctx, q, p)
+		if duplicate && errors.Is(err, meowmxdriver.ErrReordered) {
+			// At the expected version, none of its UUIDs stored: another
+			// writer's event holds the version (es_events unique key).
+			return nil, fmt.Errorf("%w: %s: an event is stored at the next version", meowmxdriver.ErrDuplicate, p.Stream)
+		}
 		if errors.Is(err, meowmxdriver.ErrReordered) && reorders < reorderRetries-1 {
 			reorders, lockFirst = reorders+1, true
 			continue

@@ -60,7 +60,8 @@ func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.Subsc
 	// still open (or committed above the horizon) come after it.
 	_, err := e.db.Exec(ctx, e.r(`INSERT INTO {s}.es_event_subscriptions
 			(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types)
-		SELECT $1, COALESCE(h.transaction_id, $2::xid8), COALESCE(h.id, $3::bigint), $5::text[], $6::text[]
+		SELECT $1, COALESCE(h.transaction_id, CASE WHEN $4::bool THEN '0'::xid8 ELSE $2::xid8 END),
+			COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[]
 		FROM (SELECT) one LEFT JOIN LATERAL (
 			SELECT e.transaction_id, e.id FROM {s}.es_events e
 			WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
@@ -304,28 +305,18 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 
 func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInsertParams) error {
 	n := len(p.Rows)
-	txs, ids, aggs, errs, attempts := make([]uint64, n), make([]int64, n), make([]string, n), make([]string, n), make([]int32, n)
+	names, xids, ids, aggs, errs, attempts := make([]string, n), make([]pgtype.Text, n), make([]int64, n), make([]string, n), make([]string, n), make([]int32, n)
 	for i, r := range p.Rows {
-		txs[i], ids[i], aggs[i], errs[i], attempts[i] = r.Event.TransactionID, r.Event.EventID, r.AggregateID, r.Error, int32(r.Attempts)
-	}
-	xids := make([]pgtype.Text, n)
-	for i, t := range txs {
-		xids[i] = pgtype.Text{String: fmt.Sprint(t), Valid: true}
+		names[i], ids[i], aggs[i], errs[i], attempts[i] = r.Subscription, r.Event.EventID, r.AggregateID, r.Error, int32(r.Attempts)
+		xids[i] = pgtype.Text{String: fmt.Sprint(r.Event.TransactionID), Valid: true}
 	}
 	_, err := e.db.Exec(ctx, e.r(`INSERT INTO {s}.es_parked_events AS p
 			(subscription_name, transaction_id, event_id, aggregate_id, error, attempts)
-		SELECT $1, t::xid8, i, a, m, n FROM unnest($2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[]) AS u(t, i, a, m, n)
+		SELECT s, t::xid8, i, a, m, n FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[]) AS u(s, t, i, a, m, n)
 		ON CONFLICT (subscription_name, transaction_id, event_id)
 		DO UPDATE SET error = excluded.error, attempts = p.attempts + excluded.attempts, replay = false, parked_at = now()`),
-		firstName(p.Rows), xids, ids, aggs, errs, attempts)
+		names, xids, ids, aggs, errs, attempts)
 	return interpretError(err, onRead)
-}
-
-func firstName(rows []*meowmxdriver.ParkedRow) string {
-	if len(rows) == 0 {
-		return ""
-	}
-	return rows[0].Subscription
 }
 
 func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListParams) ([]*meowmxdriver.ParkedRow, error) {

@@ -84,6 +84,7 @@ type Driver struct {
 	immediate bool
 	read      *sql.DB       // reads outside transactions; db when not separate
 	probe     time.Duration // Config.ProbeInterval; -1: none
+	kick      chan struct{} // Notify wakes a Listen at once
 	// writeStmts and readStmts hold statements prepared on db and read.
 	writeStmts, readStmts *stmtCache
 
@@ -125,7 +126,7 @@ func New(db *sql.DB, config *Config) (*Driver, error) {
 }
 
 func newDriver(db, read *sql.DB, probe time.Duration) *Driver {
-	return &Driver{db: db, read: read, probe: probe, writeStmts: &stmtCache{db: db}, readStmts: &stmtCache{db: read}}
+	return &Driver{db: db, read: read, probe: probe, kick: make(chan struct{}, 1), writeStmts: &stmtCache{db: db}, readStmts: &stmtCache{db: read}}
 }
 
 // DB returns the pool for writes and transactions: begin the transactions

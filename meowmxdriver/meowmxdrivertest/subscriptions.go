@@ -101,7 +101,7 @@ func testSubscriptionList[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
 	d := b.NewDriver(t)
 	ex := d.Executor()
-	list, err := ex.SubscriptionList(ctx)
+	list, err := ex.SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: meowmxtype.LagCountMax})
 	require.NoError(t, err)
 	require.Empty(t, list)
 
@@ -114,7 +114,7 @@ func testSubscriptionList[TTx any](t *testing.T, b Backend[TTx]) {
 		{Subscription: "b", Event: all[3], AggregateID: "d", Error: "boom", Attempts: 1},
 	}}))
 
-	list, err = ex.SubscriptionList(ctx)
+	list, err = ex.SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: meowmxtype.LagCountMax})
 	require.NoError(t, err)
 	require.Len(t, list, 3)
 	for i, want := range []struct {
@@ -209,7 +209,7 @@ func testSubscriptionDelete[TTx any](t *testing.T, b Backend[TTx]) {
 	ok, err = ex.SubscriptionDelete(ctx, &meowmxdriver.SubscriptionDeleteParams{Name: "s"})
 	require.NoError(t, err)
 	require.False(t, ok, "deleted already")
-	list, err := ex.SubscriptionList(ctx)
+	list, err := ex.SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: meowmxtype.LagCountMax})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 	require.Equal(t, "kept", list[0].Name)
