@@ -144,18 +144,15 @@ func (w *worker[TTx]) lock() meowmxdriver.SubscriptionLock {
 
 // own processes the subscription while this worker holds its lock.
 func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLock) error {
-	create := &meowmxdriver.SubscriptionCreateParams{
+	row, err := w.ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{
 		Name: w.c.Name, At: w.c.StartFrom.After, AtHead: w.c.StartFrom.End,
 		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes,
-	}
-	if _, err := w.ex.SubscriptionCreate(ctx, create); err != nil {
+	})
+	if err != nil {
 		return err
 	}
-	if _, err := w.ex.SubscriptionSet(ctx, &meowmxdriver.SubscriptionSetParams{Name: w.c.Name, SetFilter: true,
-		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes}); err != nil {
-		return err
-	}
-	if err := w.reload(ctx); err != nil {
+	w.pos = row.Position
+	if err := w.loadBlocked(ctx); err != nil {
 		return err
 	}
 	sub := w.s.hub.Subscribe()
@@ -166,7 +163,6 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	lastReload := time.Now()
 	var want uint64 // the highest transaction announced
 	idle := true    // the last page was not full
-	var err error
 	for {
 		if ctx.Err() != nil {
 			return nil
