@@ -134,7 +134,8 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 // lock.
 //
 // (m) Wait, LockInterval at first, doubling after each ownership that
-// failed soon, up to MaxPollIntervalDefault; then TryLock again.
+// failed soon, up to MaxPollInterval (or LockInterval, when longer); then
+// TryLock again.
 //
 // RunSubscription also ends, in any state, when ctx is done (it returns
 // nil, and a transaction in progress rolls back), when a reload finds the
@@ -172,7 +173,7 @@ var errFenced = errors.New("meowmx: checkpoint moved by another session")
 func (w *worker[TTx]) run(ctx context.Context) error {
 	lock := w.lock()
 	defer func() { _ = lock.Close(context.WithoutCancel(ctx)) }()
-	backoff := newOwnBackoff(w.c.LockInterval, MaxPollIntervalDefault)
+	backoff := newOwnBackoff(w.c.LockInterval, w.c.MaxPollInterval)
 	standby := false
 	for ctx.Err() == nil {
 		ok, err := lock.TryLock(ctx)
@@ -228,16 +229,16 @@ func (w *worker[TTx]) ends(ctx context.Context, err error) (bool, error) {
 
 // ownBackoff spaces a worker's attempts to own its subscription again
 // after an ownership that failed: the first wait is LockInterval, and it
-// doubles after each failure, up to MaxPollIntervalDefault. An ownership
-// that lasted ten times that cap had been working: the wait after it
-// starts over.
+// doubles after each failure, up to MaxPollInterval (or LockInterval, when
+// that is longer). An ownership that lasted ten times that cap had been
+// working: the wait after it starts over.
 type ownBackoff struct {
 	first, max time.Duration
 	wait       time.Duration // the next
 }
 
 func newOwnBackoff(lockInterval, maxPollInterval time.Duration) *ownBackoff {
-	return &ownBackoff{first: lockInterval, max: maxPollInterval, wait: lockInterval}
+	return &ownBackoff{first: lockInterval, max: max(maxPollInterval, lockInterval), wait: lockInterval}
 }
 
 // after returns the wait after an ownership that failed after owned.
