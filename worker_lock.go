@@ -20,9 +20,10 @@ func (w *worker[TTx]) lock() meowmxdriver.SubscriptionLock {
 // without locks of their own.
 type localLocks struct {
 	mu   sync.Mutex
-	held map[string]bool
+	held map[string]bool // by subscription name
 }
 
+// lock returns the handle of one subscription's lock, not yet taken.
 func (l *localLocks) lock(name string) meowmxdriver.SubscriptionLock {
 	return &localLock{l: l, name: name}
 }
@@ -47,6 +48,7 @@ func (k *localLock) TryLock(context.Context) (bool, error) {
 	return true, nil
 }
 
+// Check returns nil: a lock within the process cannot be lost.
 func (k *localLock) Check(context.Context) error { return nil }
 
 func (k *localLock) Close(context.Context) error {

@@ -39,7 +39,8 @@ type ownership struct {
 // own runs the subscription while this worker holds its lock (see worker):
 // it reads and handles pages until it has caught up, then waits for more.
 // It returns nil when ctx ends, a *stopError to end RunSubscription, and
-// any other error to release the lock and try again.
+// any other error (the lock lost, a statement failed) to release the lock
+// and try again, unless it matches ErrNotMigrated.
 func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLock) error {
 	if err := w.start(ctx); err != nil {
 		return err
