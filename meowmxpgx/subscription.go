@@ -53,12 +53,12 @@ func scanSubscription(row pgx.Row, extra ...any) (*meowmxtype.SubscriptionInfo, 
 }
 
 // SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. A new
-// row starts at the head (after the last readable event: events of
-// transactions still open, or committed above the horizon, come after
-// it) or at p.At. An existing row takes the filter and keeps its
-// checkpoint: the UPDATE leaves the position columns alone. It updates the
-// row even when the filter is unchanged, as ON CONFLICT DO UPDATE ... WHERE
-// would return no row then.
+// row starts at p.At or, when p.AtHead, at the head: after the last
+// readable event (events of transactions still open, or committed above
+// the horizon, come after it). An existing row takes the filter and keeps
+// its checkpoint: the UPDATE leaves the position columns alone. It updates
+// the row even when the filter is unchanged, as ON CONFLICT DO UPDATE ...
+// WHERE would return no row then.
 func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error) {
 	if _, err := e.queries(ctx); err != nil {
 		return nil, err

@@ -97,9 +97,9 @@ const ensureSQL = `INSERT INTO es_event_subscriptions (` + subscriptionColumns +
 		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
 	RETURNING ` + subscriptionColumns
 
-// SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. The
-// head of a new subscription at the head is read in the statement's write
-// transaction: it is the last event committed.
+// SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. A new
+// subscription at the head starts after the last event committed: the
+// statement reads the head in the write transaction it runs in.
 func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error) {
 	var info *meowmxtype.SubscriptionInfo
 	var scanErr error // already interpreted
