@@ -15,9 +15,11 @@ import (
 // ExecutorTx.SubscriptionCommit (and of ParkedDelete for replays) is what
 // makes a handler's writes exactly-once, whatever the locking.
 type SubscriptionExecutor interface {
-	// SubscriptionCreate inserts a subscription at a position unless it
-	// exists, and returns the row as stored (the existing one wins).
-	SubscriptionCreate(ctx context.Context, p *SubscriptionCreateParams) (*meowmxtype.SubscriptionInfo, error)
+	// SubscriptionEnsure creates a subscription, or stores the filter of
+	// an existing one, and returns its row as stored, in one statement.
+	// The position in p applies to a new subscription only: an existing
+	// checkpoint never moves. Lag, Waiting and Parked are left zero.
+	SubscriptionEnsure(ctx context.Context, p *SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error)
 	// SubscriptionGet returns one subscription, or ErrNotFound. Lag,
 	// Waiting and Parked are left zero.
 	SubscriptionGet(ctx context.Context, p *SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error)
@@ -99,10 +101,12 @@ type Listener interface {
 	Notify(ctx context.Context, txID uint64) error
 }
 
-// SubscriptionCreateParams are the inputs of SubscriptionCreate. When
-// AtHead is true the position is the last readable event of any stream
-// (or the beginning), not At: what the filter selects later comes after it.
-type SubscriptionCreateParams struct {
+// SubscriptionEnsureParams are the inputs of SubscriptionEnsure. A new
+// subscription starts after At or, when AtHead is true, after the last
+// readable event (or at the beginning when there is none). The filter,
+// AggregateTypes and EventTypes (empty: no filter), is stored whether the
+// subscription is new or not.
+type SubscriptionEnsureParams struct {
 	Name           string
 	At             meowmxtype.Position
 	AtHead         bool

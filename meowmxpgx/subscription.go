@@ -52,13 +52,18 @@ func scanSubscription(row pgx.Row, extra ...any) (*meowmxtype.SubscriptionInfo, 
 	return &s, nil
 }
 
-func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxtype.SubscriptionInfo, error) {
+// SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. A new
+// row starts at p.At or, when p.AtHead, at the head: after the last
+// readable event (events of transactions still open, or committed above
+// the horizon, come after it). An existing row takes the filter and keeps
+// its checkpoint: the UPDATE leaves the position columns alone. It updates
+// the row even when the filter is unchanged, as ON CONFLICT DO UPDATE ...
+// WHERE would return no row then.
+func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error) {
 	if _, err := e.queries(ctx); err != nil {
 		return nil, err
 	}
-	// At the head: after the last readable event. Events of transactions
-	// still open (or committed above the horizon) come after it.
-	_, err := e.db.Exec(ctx, e.r(`INSERT INTO {s}.es_event_subscriptions
+	return scanSubscription(e.db.QueryRow(ctx, e.r(`INSERT INTO {s}.es_event_subscriptions
 			(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types)
 		SELECT $1, COALESCE(h.transaction_id, CASE WHEN $4::bool THEN '0'::xid8 ELSE $2::xid8 END),
 			COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[]
@@ -66,12 +71,10 @@ func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.Subsc
 			SELECT e.transaction_id, e.id FROM {s}.es_events e
 			WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 			ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
-		ON CONFLICT (subscription_name) DO NOTHING`),
-		p.Name, p.At.TransactionID, p.At.EventID, p.AtHead, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
-	if err != nil {
-		return nil, interpretError(err, onRead)
-	}
-	return e.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: p.Name})
+		ON CONFLICT (subscription_name) DO UPDATE
+			SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+		RETURNING `+subscriptionColumns),
+		p.Name, p.At.TransactionID, p.At.EventID, p.AtHead, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes)))
 }
 
 func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error) {

@@ -85,26 +85,46 @@ func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxtype.SubscriptionInf
 	return &s, nil
 }
 
-func (e *executor) SubscriptionCreate(ctx context.Context, p *meowmxdriver.SubscriptionCreateParams) (*meowmxtype.SubscriptionInfo, error) {
-	at := p.At
-	if p.AtHead {
-		head, err := e.SubscriptionHead(ctx, &meowmxdriver.SubscriptionHeadParams{})
+// ensureSQL creates a subscription or stores the filter of an existing
+// one, leaving its checkpoint alone, and returns its row. The WHERE true
+// settles SQLite's parsing of an upsert on a SELECT with a join.
+const ensureSQL = `INSERT INTO es_event_subscriptions (` + subscriptionColumns + `)
+	SELECT ?1, COALESCE(h.transaction_id, CASE WHEN ?4 THEN 0 ELSE ?2 END), COALESCE(h.id, CASE WHEN ?4 THEN 0 ELSE ?3 END), ?5, ?6
+	FROM (SELECT 1) one LEFT JOIN (
+		SELECT transaction_id, id FROM es_events WHERE ?4 ORDER BY id DESC LIMIT 1) h ON true
+	WHERE true
+	ON CONFLICT (subscription_name) DO UPDATE
+		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+	RETURNING ` + subscriptionColumns
+
+// SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. A new
+// subscription at the head starts after the last event committed: the
+// statement reads the head in the write transaction it runs in.
+func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error) {
+	var info *meowmxtype.SubscriptionInfo
+	var scanErr error // already interpreted
+	err := e.inWriteTx(ctx, []string{ensureSQL}, func(tx txStmts) (bool, error) {
+		rows, err := tx.QueryContext(ctx, ensureSQL, p.Name, int64(p.At.TransactionID), p.At.EventID, p.AtHead,
+			filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
 		if err != nil {
-			return nil, err
+			return false, err
 		}
-		if head != nil {
-			at = *head
-		} else {
-			at = meowmxtype.Position{}
+		defer rows.Close()
+		if !rows.Next() {
+			return false, cmp.Or(rows.Err(), sql.ErrNoRows)
 		}
+		if info, scanErr = scanSubscription(rows); scanErr != nil {
+			return false, nil
+		}
+		return true, rows.Close()
+	})
+	if scanErr != nil {
+		return nil, scanErr
 	}
-	_, err := e.write(ctx, `INSERT INTO es_event_subscriptions (`+subscriptionColumns+`)
-		VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (subscription_name) DO NOTHING`,
-		p.Name, int64(at.TransactionID), at.EventID, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
 	if err != nil {
-		return nil, err
+		return nil, interpretError(err)
 	}
-	return e.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: p.Name})
+	return info, nil
 }
 
 func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error) {

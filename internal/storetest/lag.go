@@ -17,7 +17,7 @@ func testLag[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
 	s := b.NewStore(t, nil)
 	ex := s.Driver().Executor()
-	_, err := ex.SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "cats", AggregateTypes: []string{"cat"}})
+	_, err := ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "cats", AggregateTypes: []string{"cat"}})
 	require.NoError(t, err)
 	for i := range 10 {
 		_, err := s.Append(ctx, cat("lag"), meowmx.Exact(int64(i)-1), ev("A", `1`))

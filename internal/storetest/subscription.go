@@ -20,6 +20,7 @@ import (
 func runSubscriptions[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("SubscriptionBasics", func(t *testing.T) { t.Parallel(); testSubscriptionBasics(t, b) })
 	t.Run("SubscriptionStartFrom", func(t *testing.T) { t.Parallel(); testSubscriptionStartFrom(t, b) })
+	t.Run("SubscriptionEnsure", func(t *testing.T) { t.Parallel(); testSubscriptionEnsure(t, b) })
 	t.Run("SubscriptionBadConfig", func(t *testing.T) { t.Parallel(); testSubscriptionBadConfig(t, b) })
 	t.Run("SubscriptionStress", func(t *testing.T) { t.Parallel(); testSubscriptionStress(t, b) })
 	t.Run("SubscriptionStop", func(t *testing.T) { t.Parallel(); testSubscriptionStop(t, b) })
@@ -613,7 +614,7 @@ func testCommitAdvance[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
 	s := b.NewStore(t, nil)
 	d := s.Driver()
-	_, err := d.Executor().SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "ca"})
+	_, err := d.Executor().SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "ca"})
 	require.NoError(t, err)
 	checkpoint := func() meowmx.Position {
 		row, err := d.Executor().SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: "ca"})

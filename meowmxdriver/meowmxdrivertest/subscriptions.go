@@ -13,7 +13,7 @@ import (
 // createSubscription creates a subscription at a position, with a filter.
 func createSubscription(t *testing.T, ex meowmxdriver.Executor, name string, at meowmxtype.Position, aggregateTypes, eventTypes []string) *meowmxtype.SubscriptionInfo {
 	t.Helper()
-	s, err := ex.SubscriptionCreate(context.Background(), &meowmxdriver.SubscriptionCreateParams{
+	s, err := ex.SubscriptionEnsure(context.Background(), &meowmxdriver.SubscriptionEnsureParams{
 		Name: name, At: at, AggregateTypes: aggregateTypes, EventTypes: eventTypes,
 	})
 	require.NoError(t, err)
@@ -29,7 +29,7 @@ func subscription(t *testing.T, ex meowmxdriver.Executor, name string) *meowmxty
 }
 
 // testSubscriptionCreateGet creates subscriptions and reads them back; a
-// second create leaves the first one's row as it is.
+// second ensure keeps the first one's position and stores its filter.
 func testSubscriptionCreateGet[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
 	d := b.NewDriver(t)
@@ -41,8 +41,9 @@ func testSubscriptionCreateGet[TTx any](t *testing.T, b Backend[TTx]) {
 	want := &meowmxtype.SubscriptionInfo{Name: "s", Position: at, AggregateTypes: []string{"cat"}, EventTypes: []string{"E0", "E1"}}
 	require.Equal(t, want, createSubscription(t, ex, "s", at, []string{"cat"}, []string{"E0", "E1"}))
 	require.Equal(t, want, subscription(t, ex, "s"))
+	want = &meowmxtype.SubscriptionInfo{Name: "s", Position: at, AggregateTypes: []string{"dog"}}
 	require.Equal(t, want, createSubscription(t, ex, "s", meowmxtype.Position{TransactionID: 9, EventID: 9}, []string{"dog"}, nil),
-		"the existing subscription wins")
+		"the existing subscription keeps its position, with the new filter")
 	require.Equal(t, want, subscription(t, ex, "s"))
 
 	require.Equal(t, &meowmxtype.SubscriptionInfo{Name: "all"}, createSubscription(t, ex, "all", meowmxtype.Position{}, nil, []string{}),
@@ -62,13 +63,13 @@ func testSubscriptionCreateAtHead[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
 	d := b.NewDriver(t)
 	ex := d.Executor()
-	s, err := ex.SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "empty", AtHead: true})
+	s, err := ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "empty", AtHead: true})
 	require.NoError(t, err)
 	require.Equal(t, meowmxtype.Position{}, s.Position, "at the head of an empty store: the beginning")
 
 	all := appendMixed(t, ex)
 	readable(t, ex, len(all))
-	s, err = ex.SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "head", AtHead: true})
+	s, err = ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "head", AtHead: true})
 	require.NoError(t, err)
 	require.Equal(t, all[5], s.Position, "at the last event")
 
@@ -76,7 +77,7 @@ func testSubscriptionCreateAtHead[TTx any](t *testing.T, b Backend[TTx]) {
 	// it selects. (meowmxdriver says "the last readable event that the
 	// filter selects"; the drivers take the last readable event of all,
 	// which delivers the same events.)
-	s, err = ex.SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "dogs", AtHead: true, AggregateTypes: []string{"dog"}})
+	s, err = ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "dogs", AtHead: true, AggregateTypes: []string{"dog"}})
 	require.NoError(t, err)
 	require.Equal(t, []string{"dog"}, s.AggregateTypes)
 	require.GreaterOrEqual(t, s.Position.Compare(all[4]), 0, "at the last dog event or after")
@@ -89,7 +90,7 @@ func testSubscriptionCreateAtHead[TTx any](t *testing.T, b Backend[TTx]) {
 func testSubscriptionCreateAtHeadNotAt[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
 	d := b.NewDriver(t)
-	s, err := d.Executor().SubscriptionCreate(ctx, &meowmxdriver.SubscriptionCreateParams{Name: "empty", AtHead: true,
+	s, err := d.Executor().SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "empty", AtHead: true,
 		At: meowmxtype.Position{TransactionID: 3, EventID: 3}})
 	require.NoError(t, err)
 	require.Equal(t, meowmxtype.Position{}, s.Position, "at the head of an empty store: the beginning, not At")

@@ -1,0 +1,264 @@
+package meowmx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// RunSubscription runs a subscription: it hands the events its filter
+// selects, in global order, to its handler, and advances its checkpoint in
+// the handler's transaction. It blocks until ctx is cancelled, then returns
+// nil; a transaction in progress then rolls back, handler's writes and
+// checkpoint together.
+//
+// Many workers may run the same subscription, in one process or several:
+// one owns it and the others stand by, taking it over within
+// SubscriptionConfig.LockInterval when the owner stops or dies (on
+// PostgreSQL, a session advisory lock held on a connection of its own). The
+// checkpoint update is fenced on the position the owner read, so even two
+// workers that overlap for a moment never both commit the same events.
+//
+// It returns a *HandlerError when an event failed under FailureStop, a
+// *CheckpointAheadError when the checkpoint is ahead of the database, an
+// error matching ErrSubscriptionNotFound when the subscription is deleted
+// while it runs, one matching ErrNotMigrated when the tables are missing,
+// and one matching ErrInvalidArgument for a bad config.
+// Database errors are logged and retried with back-off. A handler's panic
+// is recovered and treated as its error.
+func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionConfig[TTx]) error {
+	c, err := config.withDefaults()
+	if err != nil {
+		return err
+	}
+	w := &worker[TTx]{s: s, c: c, ex: s.driver.Executor(),
+		log: s.config.Logger.With("subscription", c.Name)}
+	return w.run(ctx)
+}
+
+// worker runs one subscription for RunSubscription. Its states, and what
+// moves it from one to the next (run and own are the loops that do it):
+//
+//	RunSubscription
+//	      |
+//	      v
+//	+-------------+ (a)
+//	| standing by |-----+
+//	|             |<----+
+//	+-------------+<-------------------------------------+
+//	      | (b)                                          |
+//	      v                                              |
+//	+- owning -------------------------------------+     |
+//	|                                              |     |
+//	|  +----------------+ (c)                      |     |
+//	|  | reading a page |-----+                    |     |
+//	|  |                |<----+                    |     |
+//	|  +----------------+<-------------------+     |     |
+//	|     |          |  ^                    |     |     |
+//	|     | (h)  (d) |  | (e)                |     |     |
+//	|     |          v  |                    |     |     |
+//	|     |      +----------+ (f)  +-------+ |     |     |
+//	|     |      | handling |----->| retry |---(i)------------> stop
+//	|     |      |          |<-----|       | |     |     |
+//	|     |      +----------+ (g)  +-------+ |     |     |
+//	|     v                                  |     |     |
+//	|  +-----------+ (j)                     |     |     |
+//	|  | caught up |-------------------------+     |     |
+//	|  |  waiting  |---(k)--------------------------------> stop
+//	|  +-----------+                               |     |
+//	+----------------------------------------------+     |
+//	      | (l)                                          |
+//	      v                                              |
+//	+-----------+ (m)                                    |
+//	| lost lock |----------------------------------------+
+//	+-----------+
+//
+// (a) TryLock finds the lock held by another worker, or fails: try again
+// after LockInterval.
+//
+// (b) TryLock takes the lock. Owning starts with two statements:
+// SubscriptionEnsure creates the subscription, or stores its filter, and
+// returns its checkpoint; ParkedList names the streams with a parked
+// event.
+//
+// Reading a page: every LockInterval, check that the lock is still held;
+// near the head (the last page was not full) read the horizon first;
+// replay the parked events marked for replay; read up to BatchSize events
+// after the checkpoint, or take the page read while the last one was
+// handled (a full page has the next one read meanwhile when handling the
+// page before it took at least half as long as reading it).
+//
+// (c) The page was empty, after a full one: read again, horizon first.
+//
+// (d) The page has events: hand them to the handler, CheckpointEvery per
+// transaction, each committed with the checkpoint, fenced on the position
+// the worker read.
+//
+// (e) The page is committed: read the next. A fenced commit (another
+// worker, or ResetSubscription, moved the checkpoint) rolls back: the
+// worker reloads the checkpoint and the parked streams, and goes on as
+// after an empty page, (c) or (h).
+//
+// (f) The handler failed: the events before the failing one commit (a
+// batch handler's events are handed over one at a time to find it), and
+// the failing one is retried alone, MaxAttempts times in all, waiting
+// RetryBackoff, doubling.
+//
+// (g) It succeeded; or it failed every attempt under FailurePark: it is
+// parked and the checkpoint advances past it. The events after it follow.
+//
+// (h) The page, read after a horizon, was empty: every event below that
+// horizon has been handled. Caught up, the worker warns of the sessions
+// that have held the horizon back for HorizonWarnAfter, and every
+// PollInterval reloads the checkpoint if it moved. Then it waits: when it
+// was woken for a transaction above the horizon (an older one still open
+// holds the horizon back), briefly, doubling up to recheckMax (or
+// PollInterval), until the horizon passes it; else until a notification,
+// or for the poll back-off: PollInterval, doubling up to MaxPollInterval
+// while nothing comes.
+//
+// (i) It failed every attempt under FailureStop: RunSubscription returns a
+// *HandlerError; the checkpoint stays before the event.
+//
+// (j) The wait is over: read the next page.
+//
+// (k) The checkpoint is at or above the database's next transaction id,
+// on two horizons in a row (a restored dump): RunSubscription returns a
+// *CheckpointAheadError.
+//
+// (l) The lock was lost (Check failed), or a statement failed: release the
+// lock.
+//
+// (m) Wait, LockInterval at first, doubling after each ownership that
+// failed soon, up to MaxPollInterval (or LockInterval, when longer); then
+// TryLock again.
+//
+// RunSubscription also ends, in any state, when ctx is done (it returns
+// nil, and a transaction in progress rolls back), when a reload finds the
+// subscription deleted (an error matching ErrSubscriptionNotFound), and
+// when the tables are missing (one matching ErrNotMigrated). own returns
+// each end but ctx's and ErrNotMigrated, (i) and (k) included, as a
+// *stopError, which run unwraps.
+type worker[TTx any] struct {
+	s   *Store[TTx]
+	c   *SubscriptionConfig[TTx]
+	ex  meowmxdriver.Executor
+	log *slog.Logger
+
+	pos     Position        // the checkpoint as this worker last read or wrote it
+	blocked map[string]bool // aggregate ids with parked events
+
+	next *prefetch // the page after the one being handled
+	// How long the last page took to read, and to handle: they decide
+	// whether the next page is read while this one is handled.
+	readTook, handleTook time.Duration
+
+	warnings horizonWarnings
+}
+
+// stopError ends RunSubscription with err.
+type stopError struct{ err error }
+
+func (e *stopError) Error() string { return e.err.Error() }
+
+// errFenced: the checkpoint was not where this worker thought it was.
+var errFenced = errors.New("meowmx: checkpoint moved by another session")
+
+// run stands by while another worker holds the subscription's lock, and
+// owns the subscription while this one does.
+func (w *worker[TTx]) run(ctx context.Context) error {
+	lock := w.lock()
+	defer func() { _ = lock.Close(context.WithoutCancel(ctx)) }()
+	backoff := newOwnBackoff(w.c.LockInterval, w.c.MaxPollInterval)
+	standby := false
+	for ctx.Err() == nil {
+		ok, err := lock.TryLock(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case err != nil:
+			w.log.WarnContext(ctx, "meowmx: subscription lock", "err", err, "retry_in", w.c.LockInterval)
+		case !ok:
+			if !standby {
+				w.log.InfoContext(ctx, "meowmx: subscription owned by another worker; standing by")
+				standby = true
+			}
+		default:
+			standby = false
+			w.log.InfoContext(ctx, "meowmx: subscription owned by this worker")
+			started := time.Now()
+			err = w.own(ctx, lock)
+			_ = lock.Close(context.WithoutCancel(ctx))
+			if end, result := w.ends(ctx, err); end {
+				return result
+			}
+			wait := backoff.after(time.Since(started))
+			w.log.WarnContext(ctx, "meowmx: subscription worker lost ownership or failed; retrying", "err", err, "retry_in", wait)
+			if !sleep(ctx, wait) {
+				return nil
+			}
+			continue
+		}
+		if !sleep(ctx, w.c.LockInterval) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// ends tells whether the error that ended an ownership ends
+// RunSubscription, and what RunSubscription then returns.
+func (w *worker[TTx]) ends(ctx context.Context, err error) (bool, error) {
+	var stop *stopError
+	switch {
+	case errors.As(err, &stop):
+		w.log.ErrorContext(ctx, "meowmx: subscription stopped", "err", stop.err)
+		return true, stop.err
+	case ctx.Err() != nil:
+		w.log.InfoContext(ctx, "meowmx: subscription stopped: context done")
+		return true, nil
+	case errors.Is(err, ErrNotMigrated):
+		return true, fmt.Errorf("meowmx: subscription %q: %w", w.c.Name, err)
+	}
+	return false, nil
+}
+
+// ownBackoff spaces a worker's attempts to own its subscription again
+// after an ownership that failed: the first wait is LockInterval, and it
+// doubles after each failure, up to MaxPollInterval (or LockInterval, when
+// that is longer). An ownership that lasted ten times that cap had been
+// working: the wait after it starts over.
+type ownBackoff struct {
+	first, max time.Duration
+	wait       time.Duration // the next
+}
+
+func newOwnBackoff(lockInterval, maxPollInterval time.Duration) *ownBackoff {
+	return &ownBackoff{first: lockInterval, max: max(maxPollInterval, lockInterval), wait: lockInterval}
+}
+
+// after returns the wait after an ownership that failed after owned.
+func (b *ownBackoff) after(owned time.Duration) time.Duration {
+	if owned > 10*b.max {
+		b.wait = b.first
+	}
+	d := b.wait
+	b.wait = min(2*b.wait, b.max)
+	return d
+}
+
+// sleep waits d; false when ctx ended first.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

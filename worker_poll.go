@@ -1,0 +1,236 @@
+package meowmx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/meowmx/meowmx/internal/notifier"
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// recheckMax caps the back-off of the re-checks that follow a wake-up for
+// a transaction the horizon has not passed yet: they go on, at this pace at
+// the slowest, until it has.
+const recheckMax = 100 * time.Millisecond
+
+// ownership is what own's loop decides its next step on, for as long as
+// the worker holds the lock.
+type ownership struct {
+	lock meowmxdriver.SubscriptionLock
+	sub  *notifier.Sub // wake-ups: events appended, a checkpoint moved
+
+	lockChecked time.Time // when the lock was last checked
+	reloaded    time.Time // when the stored checkpoint was last compared with the worker's
+	// nearHead: the last page was not full, so the next may be the last
+	// for now: read the horizon before it.
+	nearHead bool
+	// pollDelay is the next wait for a notification: PollInterval after
+	// events, doubling up to MaxPollInterval while none come.
+	pollDelay time.Duration
+	// recheck is the last wait for a transaction above the horizon (0: none
+	// since the last events).
+	recheck time.Duration
+	// announced is the highest transaction id that wake-ups announced.
+	announced uint64
+}
+
+// own runs the subscription while this worker holds its lock (see worker):
+// it reads and handles pages until it has caught up, then waits for more.
+// It returns nil when ctx ends, a *stopError to end RunSubscription, and
+// any other error (the lock lost, a statement failed) to release the lock
+// and try again, unless it matches ErrNotMigrated.
+func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLock) error {
+	if err := w.start(ctx); err != nil {
+		return err
+	}
+	sub := w.s.hub.Subscribe()
+	defer w.s.hub.Unsubscribe(sub)
+	defer w.dropPrefetch()
+	now := time.Now()
+	o := &ownership{lock: lock, sub: sub, lockChecked: now, reloaded: now, nearHead: true, pollDelay: w.c.PollInterval}
+	for ctx.Err() == nil {
+		if err := w.checkLock(ctx, o); err != nil {
+			return err
+		}
+		h, err := w.horizonFirst(ctx, o)
+		if err != nil {
+			return err
+		}
+		n, err := w.nextPage(ctx, o)
+		switch {
+		case err != nil:
+			return err
+		case n > 0:
+			o.pollDelay, o.recheck = w.c.PollInterval, 0
+			continue
+		case h == nil:
+			continue // an empty page after a full one: read again, horizon first
+		}
+		if h, err = w.caughtUp(ctx, o, h); err != nil {
+			return err
+		}
+		if !w.wait(ctx, o, h) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// start reads what an owner starts from: the checkpoint of the
+// subscription, created or given the configured filter, and the streams
+// with a parked event.
+func (w *worker[TTx]) start(ctx context.Context) error {
+	row, err := w.ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{
+		Name: w.c.Name, At: w.c.StartFrom.After, AtHead: w.c.StartFrom.End,
+		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes,
+	})
+	if err != nil {
+		return err
+	}
+	w.pos = row.Position
+	return w.loadBlocked(ctx)
+}
+
+// checkLock checks, every LockInterval, that the lock is still held.
+func (w *worker[TTx]) checkLock(ctx context.Context, o *ownership) error {
+	if time.Since(o.lockChecked) < w.c.LockInterval {
+		return nil
+	}
+	if err := o.lock.Check(ctx); err != nil {
+		return err
+	}
+	o.lockChecked = time.Now()
+	return nil
+}
+
+// horizonFirst reads the horizon before a page near the head (nil
+// otherwise): when the page then comes back empty, everything below that
+// horizon has been read, whatever the horizon did meanwhile.
+func (w *worker[TTx]) horizonFirst(ctx context.Context, o *ownership) (*meowmxdriver.Horizon, error) {
+	if !o.nearHead {
+		return nil, nil
+	}
+	return w.ex.HorizonGet(ctx)
+}
+
+// nextPage replays, reads and handles the next page (see handleNext) and
+// returns how many events it handled or parked. After a fenced commit it
+// reloads the checkpoint, and returns 0.
+func (w *worker[TTx]) nextPage(ctx context.Context, o *ownership) (int, error) {
+	n, full, err := w.handleNext(ctx)
+	if errors.Is(err, errFenced) {
+		w.log.InfoContext(ctx, "meowmx: checkpoint moved by another session; continuing from there")
+		err = w.reload(ctx)
+	}
+	if err != nil {
+		return 0, err
+	}
+	o.nearHead = !full
+	return n, nil
+}
+
+// caughtUp is what the worker does each time it has handled every event
+// below h: it stops on a checkpoint ahead of the database, warns of the
+// sessions that hold the horizon back, and every PollInterval adopts a
+// checkpoint moved by another session. It returns the latest horizon.
+func (w *worker[TTx]) caughtUp(ctx context.Context, o *ownership, h *meowmxdriver.Horizon) (*meowmxdriver.Horizon, error) {
+	h, err := w.checkAhead(ctx, h)
+	if err != nil {
+		return nil, err
+	}
+	w.warnHorizon(ctx)
+	if time.Since(o.reloaded) >= w.c.PollInterval {
+		if err := w.reloadIfMoved(ctx); err != nil {
+			return nil, err
+		}
+		o.reloaded = time.Now()
+	}
+	return h, nil
+}
+
+// wait waits, caught up with the events below h, until there may be more:
+// soon when a transaction announced is above the horizon, else until a
+// notification or the poll back-off's next delay. It returns false when
+// ctx ended.
+func (w *worker[TTx]) wait(ctx context.Context, o *ownership, h *meowmxdriver.Horizon) bool {
+	if w.awaitsAnnounced(o, h) {
+		o.recheck = min(max(time.Millisecond, 2*o.recheck), w.c.PollInterval, recheckMax)
+		return sleep(ctx, o.recheck)
+	}
+	t := time.NewTimer(o.pollDelay)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-o.sub.C:
+		o.pollDelay, o.recheck = w.c.PollInterval, 0
+	case <-t.C:
+		o.pollDelay = min(2*o.pollDelay, w.c.MaxPollInterval)
+	}
+	return true
+}
+
+// awaitsAnnounced tells whether the worker was woken for a transaction
+// that the horizon h has not passed yet: an older transaction is still
+// open, and the events of the announced one become readable when it ends.
+// A wake-up that names no transaction stands for every transaction begun
+// so far.
+func (w *worker[TTx]) awaitsAnnounced(o *ownership, h *meowmxdriver.Horizon) bool {
+	o.announced = max(o.announced, o.sub.MaxTx())
+	if o.sub.TakeUnknown() && h.Xmax > 0 {
+		o.announced = max(o.announced, h.Xmax-1)
+	}
+	return h.Xmin != 0 && o.announced >= h.Xmin && o.announced > w.pos.TransactionID
+}
+
+// checkpoint reads the stored checkpoint; a deleted subscription stops the
+// worker.
+func (w *worker[TTx]) checkpoint(ctx context.Context) (Position, error) {
+	row, err := w.ex.SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: w.c.Name})
+	if errors.Is(err, meowmxdriver.ErrNotFound) {
+		return Position{}, &stopError{fmt.Errorf("%w: %q was deleted", ErrSubscriptionNotFound, w.c.Name)}
+	}
+	if err != nil {
+		return Position{}, err
+	}
+	return row.Position, nil
+}
+
+// reload reads the checkpoint and the parked streams.
+func (w *worker[TTx]) reload(ctx context.Context) error {
+	p, err := w.checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	w.pos = p
+	return w.loadBlocked(ctx)
+}
+
+// loadBlocked reads the streams with a parked event.
+func (w *worker[TTx]) loadBlocked(ctx context.Context) error {
+	parked, err := w.ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: w.c.Name})
+	if err != nil {
+		return err
+	}
+	w.blocked = map[string]bool{}
+	for _, p := range parked {
+		w.blocked[p.AggregateID] = true
+	}
+	return nil
+}
+
+// reloadIfMoved adopts a checkpoint moved by ResetSubscription (or by
+// another worker) while this one was idle.
+func (w *worker[TTx]) reloadIfMoved(ctx context.Context) error {
+	p, err := w.checkpoint(ctx)
+	if err != nil {
+		return err
+	}
+	if p != w.pos {
+		w.log.InfoContext(ctx, "meowmx: checkpoint moved by another session", "from", w.pos, "to", p)
+		return w.reload(ctx)
+	}
+	return nil
+}
