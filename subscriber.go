@@ -504,6 +504,9 @@ func (w *worker[TTx]) runTx(ctx context.Context, evs []*RecordedEvent) (failed i
 	if w.c.Handler != nil {
 		for _, ev := range handle {
 			if herr := call(func() error { return w.c.Handler.HandleEvent(ctx, tx, ev) }); herr != nil {
+				if etx.Broken() { // the connection's failure, not the handler's: no attempt counted
+					return 0, nil, fmt.Errorf("meowmx: handler's connection broke: %w", herr)
+				}
 				for i := range evs {
 					if evs[i] == ev {
 						return i, herr, nil
@@ -513,6 +516,9 @@ func (w *worker[TTx]) runTx(ctx context.Context, evs []*RecordedEvent) (failed i
 		}
 	} else if len(handle) > 0 {
 		if herr := call(func() error { return w.c.BatchHandler.HandleEvents(ctx, tx, handle) }); herr != nil {
+			if etx.Broken() {
+				return 0, nil, fmt.Errorf("meowmx: handler's connection broke: %w", herr)
+			}
 			return -1, herr, nil
 		}
 	}
@@ -625,6 +631,9 @@ func (w *worker[TTx]) replayTx(ctx context.Context, ev *RecordedEvent, p *meowmx
 		herr = call(func() error { return w.c.Handler.HandleEvent(ctx, tx, ev) })
 	} else {
 		herr = call(func() error { return w.c.BatchHandler.HandleEvents(ctx, tx, []*RecordedEvent{ev}) })
+	}
+	if herr != nil && etx.Broken() {
+		return nil, fmt.Errorf("meowmx: handler's connection broke: %w", herr)
 	}
 	if herr != nil {
 		return herr, nil
