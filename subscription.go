@@ -137,7 +137,9 @@ type SubscriptionConfig[TTx any] struct {
 	SynchronousCommit bool
 
 	// MaxAttempts is how many times an event is handed to the handler
-	// before OnFailure applies. Defaults to MaxAttemptsDefault.
+	// before OnFailure applies. A failure of the handler's transaction
+	// whose connection broke (the server restarted, say) is not counted:
+	// it is retried as a database error. Defaults to MaxAttemptsDefault.
 	MaxAttempts int
 	// RetryBackoff is the wait before the second attempt; it doubles with
 	// each further attempt, up to RetryBackoffMax. Defaults to

@@ -2,6 +2,7 @@ package meowmx
 
 import (
 	"context"
+	"fmt"
 	"runtime/debug"
 	"time"
 
@@ -211,6 +212,9 @@ func (w *worker[TTx]) runTx(ctx context.Context, evs []*RecordedEvent) (failed i
 	defer func() { _ = etx.Rollback(context.WithoutCancel(ctx)) }()
 	handle, behind := w.splitBlocked(evs)
 	if failed, herr := w.handOver(ctx, w.s.driver.UnwrapTx(etx), evs, handle); herr != nil {
+		if etx.Broken() { // the connection's failure, not the handler's: no attempt counted
+			return 0, nil, fmt.Errorf("meowmx: handler's connection broke: %w", herr)
+		}
 		return failed, herr, nil
 	}
 	parked := make([]string, len(behind))

@@ -2,6 +2,7 @@ package meowmx
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
@@ -119,6 +120,9 @@ func (w *worker[TTx]) replayTx(ctx context.Context, ev *RecordedEvent, p *meowmx
 		herr = call(func() error { return w.c.Handler.HandleEvent(ctx, tx, ev) })
 	} else {
 		herr = call(func() error { return w.c.BatchHandler.HandleEvents(ctx, tx, []*RecordedEvent{ev}) })
+	}
+	if herr != nil && etx.Broken() { // the connection's failure, not the handler's
+		return nil, fmt.Errorf("meowmx: handler's connection broke: %w", herr)
 	}
 	if herr != nil {
 		return herr, nil

@@ -122,6 +122,13 @@ type ExecutorTx interface {
 	// false and the transaction is rolled back, so that nothing of it is
 	// written.
 	SubscriptionCommit(ctx context.Context, p *SubscriptionCommitParams) (bool, error)
+	// Broken tells whether the transaction's connection broke: it died
+	// (the server restarted, or ended the session), or the transaction
+	// could not begin on any connection. Its statements then failed for
+	// that, not for what they asked: a subscription retries them as after
+	// a database error, without counting the handler's error as one of
+	// its attempts.
+	Broken() bool
 }
 
 // MigrateParams are the inputs of Driver.Migrate.

@@ -164,8 +164,8 @@ func (d *Driver) Begin(ctx context.Context) (meowmxdriver.ExecutorTx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("meowmxpgx: begin: %w", err)
 	}
-	tx := &lazyTx{conn: conn.Conn()}
-	return &executorTx{executor: executor{d: d, db: tx}, tx: tx, conn: conn}, nil
+	tx := &lazyTx{pool: d.pool, pc: conn, conn: conn.Conn()}
+	return &executorTx{executor: executor{d: d, db: tx}, tx: tx}, nil
 }
 
 // UnwrapTx implements meowmxdriver.Driver.
@@ -186,38 +186,33 @@ type executor struct {
 	pool bool // db is the pool: each statement is its own transaction
 }
 
-// executorTx is a transaction on a connection of its own, which goes back
-// to the pool when the transaction ends.
+// executorTx is a transaction on a connection of its own (the one tx
+// holds, which it may have replaced), which goes back to the pool when
+// the transaction ends.
 type executorTx struct {
 	executor
-	tx   *lazyTx
-	conn *pgxpool.Conn // nil once released
+	tx *lazyTx
 }
 
 func (e *executorTx) Commit(ctx context.Context) error {
-	if e.conn == nil {
+	if e.tx.released {
 		return interpretError(pgx.ErrTxClosed, onRead)
 	}
-	defer e.release()
+	defer e.tx.release()
 	return interpretError(e.tx.Commit(ctx), onCommit)
 }
 
 func (e *executorTx) Rollback(ctx context.Context) error {
-	if e.conn == nil {
+	if e.tx.released {
 		return interpretError(pgx.ErrTxClosed, onRead)
 	}
-	defer e.release()
+	defer e.tx.release()
 	return interpretError(e.tx.Rollback(ctx), onRead)
 }
 
-// release returns the connection to the pool, which closes it unless it
-// is idle, outside a transaction.
-func (e *executorTx) release() {
-	if e.conn != nil {
-		e.conn.Release()
-		e.conn = nil
-	}
-}
+// Broken implements meowmxdriver.ExecutorTx: the connection died, or
+// BEGIN found no live connection in the pool (see lazyTx).
+func (e *executorTx) Broken() bool { return e.tx.Broken() }
 
 // queries returns the SQL for the tables' aggregate id type, reading that
 // type from the catalog once.

@@ -2,39 +2,143 @@ package meowmxpgx
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Retries of a lazy BEGIN whose connection is broken.
+const (
+	beginRetries = 3
+	beginBackoff = 10 * time.Millisecond // doubles with each retry
 )
 
 // lazyTx is the pgx.Tx of Driver.Begin, handed to subscription handlers.
 // It sends BEGIN when it is first used, not before: a handler that never
 // touches its transaction (one that publishes elsewhere, or does nothing)
 // costs no round trip for it, and the checkpoint then advances in a
-// statement of its own (executorTx.CommitAdvance).
+// statement of its own (executorTx.SubscriptionCommit).
 //
-// When BEGIN fails, the connection is closed, so that whatever is sent on
-// it afterwards fails rather than running outside a transaction.
+// The connection it holds may have died since it went back to the pool
+// (pgxpool does not ping a connection idle for less than a second): after
+// a server restart, or pg_terminate_backend. When BEGIN fails because the
+// connection is broken, nothing was done on it, so lazyTx drops it from
+// the pool and sends BEGIN on another, up to beginRetries times. When
+// BEGIN fails otherwise, or on every connection, the connection is closed,
+// so that whatever is sent on it afterwards fails rather than running
+// outside a transaction.
 type lazyTx struct {
-	conn *pgx.Conn
-	tx   pgx.Tx // nil until begun
+	pool *pgxpool.Pool
+	// pc is the pool's handle on conn; nil once released, or once conn was
+	// dropped from the pool because it broke.
+	pc       *pgxpool.Conn
+	conn     *pgx.Conn
+	tx       pgx.Tx // nil until begun
+	broken   bool   // BEGIN found no live connection; after release, Broken's answer
+	failed   bool   // BEGIN failed otherwise (refused, or ctx ended), and conn is closed
+	released bool
 }
 
 var _ pgx.Tx = (*lazyTx)(nil)
+
+// connBroken tells whether BEGIN failed on conn because the connection is
+// broken, rather than because the server refused it or ctx ended.
+func connBroken(ctx context.Context, conn *pgx.Conn, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && !fatal(pgErr) {
+		return false
+	}
+	return conn.IsClosed()
+}
 
 // begin sends BEGIN unless it was sent.
 func (t *lazyTx) begin(ctx context.Context) error {
 	if t.tx != nil {
 		return nil
 	}
-	tx, err := t.conn.Begin(ctx)
-	if err != nil {
-		_ = t.conn.Close(context.WithoutCancel(ctx))
-		return fmt.Errorf("meowmxpgx: begin: %w", err)
+	if t.released {
+		return pgx.ErrTxClosed
 	}
-	t.tx = tx
-	return nil
+	if t.failed || t.broken {
+		// Not on another connection either: the statements that came
+		// first, with the failed BEGIN, did not run.
+		return errors.New("meowmxpgx: begin: the transaction failed to begin")
+	}
+	backoff := beginBackoff
+	for retry := 0; ; retry++ {
+		tx, err := t.conn.Begin(ctx)
+		if err == nil {
+			t.tx = tx
+			return nil
+		}
+		if !connBroken(ctx, t.conn, err) {
+			t.failed = true
+			_ = t.conn.Close(context.WithoutCancel(ctx))
+			return fmt.Errorf("meowmxpgx: begin: %w", err)
+		}
+		if retry == beginRetries {
+			t.broken = true
+			return fmt.Errorf("meowmxpgx: begin: connection broken (%d connections tried): %w", retry+1, err)
+		}
+		// Out of the pool (it is closed already), which frees its place.
+		// conn stays, closed, for whatever is sent until another comes.
+		if t.pc != nil {
+			_ = t.pc.Hijack().Close(context.WithoutCancel(ctx))
+			t.pc = nil
+		}
+		if !sleepCtx(ctx, backoff) {
+			t.failed = true // ctx ended: no broken connection to report
+			return fmt.Errorf("meowmxpgx: begin: %w (then %w)", err, ctx.Err())
+		}
+		backoff *= 2
+		pc, aerr := t.pool.Acquire(ctx)
+		if aerr != nil {
+			t.broken, t.failed = ctx.Err() == nil, ctx.Err() != nil
+			return fmt.Errorf("meowmxpgx: begin: %w (then %w)", err, aerr)
+		}
+		t.pc, t.conn = pc, pc.Conn()
+	}
+}
+
+// sleepCtx waits d; false when ctx ended first.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	tm := time.NewTimer(d)
+	defer tm.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tm.C:
+		return true
+	}
+}
+
+// Broken tells whether the transaction's connection broke: it died, or
+// BEGIN found no live connection. Not when the server refused BEGIN, or
+// ctx ended during it.
+func (t *lazyTx) Broken() bool {
+	return t.broken || !t.released && !t.failed && t.conn.IsClosed()
+}
+
+// release returns the connection to the pool, which destroys it unless it
+// is idle, outside a transaction. The connection is no longer the
+// transaction's: Broken keeps the answer it had.
+func (t *lazyTx) release() {
+	if t.released {
+		return
+	}
+	t.broken = t.Broken()
+	t.released = true
+	if t.pc != nil {
+		t.pc.Release()
+		t.pc = nil
+	}
 }
 
 // Begin starts a pseudo nested transaction (a savepoint), as pgx.Tx does.

@@ -193,11 +193,11 @@ func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.Subs
 // fenced UPDATE must then stop the COMMIT that follows it: it fails when
 // it updates no row, dividing by the count of the rows it updated.
 func (e *executorTx) SubscriptionCommit(ctx context.Context, p *meowmxdriver.SubscriptionCommitParams) (bool, error) {
-	if e.conn == nil {
+	if e.tx.released {
 		return false, interpretError(pgx.ErrTxClosed, onRead)
 	}
-	defer e.release()
-	conn := e.conn.Conn()
+	defer e.tx.release()
+	conn := e.tx.conn
 	if e.tx.tx == nil {
 		tag, err := conn.Exec(ctx, e.r(advanceSQL), advanceArgs(p)...)
 		if err != nil {

@@ -3,6 +3,7 @@ package meowmxsqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -243,6 +244,14 @@ func (e *executorTx) Rollback(ctx context.Context) error {
 		return interpretError(fmt.Errorf("rollback: %w", err))
 	}
 	return nil
+}
+
+// Broken implements meowmxdriver.ExecutorTx: SQLite runs in the process,
+// so its connection breaks only when the driver says so, with
+// driver.ErrBadConn, which a statement on the transaction then returns.
+func (e *executorTx) Broken() bool {
+	_, err := e.tx.Exec(`SELECT 1`)
+	return errors.Is(err, driver.ErrBadConn)
 }
 
 // SubscriptionCommit implements meowmxdriver.ExecutorTx: SQLite has no

@@ -181,3 +181,21 @@ func TestStrayEvent(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, evs, 2)
 }
+
+// TestBroken checks that a transaction's connection is not broken, before
+// and after a failed statement.
+func TestBroken(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	s := open(t, meowmxsqlite.Memory, nil)
+	_, err := s.Migrate(ctx, nil)
+	require.NoError(t, err)
+	d := s.Driver()
+	etx, err := d.Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = etx.Rollback(ctx) }()
+	require.False(t, etx.Broken())
+	_, err = d.UnwrapTx(etx).ExecContext(ctx, `INSERT INTO no_such_table VALUES (1)`)
+	require.Error(t, err)
+	require.False(t, etx.Broken())
+}
