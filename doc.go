@@ -105,14 +105,18 @@
 // A new subscription starts from the beginning, or from the end, or after
 // a position (StartFrom); a restart continues after the last handled event.
 //
-// One worker owns a subscription at a time, across processes; others stand
-// by and take over within LockInterval when the owner stops or dies. On
-// PostgreSQL the owner holds a session advisory lock on a connection of its
-// own; it holds no transaction there and takes no row lock. The checkpoint
-// update is fenced on the position the worker read (UPDATE … WHERE
-// last_transaction_id = old AND last_event_id = old): a worker that lost
-// its lock without knowing it yet cannot commit events another worker
-// handled, because its transaction rolls back, handler's writes included.
+// One worker owns a subscription at a time, across processes and machines;
+// others stand by. Ownership is a lease in the subscription's row: the
+// owner renews it every LockInterval and with every checkpoint, a worker
+// that leaves releases it (a standby takes over within LockInterval), and
+// an owner that stops renewing — dead, hung, frozen, cut off — loses it
+// LeaseTimeout after its last renewal. The checkpoint update is fenced on
+// the position the worker read and on its holding the lease (UPDATE …
+// WHERE last_transaction_id = old AND last_event_id = old AND owner_id =
+// me): a worker that lost its lease without knowing it yet cannot commit
+// events another worker handled, because its transaction rolls back,
+// handler's writes included. Store.Subscriptions shows each subscription's
+// owner (host, pid, worker id), lease, time since progress and state.
 //
 // A failing event is retried MaxAttempts times with doubling back-off;
 // then the subscription stops with a *HandlerError (FailureStop, the

@@ -18,7 +18,6 @@ type Store[TTx any] struct {
 	caps   meowmxdriver.Capabilities
 	group  *groupCommitter // nil when group commit is off or the driver has no batches
 	hub    *notifier.Hub   // wakes subscriptions
-	locks  localLocks      // subscription locks when the driver has none
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).

@@ -25,6 +25,8 @@ const (
 	MaxPollIntervalDefault = 5 * time.Second
 	// LockIntervalDefault is the default of SubscriptionConfig.LockInterval.
 	LockIntervalDefault = 500 * time.Millisecond
+	// LeaseTimeoutDefault is the default of SubscriptionConfig.LeaseTimeout.
+	LeaseTimeoutDefault = 10 * time.Second
 	// HorizonWarnAfterDefault is the default of
 	// SubscriptionConfig.HorizonWarnAfter.
 	HorizonWarnAfterDefault = time.Minute
@@ -161,9 +163,17 @@ type SubscriptionConfig[TTx any] struct {
 	// MaxPollIntervalDefault.
 	MaxPollInterval time.Duration
 	// LockInterval is how often a standby worker tries to take the
-	// subscription over, and how often its owner checks that it still owns
-	// it. Defaults to LockIntervalDefault.
+	// subscription over, and how often its owner renews its lease. Defaults to LockIntervalDefault.
 	LockInterval time.Duration
+	// LeaseTimeout is how long the owner's lease on the subscription
+	// lasts without renewal: an owner that stops renewing it (hung,
+	// frozen, cut off from the database) loses the subscription that long
+	// after its last renewal, and another worker takes over; when it
+	// wakes, its commits are refused. The owner renews every LockInterval
+	// and with every checkpoint, so a handler transaction must end within
+	// LeaseTimeout. At least twice LockInterval. Defaults to
+	// LeaseTimeoutDefault.
+	LeaseTimeout time.Duration
 	// HorizonWarnAfter is how long a transaction may hold the commit
 	// horizon back before the worker logs a warning naming its session.
 	// Defaults to HorizonWarnAfterDefault; -1 turns the warning off.
@@ -182,6 +192,7 @@ func (c *SubscriptionConfig[TTx]) withDefaults() (*SubscriptionConfig[TTx], erro
 	out.PollInterval = cmp.Or(out.PollInterval, PollIntervalDefault)
 	out.MaxPollInterval = cmp.Or(out.MaxPollInterval, max(MaxPollIntervalDefault, out.PollInterval))
 	out.LockInterval = cmp.Or(out.LockInterval, LockIntervalDefault)
+	out.LeaseTimeout = cmp.Or(out.LeaseTimeout, max(LeaseTimeoutDefault, 2*out.LockInterval))
 	out.HorizonWarnAfter = cmp.Or(out.HorizonWarnAfter, HorizonWarnAfterDefault)
 	return &out, out.validate()
 }
@@ -222,6 +233,8 @@ func (c *SubscriptionConfig[TTx]) validate() error {
 		return bad("MaxPollInterval", "below PollInterval")
 	case c.LockInterval < 0:
 		return bad("LockInterval", "negative")
+	case c.LeaseTimeout < 2*c.LockInterval:
+		return bad("LeaseTimeout", fmt.Sprintf("%s is below twice LockInterval (%s)", c.LeaseTimeout, c.LockInterval))
 	case c.HorizonWarnAfter < -1:
 		return bad("HorizonWarnAfter", "negative (use -1 to turn the warning off)")
 	case c.StartFrom.End && c.StartFrom.After != (Position{}):

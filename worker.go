@@ -17,11 +17,12 @@ import (
 // checkpoint together.
 //
 // Many workers may run the same subscription, in one process or several:
-// one owns it and the others stand by, taking it over within
-// SubscriptionConfig.LockInterval when the owner stops or dies (on
-// PostgreSQL, a session advisory lock held on a connection of its own). The
-// checkpoint update is fenced on the position the owner read, so even two
-// workers that overlap for a moment never both commit the same events.
+// one owns it, holding a lease in the subscription's row, and the others
+// stand by. They take it over within SubscriptionConfig.LockInterval when
+// the owner leaves, and within LeaseTimeout when it dies or hangs. The
+// checkpoint update is fenced on the position the owner read and on its
+// lease, so even two workers that overlap for a moment never both commit
+// the same events.
 //
 // It returns a *HandlerError when an event failed under FailureStop, a
 // *CheckpointAheadError when the checkpoint is ahead of the database, an
@@ -35,7 +36,8 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 	if err != nil {
 		return err
 	}
-	w := &worker[TTx]{s: s, c: c, ex: s.driver.Executor(),
+	ex := s.driver.Executor()
+	w := &worker[TTx]{s: s, c: c, ex: ex, lease: newLease(ex, c.Name, c.LeaseTimeout),
 		log: s.config.Logger.With("subscription", c.Name)}
 	return w.run(ctx)
 }
@@ -74,18 +76,20 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 //	      | (l)                                          |
 //	      v                                              |
 //	+-----------+ (m)                                    |
-//	| lost lock |----------------------------------------+
+//	| lost lease|----------------------------------------+
 //	+-----------+
 //
-// (a) TryLock finds the lock held by another worker, or fails: try again
-// after LockInterval.
+// (a) The lease is held by another worker (and has not lapsed), or taking
+// it fails: try again after LockInterval.
 //
-// (b) TryLock takes the lock. Owning starts with two statements:
+// (b) The worker takes the lease (creating the subscription when there is
+// none). Owning starts with two statements:
 // SubscriptionEnsure creates the subscription, or stores its filter, and
 // returns its checkpoint; ParkedList names the streams with a parked
 // event.
 //
-// Reading a page: every LockInterval, check that the lock is still held;
+// Reading a page: every LockInterval, renew the lease (recording progress
+// when the worker is caught up);
 // near the head (the last page was not full) read the horizon first;
 // replay the parked events marked for replay; read up to BatchSize events
 // after the checkpoint, or take the page read while the last one was
@@ -130,12 +134,12 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 // on two horizons in a row (a restored dump): RunSubscription returns a
 // *CheckpointAheadError.
 //
-// (l) The lock was lost (Check failed), or a statement failed: release the
-// lock.
+// (l) The lease went to another worker (a renewal, or a fenced commit,
+// found it taken), or a statement failed: release the lease.
 //
 // (m) Wait, LockInterval at first, doubling after each ownership that
 // failed soon, up to MaxPollInterval (or LockInterval, when longer); then
-// TryLock again.
+// try the lease again.
 //
 // RunSubscription also ends, in any state, when ctx is done (it returns
 // nil, and a transaction in progress rolls back), when a reload finds the
@@ -144,10 +148,11 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 // each end but ctx's and ErrNotMigrated, (i) and (k) included, as a
 // *stopError, which run unwraps.
 type worker[TTx any] struct {
-	s   *Store[TTx]
-	c   *SubscriptionConfig[TTx]
-	ex  meowmxdriver.Executor
-	log *slog.Logger
+	s     *Store[TTx]
+	c     *SubscriptionConfig[TTx]
+	ex    meowmxdriver.Executor
+	lease *lease
+	log   *slog.Logger
 
 	pos     Position        // the checkpoint as this worker last read or wrote it
 	blocked map[string]bool // aggregate ids with parked events
@@ -168,31 +173,32 @@ func (e *stopError) Error() string { return e.err.Error() }
 // errFenced: the checkpoint was not where this worker thought it was.
 var errFenced = errors.New("meowmx: checkpoint moved by another session")
 
-// run stands by while another worker holds the subscription's lock, and
+// run stands by while another worker holds the subscription's lease, and
 // owns the subscription while this one does.
 func (w *worker[TTx]) run(ctx context.Context) error {
-	lock := w.lock()
-	defer func() { _ = lock.Close(context.WithoutCancel(ctx)) }()
+	defer w.lease.release(ctx)
 	backoff := newOwnBackoff(w.c.LockInterval, w.c.MaxPollInterval)
 	standby := false
 	for ctx.Err() == nil {
-		ok, err := lock.TryLock(ctx)
+		ok, err := w.lease.take(ctx, false, w.ensure)
 		switch {
 		case ctx.Err() != nil:
 			return nil
+		case errors.Is(err, ErrNotMigrated):
+			return fmt.Errorf("meowmx: subscription %q: %w", w.c.Name, err)
 		case err != nil:
-			w.log.WarnContext(ctx, "meowmx: subscription lock", "err", err, "retry_in", w.c.LockInterval)
+			w.log.WarnContext(ctx, "meowmx: subscription lease", "err", err, "retry_in", w.c.LockInterval)
 		case !ok:
 			if !standby {
-				w.log.InfoContext(ctx, "meowmx: subscription owned by another worker; standing by")
+				w.log.InfoContext(ctx, "meowmx: subscription owned by another worker; standing by", "owner", w.lease.holder.String())
 				standby = true
 			}
 		default:
 			standby = false
-			w.log.InfoContext(ctx, "meowmx: subscription owned by this worker")
+			w.log.InfoContext(ctx, "meowmx: subscription owned by this worker", "owner", w.lease.owner.String())
 			started := time.Now()
-			err = w.own(ctx, lock)
-			_ = lock.Close(context.WithoutCancel(ctx))
+			err = w.own(ctx)
+			w.lease.release(ctx)
 			if end, result := w.ends(ctx, err); end {
 				return result
 			}

@@ -185,7 +185,8 @@ func (w *worker[TTx]) parkedRow(ev *RecordedEvent, msg string, attempts int) *me
 // are blocked from then on.
 func (w *worker[TTx]) commit(ctx context.Context, etx meowmxdriver.ExecutorTx, to Position, parked []string) error {
 	ok, err := etx.SubscriptionCommit(ctx, &meowmxdriver.SubscriptionCommitParams{
-		Name: w.c.Name, From: w.pos, To: to, Async: !w.c.SynchronousCommit})
+		Name: w.c.Name, From: w.pos, To: to, Async: !w.c.SynchronousCommit,
+		Owner: w.lease.owner.ID, TTL: w.c.LeaseTimeout})
 	if err != nil {
 		return err
 	}

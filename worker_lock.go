@@ -2,61 +2,79 @@ package meowmx
 
 import (
 	"context"
-	"sync"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
-// lock returns the subscription's lock: the driver's, across processes,
-// when it has one, else one within the process.
-func (w *worker[TTx]) lock() meowmxdriver.SubscriptionLock {
-	if l := w.s.caps.SubscriptionLocker; l != nil {
-		return l.SubscriptionLock(w.c.Name)
+// errLeaseLost: another worker holds the subscription's lease now.
+var errLeaseLost = errors.New("meowmx: subscription lease lost to another worker")
+
+// lease is one worker's hold on a subscription: a lease in the
+// subscription's row that the owner renews every LockInterval while it
+// works (and with every checkpoint it commits), and that lapses
+// LeaseTimeout after the last renewal. It works alike within a process,
+// across processes and across machines, and a hung owner loses it.
+type lease struct {
+	ex    meowmxdriver.Executor
+	name  string
+	owner SubscriptionOwner
+	ttl   time.Duration
+	held  bool
+	// holder is the other worker that held the lease at the last try.
+	holder SubscriptionOwner
+}
+
+func newLease(ex meowmxdriver.Executor, name string, ttl time.Duration) *lease {
+	host, _ := os.Hostname()
+	return &lease{ex: ex, name: name, ttl: ttl,
+		owner: SubscriptionOwner{ID: uuid.NewString(), Host: host, PID: os.Getpid()}}
+}
+
+// take takes or renews the lease; false when another worker holds it. A
+// subscription that does not exist yet is created (ensure) first.
+func (l *lease) take(ctx context.Context, progress bool, ensure func(context.Context) error) (bool, error) {
+	p := &meowmxdriver.SubscriptionLeaseParams{Name: l.name, Owner: l.owner, TTL: l.ttl, Progress: progress}
+	r, err := l.ex.SubscriptionLease(ctx, p)
+	if errors.Is(err, meowmxdriver.ErrNotFound) && ensure != nil {
+		if err = ensure(ctx); err == nil {
+			r, err = l.ex.SubscriptionLease(ctx, p)
+		}
 	}
-	return w.s.locks.lock(w.c.Name)
-}
-
-// localLocks are subscription locks within one process, for drivers
-// without locks of their own.
-type localLocks struct {
-	mu   sync.Mutex
-	held map[string]bool // by subscription name
-}
-
-// lock returns the handle of one subscription's lock, not yet taken.
-func (l *localLocks) lock(name string) meowmxdriver.SubscriptionLock {
-	return &localLock{l: l, name: name}
-}
-
-// localLock is one worker's handle on a lock of localLocks.
-type localLock struct {
-	l    *localLocks
-	name string
-	held bool
-}
-
-func (k *localLock) TryLock(context.Context) (bool, error) {
-	k.l.mu.Lock()
-	defer k.l.mu.Unlock()
-	if k.l.held == nil {
-		k.l.held = map[string]bool{}
+	if err != nil {
+		l.held = false
+		return false, err
 	}
-	if k.l.held[k.name] && !k.held {
-		return false, nil
-	}
-	k.l.held[k.name], k.held = true, true
-	return true, nil
+	l.held, l.holder = r.Held, r.Holder
+	return r.Held, nil
 }
 
-// Check returns nil: a lock within the process cannot be lost.
-func (k *localLock) Check(context.Context) error { return nil }
-
-func (k *localLock) Close(context.Context) error {
-	k.l.mu.Lock()
-	defer k.l.mu.Unlock()
-	if k.held {
-		delete(k.l.held, k.name)
-		k.held = false
+// renew renews a held lease; errLeaseLost when another worker took it.
+func (l *lease) renew(ctx context.Context, progress bool) error {
+	ok, err := l.take(ctx, progress, nil)
+	switch {
+	case errors.Is(err, meowmxdriver.ErrNotFound):
+		return &stopError{fmt.Errorf("%w: %q was deleted", ErrSubscriptionNotFound, l.name)}
+	case err != nil:
+		return err
+	case !ok:
+		return fmt.Errorf("%w (%s)", errLeaseLost, l.holder)
 	}
 	return nil
+}
+
+// release gives the lease up, when held, so that a standby takes over at
+// once rather than when it lapses.
+func (l *lease) release(ctx context.Context) {
+	if l.held {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = l.ex.SubscriptionRelease(ctx, &meowmxdriver.SubscriptionReleaseParams{Name: l.name, Owner: l.owner.ID})
+		l.held = false
+	}
 }

@@ -16,12 +16,11 @@ import (
 const recheckMax = 100 * time.Millisecond
 
 // ownership is what own's loop decides its next step on, for as long as
-// the worker holds the lock.
+// the worker holds the lease.
 type ownership struct {
-	lock meowmxdriver.SubscriptionLock
-	sub  *notifier.Sub // wake-ups: events appended, a checkpoint moved
+	sub *notifier.Sub // wake-ups: events appended, a checkpoint moved
 
-	lockChecked time.Time // when the lock was last checked
+	lockChecked time.Time // when the lease was last renewed
 	reloaded    time.Time // when the stored checkpoint was last compared with the worker's
 	// nearHead: the last page was not full, so the next may be the last
 	// for now: read the horizon before it.
@@ -34,6 +33,9 @@ type ownership struct {
 	recheck time.Duration
 	// announced is the highest transaction id that wake-ups announced.
 	announced uint64
+	// caughtUp: the last page read after a horizon was empty; the next
+	// renewal of the lease records progress.
+	caughtUp bool
 }
 
 // own runs the subscription while this worker holds its lock (see worker):
@@ -41,7 +43,7 @@ type ownership struct {
 // It returns nil when ctx ends, a *stopError to end RunSubscription, and
 // any other error (the lock lost, a statement failed) to release the lock
 // and try again, unless it matches ErrNotMigrated.
-func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLock) error {
+func (w *worker[TTx]) own(ctx context.Context) error {
 	if err := w.start(ctx); err != nil {
 		return err
 	}
@@ -49,9 +51,9 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 	defer w.s.hub.Unsubscribe(sub)
 	defer w.dropPrefetch()
 	now := time.Now()
-	o := &ownership{lock: lock, sub: sub, lockChecked: now, reloaded: now, nearHead: true, pollDelay: w.c.PollInterval}
+	o := &ownership{sub: sub, lockChecked: now, reloaded: now, nearHead: true, pollDelay: w.c.PollInterval}
 	for ctx.Err() == nil {
-		if err := w.checkLock(ctx, o); err != nil {
+		if err := w.checkLock(ctx, o, o.caughtUp); err != nil {
 			return err
 		}
 		h, err := w.horizonFirst(ctx, o)
@@ -63,7 +65,7 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 		case err != nil:
 			return err
 		case n > 0:
-			o.pollDelay, o.recheck = w.c.PollInterval, 0
+			o.pollDelay, o.recheck, o.caughtUp = w.c.PollInterval, 0, false
 			continue
 		case h == nil:
 			continue // an empty page after a full one: read again, horizon first
@@ -82,6 +84,15 @@ func (w *worker[TTx]) own(ctx context.Context, lock meowmxdriver.SubscriptionLoc
 // subscription, created or given the configured filter, and the streams
 // with a parked event.
 func (w *worker[TTx]) start(ctx context.Context) error {
+	if err := w.ensure(ctx); err != nil {
+		return err
+	}
+	return w.loadBlocked(ctx)
+}
+
+// ensure creates the subscription, or stores its filter, and reads its
+// checkpoint.
+func (w *worker[TTx]) ensure(ctx context.Context) error {
 	row, err := w.ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{
 		Name: w.c.Name, At: w.c.StartFrom.After, AtHead: w.c.StartFrom.End,
 		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes,
@@ -90,15 +101,17 @@ func (w *worker[TTx]) start(ctx context.Context) error {
 		return err
 	}
 	w.pos = row.Position
-	return w.loadBlocked(ctx)
+	return nil
 }
 
-// checkLock checks, every LockInterval, that the lock is still held.
-func (w *worker[TTx]) checkLock(ctx context.Context, o *ownership) error {
+// checkLock renews the lease every LockInterval: an owner that stops
+// renewing (hung, frozen, cut off) loses it LeaseTimeout later.
+// progress records that the worker is caught up.
+func (w *worker[TTx]) checkLock(ctx context.Context, o *ownership, progress bool) error {
 	if time.Since(o.lockChecked) < w.c.LockInterval {
 		return nil
 	}
-	if err := o.lock.Check(ctx); err != nil {
+	if err := w.lease.renew(ctx, progress); err != nil {
 		return err
 	}
 	o.lockChecked = time.Now()
@@ -121,8 +134,12 @@ func (w *worker[TTx]) horizonFirst(ctx context.Context, o *ownership) (*meowmxdr
 func (w *worker[TTx]) nextPage(ctx context.Context, o *ownership) (int, error) {
 	n, full, err := w.handleNext(ctx)
 	if errors.Is(err, errFenced) {
-		w.log.InfoContext(ctx, "meowmx: checkpoint moved by another session; continuing from there")
-		err = w.reload(ctx)
+		// The checkpoint moved (ResetSubscription), or the lease went to
+		// another worker.
+		if err = w.lease.renew(ctx, false); err == nil {
+			w.log.InfoContext(ctx, "meowmx: checkpoint moved by another session; continuing from there")
+			err = w.reload(ctx)
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -141,6 +158,7 @@ func (w *worker[TTx]) caughtUp(ctx context.Context, o *ownership, h *meowmxdrive
 		return nil, err
 	}
 	w.warnHorizon(ctx)
+	o.caughtUp = true
 	if time.Since(o.reloaded) >= w.c.PollInterval {
 		if err := w.reloadIfMoved(ctx); err != nil {
 			return nil, err

@@ -75,11 +75,6 @@ type Capabilities struct {
 	// LISTEN/NOTIFY). Without it, Store.Append wakes the subscriptions
 	// of its own store, and the others poll.
 	Listener Listener
-	// SubscriptionLocker makes one worker the owner of a subscription
-	// across processes. Without it, package meowmx locks within the
-	// process only (the fenced checkpoint keeps handlers exactly-once
-	// regardless).
-	SubscriptionLocker SubscriptionLocker
 	// Horizon is true when reads across streams filter on a commit
 	// horizon (PostgreSQL's pg_snapshot_xmin) and HorizonGet returns it.
 	// Drivers without it assign positions in commit order (SQLite: one

@@ -67,27 +67,6 @@ type SubscriptionExecutor interface {
 	ParkedMarkReplay(ctx context.Context, p *ParkedMarkReplayParams) (int64, error)
 }
 
-// SubscriptionLocker makes one worker the owner of a subscription across
-// processes (see Capabilities).
-type SubscriptionLocker interface {
-	// SubscriptionLock returns the lock of one subscription, not yet taken.
-	SubscriptionLock(name string) SubscriptionLock
-}
-
-// SubscriptionLock is one worker's handle on a subscription's lock. It is
-// used by one goroutine at a time.
-type SubscriptionLock interface {
-	// TryLock takes the lock if no other session holds it, without
-	// waiting; false when another does.
-	TryLock(ctx context.Context) (bool, error)
-	// Check returns an error when the held lock may have been lost (its
-	// connection dropped).
-	Check(ctx context.Context) error
-	// Close releases the lock, if held, and what it holds. The lock is also
-	// released when the process or its connection dies.
-	Close(ctx context.Context) error
-}
-
 // Listener wakes subscribers in other processes (PostgreSQL LISTEN/NOTIFY,
 // SQLite's probe; see Capabilities). A listener that cannot carry
 // transaction ids calls fn(0) for every wake-up.

@@ -42,10 +42,9 @@ import (
 )
 
 var (
-	_ meowmxdriver.Driver[pgx.Tx]     = (*Driver)(nil)
-	_ meowmxdriver.BatchAppender      = (*Driver)(nil)
-	_ meowmxdriver.SubscriptionLocker = (*Driver)(nil)
-	_ meowmxdriver.ExecutorTx         = (*executorTx)(nil)
+	_ meowmxdriver.Driver[pgx.Tx] = (*Driver)(nil)
+	_ meowmxdriver.BatchAppender  = (*Driver)(nil)
+	_ meowmxdriver.ExecutorTx     = (*executorTx)(nil)
 )
 
 // SchemaDefault is the PostgreSQL schema used when Config.Schema is empty.
@@ -137,10 +136,9 @@ func (d *Driver) Schema() string { return d.schema }
 func (d *Driver) Name() string { return "postgres" }
 
 // Capabilities implements meowmxdriver.Driver: batches of appends, a
-// commit horizon, subscription locks across processes and, unless
-// Config.DisableNotify, LISTEN/NOTIFY.
+// commit horizon and, unless Config.DisableNotify, LISTEN/NOTIFY.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	c := meowmxdriver.Capabilities{BatchAppender: d, SubscriptionLocker: d, Horizon: true}
+	c := meowmxdriver.Capabilities{BatchAppender: d, Horizon: true}
 	if !d.disableNotify {
 		c.Listener = listener{d}
 	}

@@ -122,26 +122,26 @@ func waitFor(t *testing.T, s *meowmx.Store[pgx.Tx], name string) {
 	require.NoError(t, s.WaitForSubscription(ctx, name))
 }
 
-// lockHolder returns the pid of the session holding a subscription's
-// advisory lock, or 0.
-func lockHolder(t *testing.T, pool *pgxpool.Pool, schema, name string) int32 {
+// owner returns the id of the worker whose lease on a subscription holds,
+// or "".
+func owner(t *testing.T, s *meowmx.Store[pgx.Tx], name string) string {
 	t.Helper()
-	var pid int32
-	err := pool.QueryRow(context.Background(), `SELECT pid FROM pg_locks
-		WHERE locktype = 'advisory' AND granted
-		  AND ((classid::bigint << 32) | objid::bigint) = hashtextextended($1, 0)`,
-		"meowmx.subscription."+schema+"."+name).Scan(&pid)
-	if err == pgx.ErrNoRows {
-		return 0
-	}
+	subs, err := s.Subscriptions(context.Background())
 	require.NoError(t, err)
-	return pid
+	for _, sub := range subs {
+		if sub.Name == name && sub.Owner != nil {
+			return sub.Owner.ID
+		}
+	}
+	return ""
 }
 
-// TestSubscriptionTakeoverConnection kills the owner's lock connection in
-// the middle of a batch: a standby takes over, and the owner's batch,
-// finishing later, is fenced out and rolled back.
-func TestSubscriptionTakeoverConnection(t *testing.T) {
+// TestSubscriptionTakeoverHungOwner: the owner hangs in the middle of a
+// batch, after writing, holding its connection (as a frozen process or a
+// stuck handler would): its lease lapses, a standby takes over, and the
+// owner's batch, when it goes on, is fenced out and rolled back; the
+// former owner stands by.
+func TestSubscriptionTakeoverHungOwner(t *testing.T) {
 	t.Parallel()
 	s, pool, schema := newSchemaStore(t, nil, nil)
 	const n = 50
@@ -150,37 +150,34 @@ func TestSubscriptionTakeoverConnection(t *testing.T) {
 	inBatch, release := make(chan struct{}), make(chan struct{})
 	var once sync.Once
 	inner := seenHandler(schema, 0)
-	owner := &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, AggregateTypes: []string{"cat"}, BatchSize: 10,
-		LockInterval: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		Handler: meowmx.HandlerFunc[pgx.Tx](func(ctx context.Context, tx pgx.Tx, ev *meowmx.RecordedEvent) error {
-			if err := inner(ctx, tx, ev); err != nil {
-				return err
-			}
-			if ev.Version == 3 { // in the middle of a batch, after writing
-				once.Do(func() { close(inBatch); <-release })
-			}
-			return nil
-		})}
-	stopOwner := run(t, s, owner)
+	cfg := func(h meowmx.Handler[pgx.Tx]) *meowmx.SubscriptionConfig[pgx.Tx] {
+		return &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, AggregateTypes: []string{"cat"}, BatchSize: 10,
+			LockInterval: 20 * time.Millisecond, LeaseTimeout: 300 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+			Handler: h}
+	}
+	stopOwner := run(t, s, cfg(meowmx.HandlerFunc[pgx.Tx](func(ctx context.Context, tx pgx.Tx, ev *meowmx.RecordedEvent) error {
+		if err := inner(ctx, tx, ev); err != nil {
+			return err
+		}
+		if ev.Version == 3 { // in the middle of a batch, after writing
+			once.Do(func() { close(inBatch); <-release })
+		}
+		return nil
+	})))
 	<-inBatch
-	pid := lockHolder(t, pool, schema, name)
-	require.NotZero(t, pid)
+	hung := owner(t, s, name)
+	require.NotEmpty(t, hung)
 	standbyStore := storeOn(t, pool, schema, nil, nil)
-	stopStandby := run(t, standbyStore, &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, AggregateTypes: []string{"cat"},
-		BatchSize: 10, LockInterval: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond, Handler: inner})
-	_, err := pool.Exec(context.Background(), `SELECT pg_terminate_backend($1)`, pid)
-	require.NoError(t, err)
-	// The standby takes over while the owner is still inside its batch.
-	// Then the owner's batch goes on: it commits first or is fenced out,
-	// and the standby's copy of it, waiting on the owner's rows, the other
-	// way round.
+	stopStandby := run(t, standbyStore, cfg(inner))
+	// The lease lapses while the owner hangs: the standby takes over.
 	require.Eventually(t, func() bool {
-		p := lockHolder(t, pool, schema, name)
-		return p != 0 && p != pid
+		o := owner(t, s, name)
+		return o != "" && o != hung
 	}, 30*time.Second, 5*time.Millisecond)
-	close(release)
+	close(release) // the former owner's commit is fenced out
 	appendN(t, s, 10, 5)
 	waitFor(t, s, name)
+	require.NotEqual(t, hung, owner(t, s, name), "the former owner stands by")
 	require.NoError(t, stopOwner())
 	require.NoError(t, stopStandby())
 	checkSeen(t, pool, schema, n+10)
@@ -224,8 +221,8 @@ func TestSubscriptionTakeoverProcess(t *testing.T) {
 
 func childConfig(schema string, slow time.Duration) *meowmx.SubscriptionConfig[pgx.Tx] {
 	return &meowmx.SubscriptionConfig[pgx.Tx]{Name: "child", AggregateTypes: []string{"cat"}, BatchSize: 20,
-		CheckpointEvery: 5, LockInterval: 20 * time.Millisecond, PollInterval: 10 * time.Millisecond,
-		Handler: seenHandler(schema, slow)}
+		CheckpointEvery: 5, LockInterval: 20 * time.Millisecond, LeaseTimeout: 500 * time.Millisecond,
+		PollInterval: 10 * time.Millisecond, Handler: seenHandler(schema, slow)}
 }
 
 // runChild runs the subscription until killed.

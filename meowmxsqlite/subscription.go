@@ -14,12 +14,10 @@ import (
 
 // Subscriptions on SQLite. One writer commits at a time and positions
 // follow commit order, so there is no horizon: HorizonGet returns a zero
-// Horizon and nothing is ever waiting or ahead. The driver implements
-// neither meowmxdriver.SubscriptionLocker nor ListenerDriver: package
-// meowmx locks a subscription within its process, Store.Append wakes the
-// subscriptions of its own store, and the others poll. The fenced
-// checkpoint (CommitAdvance) keeps handlers exactly-once even when
-// workers of two processes run one subscription at once.
+// Horizon and nothing is ever waiting or ahead. A subscription's lease
+// (SubscriptionLease) is a row of the database file, so one worker owns
+// it across the processes that share the file; the fenced checkpoint
+// (SubscriptionCommit) keeps handlers exactly-once through a hand-over.
 //
 // The filters are JSON arrays (NULL: no filter). es_parked_events rows are
 // deleted with their subscription by SubscriptionDelete itself: the

@@ -2,7 +2,10 @@ package storetest
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -52,4 +55,42 @@ func testLag[TTx any](t *testing.T, b Backend[TTx]) {
 	require.NoError(t, err)
 	require.Zero(t, subs[0].Lag)
 	require.True(t, subs[0].OldestUnhandled.IsZero(), "nothing unhandled")
+}
+
+// testSubscriptionOneOwner runs one subscription on two stores of one
+// database at once (two processes, as far as the database can tell): one
+// worker owns it at a time, so no event reaches both handlers, even
+// outside the handler's transaction.
+func testSubscriptionOneOwner[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	other := b.Reopen(t, s)
+	const n = 200
+	for i := range n {
+		_, err := s.Append(ctx, cat(fmt.Sprint("o", i%9)), meowmx.AnyVersion, ev("Born", `{}`))
+		require.NoError(t, err)
+	}
+	var mu sync.Mutex
+	handled := map[int]int{}
+	mk := func(w int) *meowmx.SubscriptionConfig[TTx] {
+		return &meowmx.SubscriptionConfig[TTx]{Name: "one", AggregateTypes: []string{"cat"}, BatchSize: 10,
+			LockInterval: 10 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+			Handler: meowmx.HandlerFunc[TTx](func(context.Context, TTx, *meowmx.RecordedEvent) error {
+				mu.Lock()
+				handled[w]++
+				mu.Unlock()
+				time.Sleep(time.Millisecond) // both workers are up while events remain
+				return nil
+			})}
+	}
+	start(t, s, mk(1))
+	start(t, other, mk(2))
+	wait(t, s, "one")
+	mu.Lock()
+	defer mu.Unlock()
+	require.Equal(t, n, handled[1]+handled[2], "each event reached one handler once: %v", handled)
+	subs, err := s.Subscriptions(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, subs[0].Owner, "the owner is listed")
+	require.Equal(t, meowmx.SubscriptionRunning, subs[0].State)
 }

@@ -337,34 +337,3 @@ func testHorizonHolders[TTx any](t *testing.T, b Backend[TTx]) {
 	}
 	require.NoError(t, tx.Commit(ctx))
 }
-
-// testSubscriptionLocker takes subscription locks: one owner per name.
-func testSubscriptionLocker[TTx any](t *testing.T, b Backend[TTx]) {
-	ctx := context.Background()
-	d := b.NewDriver(t)
-	lk := d.Capabilities().SubscriptionLocker
-	if lk == nil {
-		t.Log("not applicable: the driver has no SubscriptionLocker (Capabilities)")
-		return
-	}
-	lock := func(name string) meowmxdriver.SubscriptionLock {
-		l := lk.SubscriptionLock(name)
-		t.Cleanup(func() { _ = l.Close(context.WithoutCancel(ctx)) })
-		return l
-	}
-	try := func(l meowmxdriver.SubscriptionLock) bool {
-		t.Helper()
-		ok, err := l.TryLock(ctx)
-		require.NoError(t, err)
-		return ok
-	}
-	first, second, other := lock("s"), lock("s"), lock("t")
-	require.True(t, try(first))
-	require.NoError(t, first.Check(ctx), "held")
-	require.False(t, try(second), "held by another")
-	require.True(t, try(other), "another subscription")
-	require.NoError(t, first.Close(ctx))
-	require.True(t, try(second), "released by Close")
-	require.NoError(t, second.Check(ctx))
-	require.False(t, try(lock("s")))
-}

@@ -237,7 +237,6 @@ func Exercise[TTx any](t *testing.T, b Backend[TTx]) {
 		{"Listener", testListener[TTx]},
 		{"Horizon", testHorizon[TTx]},
 		{"HorizonHolders", testHorizonHolders[TTx]},
-		{"SubscriptionLocker", testSubscriptionLocker[TTx]},
 		// statements.go
 		{"StatementsRefused", testStatementsRefused[TTx]},
 		{"StatementsConflict", testStatementsConflict[TTx]},
