@@ -264,9 +264,12 @@ func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 			err = fmt.Errorf("meowmx: driver returned %d results for %d appends", len(results), len(items))
 		}
 		for i, a := range items {
-			if err != nil {
+			switch {
+			case err != nil:
 				a.done <- groupResult{err: err}
-			} else {
+			case results[i].Err != nil:
+				a.done <- groupResult{err: results[i].Err}
+			default:
 				a.done <- groupResult{res: results[i]}
 			}
 		}

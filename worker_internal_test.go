@@ -15,7 +15,7 @@ import (
 )
 
 // downDriver is a driver whose database is down: every SubscriptionEnsure
-// fails, and the other calls are not expected.
+// fails (the lease is granted), and the other calls are not expected.
 type downDriver struct {
 	ex *downExecutor
 }
@@ -30,6 +30,16 @@ type downExecutor struct {
 func (e *downExecutor) SubscriptionEnsure(context.Context, *meowmxdriver.SubscriptionEnsureParams) (*SubscriptionInfo, error) {
 	e.fail(e.ensures.Add(1))
 	return nil, errors.New("database down")
+}
+
+// SubscriptionLease grants the lease: the database is down for the owner's
+// first statement.
+func (e *downExecutor) SubscriptionLease(context.Context, *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
+	return &meowmxdriver.SubscriptionLeaseResult{Held: true}, nil
+}
+
+func (e *downExecutor) SubscriptionRelease(context.Context, *meowmxdriver.SubscriptionReleaseParams) error {
+	return nil
 }
 
 func (d *downDriver) Executor() meowmxdriver.Executor               { return d.ex }

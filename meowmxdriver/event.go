@@ -66,6 +66,10 @@ type EventAppendResult struct {
 	// Stream is the stream as found when nothing was written: nil when the
 	// aggregate id does not exist.
 	Stream *meowmxtype.StreamInfo
+	// Err, in a result of EventAppendBatch only, is the append's own
+	// error: the batch committed without it, and the driver's run of it
+	// alone afterwards (ErrReordered's retry) failed as EventAppend would.
+	Err error
 }
 
 // EventListByUUIDParams are the inputs of EventListByUUID.

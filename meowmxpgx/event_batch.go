@@ -58,7 +58,8 @@ func (d *Driver) EventAppendBatch(ctx context.Context, ps []*meowmxdriver.EventA
 	if err != nil {
 		return nil, err
 	}
-	return results, d.explainRefused(ctx, q, ps, results)
+	d.explainRefused(ctx, q, ps, results)
+	return results, nil
 }
 
 // sendAppends runs a batch of appends in one transaction.
@@ -83,8 +84,9 @@ func (d *Driver) sendAppends(ctx context.Context, q *queries, ps []*meowmxdriver
 
 // explainRefused fills in the streams of the refused appends of a
 // committed batch, reading them in one statement, and runs again, alone,
-// those that only the order guard refused.
-func (d *Driver) explainRefused(ctx context.Context, q *queries, ps []*meowmxdriver.EventAppendParams, results []*meowmxdriver.EventAppendResult) error {
+// those that only the order guard refused. The batch has committed: what
+// fails now is the refused appends' own error (EventAppendResult.Err).
+func (d *Driver) explainRefused(ctx context.Context, q *queries, ps []*meowmxdriver.EventAppendParams, results []*meowmxdriver.EventAppendResult) {
 	var ids []string
 	for i, r := range results {
 		if !r.Appended {
@@ -92,7 +94,7 @@ func (d *Driver) explainRefused(ctx context.Context, q *queries, ps []*meowmxdri
 		}
 	}
 	if len(ids) == 0 {
-		return nil
+		return
 	}
 	rows, _ := d.pool.Query(ctx, q.streamGets, ids)
 	found, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.StreamInfo, error) {
@@ -100,7 +102,12 @@ func (d *Driver) explainRefused(ctx context.Context, q *queries, ps []*meowmxdri
 		return &s, row.Scan(&s.StreamID.ID, &s.StreamID.Type, &s.Version)
 	})
 	if err != nil {
-		return interpretError(err, onRead)
+		for _, r := range results {
+			if !r.Appended {
+				r.Err = interpretError(err, onRead)
+			}
+		}
+		return
 	}
 	byID := make(map[string]*meowmxtype.StreamInfo, len(found))
 	for _, s := range found {
@@ -127,11 +134,11 @@ func (d *Driver) explainRefused(ctx context.Context, q *queries, ps []*meowmxdri
 		// UUID already stored. Alone, it finds out which.
 		res, err := d.appendAlone(ctx, q, p, true)
 		if err != nil {
-			return &meowmxdriver.BatchItemError{Index: i, Err: err}
+			// The batch has committed: this append's error is its own.
+			res = &meowmxdriver.EventAppendResult{Err: err}
 		}
 		results[i] = res
 	}
-	return nil
 }
 
 // appendRound runs appends to distinct streams as one statement in a
