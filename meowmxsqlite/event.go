@@ -72,7 +72,10 @@ func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendPa
 		return nil, err
 	}
 
-	now := time.Now().UTC().Format(timeFormat)
+	// The time of the events, as stored (microseconds): the append
+	// returns it without reading it back.
+	at := time.Now().UTC().Truncate(time.Microsecond)
+	now := at.Format(timeFormat)
 	events := make([]meowmxtype.AppendedEvent, 0, n)
 	for start := 0; start < n; start += insertBatch {
 		end := min(start+insertBatch, n)
@@ -86,13 +89,8 @@ func appendEvents(ctx context.Context, tx txStmts, p *meowmxdriver.EventAppendPa
 			return nil, err
 		}
 		for rows.Next() {
-			var a meowmxtype.AppendedEvent
-			var at string
-			if err := rows.Scan(&a.Position.EventID, &a.Position.TransactionID, &a.Version, &at); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			if a.RecordedAt, err = parseTime(at); err != nil {
+			a := meowmxtype.AppendedEvent{RecordedAt: at}
+			if err := rows.Scan(&a.Position.EventID, &a.Version); err != nil {
 				rows.Close()
 				return nil, err
 			}

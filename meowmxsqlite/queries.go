@@ -61,6 +61,21 @@ const insertColumns = 7
 // insertEventsSQL inserts n events. transaction_id is 0: see the package
 // doc, "Global order".
 func insertEventsSQL(n int) string {
+	if n < len(insertSQL) {
+		return insertSQL[n]
+	}
+	return buildInsertSQL(n)
+}
+
+// insertSQL holds the INSERTs of up to preparedInserts events, built once.
+var insertSQL = func() (out [preparedInserts + 1]string) {
+	for n := range out {
+		out[n] = buildInsertSQL(n)
+	}
+	return out
+}()
+
+func buildInsertSQL(n int) string {
 	var b strings.Builder
 	b.WriteString(`INSERT INTO es_events (aggregate_id, version, event_type, json_data, metadata, event_uuid, created_at) VALUES `)
 	for i := range n {
@@ -69,7 +84,7 @@ func insertEventsSQL(n int) string {
 		}
 		b.WriteString("(?,?,?,?,?,?,?)")
 	}
-	b.WriteString(` RETURNING id, transaction_id, version, created_at`)
+	b.WriteString(` RETURNING id, version`)
 	return b.String()
 }
 
