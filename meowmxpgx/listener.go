@@ -56,6 +56,7 @@ func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
 	}
 	probe := l.d.probeInterval > 0
 	var head *int64
+	again := false // wake once more at the next probe
 	if probe {
 		if head, err = l.head(ctx, conn); err != nil {
 			return err
@@ -81,10 +82,16 @@ func (l listener) Listen(ctx context.Context, fn func(txID uint64)) error {
 			if err != nil {
 				return err
 			}
-			if !equalHead(now, head) {
-				head = now
+			// The sequence moves before its writer commits, and may move
+			// before the writer has a transaction id: a reader woken then
+			// can find nothing and no transaction to wait for. So a
+			// change wakes everyone twice, now and at the next probe, by
+			// when the writer has its id (and woken readers wait for it).
+			changed := !equalHead(now, head)
+			if changed || again {
 				fn(0)
 			}
+			head, again = now, changed
 		default:
 			return fmt.Errorf("meowmxpgx: listen: %w", err)
 		}

@@ -98,6 +98,9 @@ func benchTail(b *testing.B, tailBin, appendBin, writer string) {
 				b.Fatalf("printed %q, want %q", l.ID, id)
 			}
 			latencies = append(latencies, time.Since(l.RecordedAt))
+			if d := latencies[len(latencies)-1]; d > 100*time.Millisecond && os.Getenv("MEOWMX_DEBUG") != "" {
+				b.Logf("sample %d: %s", i, d)
+			}
 		case <-time.After(30 * time.Second):
 			b.Fatalf("%s: the tail did not print %s", writer, id)
 		}
