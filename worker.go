@@ -82,11 +82,10 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 // (a) The lease is held by another worker (and has not lapsed), or taking
 // it fails: try again after LockInterval.
 //
-// (b) The worker takes the lease (creating the subscription when there is
-// none). Owning starts with two statements:
-// SubscriptionEnsure creates the subscription, or stores its filter, and
-// returns its checkpoint; ParkedList names the streams with a parked
-// event.
+// (b) The worker takes the lease, which reads the checkpoint (a new
+// subscription is created first). Owning starts with ParkedList, which
+// names the streams with a parked event, preceded on the worker's first
+// ownership by SubscriptionEnsure, which stores the configured filter.
 //
 // Reading a page: every LockInterval, renew the lease (recording progress
 // when the worker is caught up);
@@ -155,6 +154,7 @@ type worker[TTx any] struct {
 	log   *slog.Logger
 
 	pos     Position        // the checkpoint as this worker last read or wrote it
+	ensured bool            // the subscription has the configured filter
 	blocked map[string]bool // aggregate ids with parked events
 
 	next *prefetch // the page after the one being handled
@@ -180,8 +180,21 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 	backoff := newOwnBackoff(w.c.LockInterval, w.c.MaxPollInterval)
 	standby := false
 	for ctx.Err() == nil {
-		ok, err := w.lease.take(ctx, false, w.ensure)
+		ok, pos, err := w.lease.take(ctx, false)
 		switch {
+		case errors.Is(err, ErrSubscriptionNotFound) && !w.ensured:
+			// A new subscription: create it, then try again.
+			if err = w.ensure(ctx); err == nil {
+				ok, pos, err = w.lease.take(ctx, false)
+			}
+		case errors.Is(err, ErrSubscriptionNotFound):
+			return fmt.Errorf("%w (deleted)", err) // while this worker stood by
+		}
+		w.pos = pos
+		var stop *stopError
+		switch {
+		case errors.As(err, &stop):
+			return stop.err
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, ErrNotMigrated):

@@ -27,7 +27,7 @@ func (w *worker[TTx]) handleNext(ctx context.Context) (int, bool, error) {
 		// Handling takes about as long as reading: read the next page
 		// meanwhile. When handling is quick there is little to overlap,
 		// and two goroutines and connections at work cost more than they
-		// save (measured on two cores shared with the database).
+		// save (docs/BENCHMARKS.md, catch-up).
 		w.startPrefetch(ctx, rows[len(rows)-1].Position)
 	}
 	start := time.Now()
@@ -193,6 +193,7 @@ func (w *worker[TTx]) commit(ctx context.Context, etx meowmxdriver.ExecutorTx, t
 	if !ok {
 		return errFenced
 	}
+	w.lease.renewed = time.Now() // the commit renewed it
 	w.pos = to
 	for _, id := range parked {
 		w.blocked[id] = true

@@ -28,6 +28,8 @@ type lease struct {
 	held  bool
 	// holder is the other worker that held the lease at the last try.
 	holder SubscriptionOwner
+	// renewed is when the lease was last taken or renewed.
+	renewed time.Time
 }
 
 func newLease(ex meowmxdriver.Executor, name string, ttl time.Duration) *lease {
@@ -36,30 +38,34 @@ func newLease(ex meowmxdriver.Executor, name string, ttl time.Duration) *lease {
 		owner: SubscriptionOwner{ID: uuid.NewString(), Host: host, PID: os.Getpid()}}
 }
 
-// take takes or renews the lease; false when another worker holds it. A
-// subscription that does not exist yet is created (ensure) first.
-func (l *lease) take(ctx context.Context, progress bool, ensure func(context.Context) error) (bool, error) {
-	p := &meowmxdriver.SubscriptionLeaseParams{Name: l.name, Owner: l.owner, TTL: l.ttl, Progress: progress}
-	r, err := l.ex.SubscriptionLease(ctx, p)
-	if errors.Is(err, meowmxdriver.ErrNotFound) && ensure != nil {
-		if err = ensure(ctx); err == nil {
-			r, err = l.ex.SubscriptionLease(ctx, p)
-		}
-	}
-	if err != nil {
-		l.held = false
-		return false, err
-	}
-	l.held, l.holder = r.Held, r.Holder
-	return r.Held, nil
-}
-
-// renew renews a held lease; errLeaseLost when another worker took it.
-func (l *lease) renew(ctx context.Context, progress bool) error {
-	ok, err := l.take(ctx, progress, nil)
+// take takes or renews the lease and returns the checkpoint; false when
+// another worker holds it. A subscription that does not exist is an error
+// matching ErrSubscriptionNotFound.
+func (l *lease) take(ctx context.Context, progress bool) (bool, Position, error) {
+	r, err := l.ex.SubscriptionLease(ctx, &meowmxdriver.SubscriptionLeaseParams{
+		Name: l.name, Owner: l.owner, TTL: l.ttl, Progress: progress})
 	switch {
 	case errors.Is(err, meowmxdriver.ErrNotFound):
-		return &stopError{fmt.Errorf("%w: %q was deleted", ErrSubscriptionNotFound, l.name)}
+		l.held = false
+		return false, Position{}, fmt.Errorf("%w: %q", ErrSubscriptionNotFound, l.name)
+	case err != nil:
+		l.held = false
+		return false, Position{}, err
+	}
+	l.held, l.holder = r.Held, r.Holder
+	if r.Held {
+		l.renewed = time.Now()
+	}
+	return r.Held, r.Position, nil
+}
+
+// renew renews a held lease; errLeaseLost when another worker took it. A
+// deleted subscription stops the worker.
+func (l *lease) renew(ctx context.Context, progress bool) error {
+	ok, _, err := l.take(ctx, progress)
+	switch {
+	case errors.Is(err, ErrSubscriptionNotFound):
+		return &stopError{fmt.Errorf("%w (deleted)", err)}
 	case err != nil:
 		return err
 	case !ok:

@@ -20,7 +20,6 @@ const recheckMax = 100 * time.Millisecond
 type ownership struct {
 	sub *notifier.Sub // wake-ups: events appended, a checkpoint moved
 
-	lockChecked time.Time // when the lease was last renewed
 	reloaded    time.Time // when the stored checkpoint was last compared with the worker's
 	// nearHead: the last page was not full, so the next may be the last
 	// for now: read the horizon before it.
@@ -51,9 +50,9 @@ func (w *worker[TTx]) own(ctx context.Context) error {
 	defer w.s.hub.Unsubscribe(sub)
 	defer w.dropPrefetch()
 	now := time.Now()
-	o := &ownership{sub: sub, lockChecked: now, reloaded: now, nearHead: true, pollDelay: w.c.PollInterval}
+	o := &ownership{sub: sub, reloaded: now, nearHead: true, pollDelay: w.c.PollInterval}
 	for ctx.Err() == nil {
-		if err := w.checkLock(ctx, o, o.caughtUp); err != nil {
+		if err := w.checkLock(ctx, o.caughtUp); err != nil {
 			return err
 		}
 		h, err := w.horizonFirst(ctx, o)
@@ -80,18 +79,20 @@ func (w *worker[TTx]) own(ctx context.Context) error {
 	return nil
 }
 
-// start reads what an owner starts from: the checkpoint of the
-// subscription, created or given the configured filter, and the streams
-// with a parked event.
+// start reads what an owner starts from, besides the checkpoint that
+// taking the lease read: the first time, the subscription gets the
+// configured filter (ensure); the streams with a parked event.
 func (w *worker[TTx]) start(ctx context.Context) error {
-	if err := w.ensure(ctx); err != nil {
-		return err
+	if !w.ensured {
+		if err := w.ensure(ctx); err != nil {
+			return err
+		}
 	}
 	return w.loadBlocked(ctx)
 }
 
 // ensure creates the subscription, or stores its filter, and reads its
-// checkpoint.
+// checkpoint: once per RunSubscription.
 func (w *worker[TTx]) ensure(ctx context.Context) error {
 	row, err := w.ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{
 		Name: w.c.Name, At: w.c.StartFrom.After, AtHead: w.c.StartFrom.End,
@@ -100,22 +101,18 @@ func (w *worker[TTx]) ensure(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.pos = row.Position
+	w.pos, w.ensured = row.Position, true
 	return nil
 }
 
 // checkLock renews the lease every LockInterval: an owner that stops
 // renewing (hung, frozen, cut off) loses it LeaseTimeout later.
 // progress records that the worker is caught up.
-func (w *worker[TTx]) checkLock(ctx context.Context, o *ownership, progress bool) error {
-	if time.Since(o.lockChecked) < w.c.LockInterval {
+func (w *worker[TTx]) checkLock(ctx context.Context, progress bool) error {
+	if time.Since(w.lease.renewed) < w.c.LockInterval {
 		return nil
 	}
-	if err := w.lease.renew(ctx, progress); err != nil {
-		return err
-	}
-	o.lockChecked = time.Now()
-	return nil
+	return w.lease.renew(ctx, progress)
 }
 
 // horizonFirst reads the horizon before a page near the head (nil

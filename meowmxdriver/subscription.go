@@ -135,6 +135,8 @@ type SubscriptionLeaseResult struct {
 	Held bool
 	// Holder is the owner whose lease holds: p.Owner when Held.
 	Holder meowmxtype.SubscriptionOwner
+	// Position is the subscription's checkpoint, when Held.
+	Position meowmxtype.Position
 }
 
 // SubscriptionReleaseParams are the inputs of SubscriptionRelease.

@@ -166,14 +166,14 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 				progress_at = CASE WHEN $6 THEN clock_timestamp() ELSE progress_at END
 			WHERE subscription_name = $1
 			  AND (owner_id IS NULL OR owner_id = $2 OR lease_until IS NULL OR lease_until < clock_timestamp())
-			RETURNING owner_id, owner_host, owner_pid)
-		SELECT true, owner_id, owner_host, owner_pid FROM taken
+			RETURNING owner_id, owner_host, owner_pid, last_transaction_id, last_event_id)
+		SELECT true, owner_id, owner_host, owner_pid, last_transaction_id, last_event_id FROM taken
 		UNION ALL
-		SELECT false, COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0)
+		SELECT false, COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0), last_transaction_id, last_event_id
 		FROM {s}.es_event_subscriptions WHERE subscription_name = $1 AND NOT EXISTS (SELECT FROM taken)`),
 		p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL, p.Progress)
 	var r meowmxdriver.SubscriptionLeaseResult
-	if err := row.Scan(&r.Held, &r.Holder.ID, &r.Holder.Host, &r.Holder.PID); err != nil {
+	if err := row.Scan(&r.Held, &r.Holder.ID, &r.Holder.Host, &r.Holder.PID, &r.Position.TransactionID, &r.Position.EventID); err != nil {
 		return nil, interpretError(err, onRead)
 	}
 	return &r, nil

@@ -213,7 +213,7 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 			progress_at = CASE WHEN ?6 THEN ` + sqlNow + ` ELSE progress_at END
 		WHERE subscription_name = ?1
 		  AND (owner_id IS NULL OR owner_id = ?2 OR lease_until IS NULL OR lease_until < ` + sqlNow + `)`
-	holder := `SELECT COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0)
+	holder := `SELECT COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0), last_transaction_id, last_event_id
 		FROM es_event_subscriptions WHERE subscription_name = ?1`
 	err := e.inWriteTx(ctx, []string{take, holder}, func(tx txStmts) (bool, error) {
 		res, err := tx.ExecContext(ctx, take, p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL.Seconds(), p.Progress)
@@ -225,7 +225,10 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 			return false, err
 		}
 		r.Held = n == 1
-		return r.Held, tx.QueryRowContext(ctx, holder, p.Name).Scan(&r.Holder.ID, &r.Holder.Host, &r.Holder.PID)
+		var txID int64
+		err = tx.QueryRowContext(ctx, holder, p.Name).Scan(&r.Holder.ID, &r.Holder.Host, &r.Holder.PID, &txID, &r.Position.EventID)
+		r.Position.TransactionID = uint64(txID)
+		return r.Held, err
 	})
 	if err != nil {
 		return nil, interpretError(err)
