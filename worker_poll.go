@@ -20,7 +20,7 @@ const recheckMax = 100 * time.Millisecond
 type ownership struct {
 	sub *notifier.Sub // wake-ups: events appended, a checkpoint moved
 
-	reloaded    time.Time // when the stored checkpoint was last compared with the worker's
+	reloaded time.Time // when the stored checkpoint was last compared with the worker's
 	// nearHead: the last page was not full, so the next may be the last
 	// for now: read the horizon before it.
 	nearHead bool
