@@ -18,8 +18,8 @@ type SubscriptionInfo = meowmxtype.SubscriptionInfo
 type SubscriptionOwner = meowmxtype.SubscriptionOwner
 
 // SubscriptionState is what a subscription's workers are doing, as far as
-// the database tells: SubscriptionRunning, SubscriptionStalled or
-// SubscriptionStopped.
+// the database tells: SubscriptionRunning, SubscriptionStalled,
+// SubscriptionStandingBy or SubscriptionStopped.
 type SubscriptionState = meowmxtype.SubscriptionState
 
 // States of a subscription, in SubscriptionInfo.State.
@@ -29,7 +29,10 @@ const (
 	// SubscriptionStalled: a worker holds the lease while events wait,
 	// and has made no progress for longer than StalledAfter.
 	SubscriptionStalled = meowmxtype.SubscriptionStalled
-	// SubscriptionStopped: no worker holds the lease.
+	// SubscriptionStandingBy: no worker holds the lease, and workers stand
+	// by to take it.
+	SubscriptionStandingBy = meowmxtype.SubscriptionStandingBy
+	// SubscriptionStopped: no worker runs the subscription.
 	SubscriptionStopped = meowmxtype.SubscriptionStopped
 )
 
@@ -63,6 +66,8 @@ func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, er
 	for _, info := range rows {
 		info.Ahead = h.Xmax != 0 && info.Position.TransactionID >= h.Xmax
 		switch {
+		case info.Owner == nil && len(info.Standbys) > 0:
+			info.State = SubscriptionStandingBy
 		case info.Owner == nil:
 			info.State = SubscriptionStopped
 		case info.Lag > 0 && info.SinceProgress > StalledAfter:

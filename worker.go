@@ -162,7 +162,8 @@ type worker[TTx any] struct {
 	// whether the next page is read while this one is handled.
 	readTook, handleTook time.Duration
 
-	warnings horizonWarnings
+	warnings    horizonWarnings
+	stallWarned time.Time // when warnStalled last logged
 }
 
 // stopError ends RunSubscription with err.
@@ -206,6 +207,7 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 				w.log.InfoContext(ctx, "meowmx: subscription owned by another worker; standing by", "owner", w.lease.holder.String())
 				standby = true
 			}
+			w.warnStalled(ctx)
 		default:
 			standby = false
 			w.log.InfoContext(ctx, "meowmx: subscription owned by this worker", "owner", w.lease.owner.String())
@@ -280,4 +282,17 @@ func sleep(ctx context.Context, d time.Duration) bool {
 	case <-t.C:
 		return true
 	}
+}
+
+// warnStalled logs, at most once per StalledAfter, that the owner renews
+// its lease but has made no progress for longer than StalledAfter: it
+// neither commits nor finds itself caught up (a handler failing again and
+// again, say). A standby sees it from outside.
+func (w *worker[TTx]) warnStalled(ctx context.Context) {
+	if w.lease.sinceProgress <= StalledAfter || time.Since(w.stallWarned) < StalledAfter {
+		return
+	}
+	w.stallWarned = time.Now()
+	w.log.WarnContext(ctx, "meowmx: the subscription's owner has made no progress; it holds its lease but handles nothing",
+		"owner", w.lease.holder.String(), "since_progress", w.lease.sinceProgress.Round(time.Second))
 }

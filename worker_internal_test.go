@@ -129,3 +129,41 @@ func TestOwnBackoff(t *testing.T) {
 		})
 	}
 }
+
+// stallLog collects the stall warnings a worker logs.
+type stallLog struct {
+	retryLog
+	stalls int
+}
+
+func (l *stallLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Message == "meowmx: the subscription's owner has made no progress; it holds its lease but handles nothing" {
+		l.mu.Lock()
+		l.stalls++
+		l.mu.Unlock()
+	}
+	return nil
+}
+
+// TestWarnStalled: a standby warns, at most once per StalledAfter, of an
+// owner that holds the lease without progress for longer than
+// StalledAfter; not of one that made progress lately.
+func TestWarnStalled(t *testing.T) {
+	log := &stallLog{}
+	w := &worker[struct{}]{lease: &lease{}, log: slog.New(log)}
+	ctx := context.Background()
+	w.lease.sinceProgress = StalledAfter / 2
+	w.warnStalled(ctx)
+	require.Zero(t, log.stalls, "progress within StalledAfter")
+	w.lease.sinceProgress = 2 * StalledAfter
+	w.warnStalled(ctx)
+	w.warnStalled(ctx)
+	require.Equal(t, 1, log.stalls, "once per StalledAfter")
+	w.stallWarned = time.Now().Add(-2 * StalledAfter)
+	w.warnStalled(ctx)
+	require.Equal(t, 2, log.stalls, "again after StalledAfter")
+	w.lease.sinceProgress = -1 // never made progress: a new owner
+	w.stallWarned = time.Time{}
+	w.warnStalled(ctx)
+	require.Equal(t, 2, log.stalls)
+}

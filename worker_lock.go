@@ -30,6 +30,9 @@ type lease struct {
 	holder SubscriptionOwner
 	// renewed is when the lease was last taken or renewed.
 	renewed time.Time
+	// sinceProgress is how long ago the holder last made progress, at
+	// the last try (-1: never).
+	sinceProgress time.Duration
 }
 
 func newLease(ex meowmxdriver.Executor, name string, ttl time.Duration) *lease {
@@ -52,7 +55,7 @@ func (l *lease) take(ctx context.Context, progress bool) (bool, Position, error)
 		l.held = false
 		return false, Position{}, err
 	}
-	l.held, l.holder = r.Held, r.Holder
+	l.held, l.holder, l.sinceProgress = r.Held, r.Holder, r.SinceProgress
 	if r.Held {
 		l.renewed = time.Now()
 	}
@@ -75,12 +78,11 @@ func (l *lease) renew(ctx context.Context, progress bool) error {
 }
 
 // release gives the lease up, when held, so that a standby takes over at
-// once rather than when it lapses.
+// once rather than when it lapses, and removes the worker from the
+// subscription's workers.
 func (l *lease) release(ctx context.Context) {
-	if l.held {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = l.ex.SubscriptionRelease(ctx, &meowmxdriver.SubscriptionReleaseParams{Name: l.name, Owner: l.owner.ID})
-		l.held = false
-	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = l.ex.SubscriptionRelease(ctx, &meowmxdriver.SubscriptionReleaseParams{Name: l.name, Owner: l.owner.ID})
+	l.held = false
 }

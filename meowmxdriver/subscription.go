@@ -37,9 +37,12 @@ type SubscriptionExecutor interface {
 	// subscription has no owner, its owner's lease has passed, or p.Owner
 	// holds it already. With p.Progress it also records that the owner
 	// made progress. Held is false, with the holder, when another owner's
-	// lease holds; ErrNotFound when the subscription does not exist.
+	// lease holds; ErrNotFound when the subscription does not exist. Either
+	// way p.Owner is recorded among the subscription's workers until p.TTL
+	// from now.
 	SubscriptionLease(ctx context.Context, p *SubscriptionLeaseParams) (*SubscriptionLeaseResult, error)
-	// SubscriptionRelease ends p.Owner's lease, when it holds it.
+	// SubscriptionRelease ends p.Owner's lease, when it holds it, and
+	// removes it from the subscription's workers.
 	SubscriptionRelease(ctx context.Context, p *SubscriptionReleaseParams) error
 	// SubscriptionDelete removes a subscription and its parked events;
 	// false when it did not exist.
@@ -137,6 +140,9 @@ type SubscriptionLeaseResult struct {
 	Holder meowmxtype.SubscriptionOwner
 	// Position is the subscription's checkpoint, when Held.
 	Position meowmxtype.Position
+	// SinceProgress is how long ago the holder last made progress (-1:
+	// never), by the database's clock.
+	SinceProgress time.Duration
 }
 
 // SubscriptionReleaseParams are the inputs of SubscriptionRelease.

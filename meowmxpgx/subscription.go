@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -91,7 +92,11 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name),
 			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0),
 			CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END, COALESCE(s.owner_host, ''), COALESCE(s.owner_pid, 0),
-			GREATEST(s.lease_until - clock_timestamp(), '0'::interval), clock_timestamp() - s.progress_at
+			GREATEST(s.lease_until - clock_timestamp(), '0'::interval), clock_timestamp() - s.progress_at,
+			ARRAY(SELECT w.host || '/' || w.pid || '/' || w.worker_id FROM {s}.es_subscription_workers w
+				WHERE w.subscription_name = s.subscription_name AND w.seen_until > clock_timestamp()
+				  AND w.worker_id IS DISTINCT FROM (CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END)
+				ORDER BY w.worker_id)
 		FROM {s}.es_event_subscriptions s, LATERAL (
 			SELECT count(*) AS lag,
 				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
@@ -112,9 +117,11 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		var owner meowmxtype.SubscriptionOwner
 		var ownerID *string
 		var leaseLeft, sinceProgress *time.Duration
+		var standbys []string
 		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate,
-			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress)
+			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys)
 		if s != nil {
+			s.Standbys = parseWorkers(standbys)
 			s.SinceProgress = -1
 			if ownerID != nil {
 				owner.ID = *ownerID
@@ -160,27 +167,40 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 	// The UPDATE holds the row's lock for the statement only; a lease
 	// that is free, passed or p.Owner's is taken. Otherwise the holder is
 	// read from the same snapshot.
-	row := e.db.QueryRow(ctx, e.r(`WITH taken AS (
+	row := e.db.QueryRow(ctx, e.r(`WITH seen AS (
+			INSERT INTO {s}.es_subscription_workers AS w (subscription_name, worker_id, host, pid, seen_until)
+			SELECT $1, $2, $3, $4, clock_timestamp() + $5::interval
+			WHERE EXISTS (SELECT FROM {s}.es_event_subscriptions WHERE subscription_name = $1)
+			ON CONFLICT (subscription_name, worker_id) DO UPDATE SET seen_until = excluded.seen_until
+		), taken AS (
 			UPDATE {s}.es_event_subscriptions
 			SET owner_id = $2, owner_host = $3, owner_pid = $4, lease_until = clock_timestamp() + $5::interval,
 				progress_at = CASE WHEN $6 THEN clock_timestamp() ELSE progress_at END
 			WHERE subscription_name = $1
 			  AND (owner_id IS NULL OR owner_id = $2 OR lease_until IS NULL OR lease_until < clock_timestamp())
-			RETURNING owner_id, owner_host, owner_pid, last_transaction_id, last_event_id)
-		SELECT true, owner_id, owner_host, owner_pid, last_transaction_id, last_event_id FROM taken
+			RETURNING owner_id, owner_host, owner_pid, last_transaction_id, last_event_id, progress_at)
+		SELECT true, owner_id, owner_host, owner_pid, last_transaction_id, last_event_id, clock_timestamp() - progress_at FROM taken
 		UNION ALL
-		SELECT false, COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0), last_transaction_id, last_event_id
+		SELECT false, COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0), last_transaction_id, last_event_id,
+			clock_timestamp() - progress_at
 		FROM {s}.es_event_subscriptions WHERE subscription_name = $1 AND NOT EXISTS (SELECT FROM taken)`),
 		p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL, p.Progress)
 	var r meowmxdriver.SubscriptionLeaseResult
-	if err := row.Scan(&r.Held, &r.Holder.ID, &r.Holder.Host, &r.Holder.PID, &r.Position.TransactionID, &r.Position.EventID); err != nil {
+	var since *time.Duration
+	if err := row.Scan(&r.Held, &r.Holder.ID, &r.Holder.Host, &r.Holder.PID, &r.Position.TransactionID, &r.Position.EventID, &since); err != nil {
 		return nil, interpretError(err, onRead)
+	}
+	r.SinceProgress = -1
+	if since != nil {
+		r.SinceProgress = *since
 	}
 	return &r, nil
 }
 
 func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.SubscriptionReleaseParams) error {
-	_, err := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
+	_, err := e.db.Exec(ctx, e.r(`WITH gone AS (
+			DELETE FROM {s}.es_subscription_workers WHERE subscription_name = $1 AND worker_id = $2)
+		UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
 		WHERE subscription_name = $1 AND owner_id = $2`), p.Name, p.Owner)
 	return interpretError(err, onRead)
 }
@@ -372,4 +392,16 @@ func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams)
 	return e.readEvents(ctx, len(p.IDs), e.r(`SELECT `+eventColumns+`
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.id = ANY($1::bigint[]) ORDER BY e.transaction_id, e.id`), p.IDs)
+}
+
+// parseWorkers reads workers written as host/pid/id.
+func parseWorkers(ws []string) []meowmxtype.SubscriptionOwner {
+	var out []meowmxtype.SubscriptionOwner
+	for _, w := range ws {
+		host, rest, _ := strings.Cut(w, "/")
+		pid, id, _ := strings.Cut(rest, "/")
+		n, _ := strconv.Atoi(pid)
+		out = append(out, meowmxtype.SubscriptionOwner{ID: id, Host: host, PID: n})
+	}
+	return out
 }

@@ -5,7 +5,10 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
@@ -152,7 +155,10 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			(SELECT count(*) FROM es_parked_events p WHERE p.subscription_name = s.subscription_name),
 			max(COALESCE((SELECT max(id) FROM es_events), 0) - s.last_event_id, 0),
 			CASE WHEN s.lease_until > `+sqlNow+` THEN s.owner_id END, COALESCE(s.owner_host, ''), COALESCE(s.owner_pid, 0),
-			s.lease_until, s.progress_at, `+sqlNow+`
+			s.lease_until, s.progress_at, `+sqlNow+`,
+			(SELECT json_group_array(w.host || '/' || w.pid || '/' || w.worker_id) FROM es_subscription_workers w
+			 WHERE w.subscription_name = s.subscription_name AND w.seen_until > `+sqlNow+`
+			   AND w.worker_id IS NOT (CASE WHEN s.lease_until > `+sqlNow+` THEN s.owner_id END))
 		FROM es_event_subscriptions s
 		ORDER BY s.subscription_name`, p.LagCap+1)
 	if err != nil {
@@ -164,11 +170,16 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		var lag, parked, estimate int64
 		var oldest, ownerID, leaseUntil, progressAt sql.NullString
 		var owner meowmxtype.SubscriptionOwner
-		var now string
-		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate, &ownerID, &owner.Host, &owner.PID, &leaseUntil, &progressAt, &now)
+		var now, standbys string
+		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate, &ownerID, &owner.Host, &owner.PID, &leaseUntil, &progressAt, &now, &standbys)
 		if err != nil {
 			return nil, err
 		}
+		var ws []string
+		if err := json.Unmarshal([]byte(standbys), &ws); err != nil {
+			return nil, fmt.Errorf("meowmxsqlite: standbys %q: %w", standbys, err)
+		}
+		s.Standbys = parseWorkers(ws)
 		if err := leaseInfo(s, owner, ownerID, leaseUntil, progressAt, now); err != nil {
 			return nil, err
 		}
@@ -213,9 +224,14 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 			progress_at = CASE WHEN ?6 THEN ` + sqlNow + ` ELSE progress_at END
 		WHERE subscription_name = ?1
 		  AND (owner_id IS NULL OR owner_id = ?2 OR lease_until IS NULL OR lease_until < ` + sqlNow + `)`
-	holder := `SELECT COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0), last_transaction_id, last_event_id
+	holder := `SELECT COALESCE(owner_id, ''), COALESCE(owner_host, ''), COALESCE(owner_pid, 0), last_transaction_id, last_event_id,
+			progress_at, ` + sqlNow + `
 		FROM es_event_subscriptions WHERE subscription_name = ?1`
-	err := e.inWriteTx(ctx, []string{take, holder}, func(tx txStmts) (bool, error) {
+	seen := `INSERT INTO es_subscription_workers (subscription_name, worker_id, host, pid, seen_until)
+		SELECT ?1, ?2, ?3, ?4, ` + sqlNowPlus("?5") + `
+		WHERE EXISTS (SELECT 1 FROM es_event_subscriptions WHERE subscription_name = ?1)
+		ON CONFLICT (subscription_name, worker_id) DO UPDATE SET seen_until = excluded.seen_until`
+	err := e.inWriteTx(ctx, []string{take, holder, seen}, func(tx txStmts) (bool, error) {
 		res, err := tx.ExecContext(ctx, take, p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL.Seconds(), p.Progress)
 		if err != nil {
 			return false, err
@@ -224,11 +240,28 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 		if err != nil {
 			return false, err
 		}
+		if _, err := tx.ExecContext(ctx, seen, p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL.Seconds()); err != nil {
+			return false, err
+		}
 		r.Held = n == 1
 		var txID int64
-		err = tx.QueryRowContext(ctx, holder, p.Name).Scan(&r.Holder.ID, &r.Holder.Host, &r.Holder.PID, &txID, &r.Position.EventID)
+		var progress sql.NullString
+		var now string
+		if err := tx.QueryRowContext(ctx, holder, p.Name).Scan(&r.Holder.ID, &r.Holder.Host, &r.Holder.PID, &txID,
+			&r.Position.EventID, &progress, &now); err != nil {
+			return false, err
+		}
 		r.Position.TransactionID = uint64(txID)
-		return r.Held, err
+		r.SinceProgress = -1
+		if progress.Valid {
+			at, err1 := parseTime(progress.String)
+			nt, err2 := parseTime(now)
+			if err := errors.Join(err1, err2); err != nil {
+				return false, err
+			}
+			r.SinceProgress = nt.Sub(at)
+		}
+		return true, nil
 	})
 	if err != nil {
 		return nil, interpretError(err)
@@ -237,9 +270,17 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 }
 
 func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.SubscriptionReleaseParams) error {
-	_, err := e.write(ctx, `UPDATE es_event_subscriptions SET owner_id = NULL, lease_until = NULL
-		WHERE subscription_name = ?1 AND owner_id = ?2`, p.Name, p.Owner)
-	return err
+	const forget = `DELETE FROM es_subscription_workers WHERE subscription_name = ?1 AND worker_id = ?2`
+	const release = `UPDATE es_event_subscriptions SET owner_id = NULL, lease_until = NULL
+		WHERE subscription_name = ?1 AND owner_id = ?2`
+	err := e.inWriteTx(ctx, []string{forget, release}, func(tx txStmts) (bool, error) {
+		if _, err := tx.ExecContext(ctx, forget, p.Name, p.Owner); err != nil {
+			return false, err
+		}
+		_, err := tx.ExecContext(ctx, release, p.Name, p.Owner)
+		return err == nil, err
+	})
+	return interpretError(err)
 }
 
 func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.SubscriptionSetParams) (bool, error) {
@@ -259,11 +300,14 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 
 func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionDeleteParams) (bool, error) {
 	const deleteParked = `DELETE FROM es_parked_events WHERE subscription_name = ?1`
+	const deleteWorkers = `DELETE FROM es_subscription_workers WHERE subscription_name = ?1`
 	const deleteSub = `DELETE FROM es_event_subscriptions WHERE subscription_name = ?1`
 	var n int64
-	err := e.inWriteTx(ctx, []string{deleteParked, deleteSub}, func(tx txStmts) (bool, error) {
-		if _, err := tx.ExecContext(ctx, deleteParked, p.Name); err != nil {
-			return false, err
+	err := e.inWriteTx(ctx, []string{deleteParked, deleteWorkers, deleteSub}, func(tx txStmts) (bool, error) {
+		for _, q := range []string{deleteParked, deleteWorkers} {
+			if _, err := tx.ExecContext(ctx, q, p.Name); err != nil {
+				return false, err
+			}
 		}
 		res, err := tx.ExecContext(ctx, deleteSub, p.Name)
 		if err != nil {
@@ -408,4 +452,16 @@ func leaseInfo(s *meowmxtype.SubscriptionInfo, owner meowmxtype.SubscriptionOwne
 		s.SinceProgress = at.Sub(t)
 	}
 	return nil
+}
+
+// parseWorkers reads workers written as host/pid/id.
+func parseWorkers(ws []string) []meowmxtype.SubscriptionOwner {
+	var out []meowmxtype.SubscriptionOwner
+	for _, w := range ws {
+		host, rest, _ := strings.Cut(w, "/")
+		pid, id, _ := strings.Cut(rest, "/")
+		n, _ := strconv.Atoi(pid)
+		out = append(out, meowmxtype.SubscriptionOwner{ID: id, Host: host, PID: n})
+	}
+	return out
 }

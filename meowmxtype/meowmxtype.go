@@ -266,6 +266,9 @@ type SubscriptionInfo struct {
 	// Owner is the worker whose lease on the subscription holds, or nil
 	// when none does (no worker runs it, or its owner stopped renewing).
 	Owner *SubscriptionOwner
+	// Standbys are the other workers running the subscription, ready to
+	// take it over.
+	Standbys []SubscriptionOwner
 	// LeaseLeft is how long the owner's lease holds without renewal.
 	LeaseLeft time.Duration
 	// SinceProgress is how long ago a worker last committed the
@@ -298,7 +301,10 @@ const (
 	// SubscriptionStalled: a worker holds the lease, events wait, and it
 	// has made no progress for a while (meowmx.StalledAfter).
 	SubscriptionStalled SubscriptionState = "stalled"
-	// SubscriptionStopped: no worker holds the lease.
+	// SubscriptionStandingBy: no worker holds the lease, and workers stand
+	// by to take it (the owner left or died a moment ago).
+	SubscriptionStandingBy SubscriptionState = "standing by"
+	// SubscriptionStopped: no worker runs the subscription.
 	SubscriptionStopped SubscriptionState = "stopped"
 )
 

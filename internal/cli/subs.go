@@ -109,6 +109,9 @@ events.`,
 					}
 					fmt.Fprintf(a.out(), "  owned by %s, lease %s left, progress %s\n", s.Owner, s.LeaseLeft.Round(time.Millisecond), progress)
 				}
+				for _, w := range s.Standbys {
+					fmt.Fprintf(a.out(), "  standing by: %s\n", w)
+				}
 				for _, h := range s.HorizonHeldBy {
 					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",
 						h.PID, h.State, h.Age.Round(time.Second), oneLine(fmt.Errorf("%s", h.Query)))

@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -89,8 +90,17 @@ func testSubscriptionOneOwner[TTx any](t *testing.T, b Backend[TTx]) {
 	mu.Lock()
 	defer mu.Unlock()
 	require.Equal(t, n, handled[1]+handled[2], "each event reached one handler once: %v", handled)
-	subs, err := s.Subscriptions(ctx)
-	require.NoError(t, err)
-	require.NotNil(t, subs[0].Owner, "the owner is listed")
-	require.Equal(t, meowmx.SubscriptionRunning, subs[0].State)
+	// The owner and the standby are listed. (A worker whose ownership
+	// failed, on a busy database, is gone from the list while it waits to
+	// try again: look until both are there.)
+	var sub *meowmx.SubscriptionInfo
+	require.Eventually(t, func() bool {
+		subs, err := s.Subscriptions(ctx)
+		require.NoError(t, err)
+		sub = subs[0]
+		return sub.Owner != nil && len(sub.Standbys) == 1
+	}, 30*time.Second, 5*time.Millisecond, "an owner and a standby")
+	require.Equal(t, meowmx.SubscriptionRunning, sub.State)
+	require.NotEqual(t, sub.Owner.ID, sub.Standbys[0].ID)
+	require.Equal(t, os.Getpid(), sub.Standbys[0].PID)
 }
