@@ -164,6 +164,7 @@ type worker[TTx any] struct {
 
 	warnings    horizonWarnings
 	stallWarned time.Time // when warnStalled last logged
+	failing     bool      // an outage is being retried (see failed)
 }
 
 // stopError ends RunSubscription with err.
@@ -201,8 +202,9 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 		case errors.Is(err, ErrNotMigrated):
 			return fmt.Errorf("meowmx: subscription %q: %w", w.c.Name, err)
 		case err != nil:
-			w.log.WarnContext(ctx, "meowmx: subscription lease", "err", err, "retry_in", w.c.LockInterval)
+			w.failed(ctx, "meowmx: subscription: cannot take its lease; retrying", err, w.c.LockInterval)
 		case !ok:
+			w.recovered(ctx)
 			if !standby {
 				w.log.InfoContext(ctx, "meowmx: subscription owned by another worker; standing by", "owner", w.lease.holder.String())
 				standby = true
@@ -218,7 +220,7 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 				return result
 			}
 			wait := backoff.after(time.Since(started))
-			w.log.WarnContext(ctx, "meowmx: subscription worker lost ownership or failed; retrying", "err", err, "retry_in", wait)
+			w.failed(ctx, "meowmx: subscription worker lost ownership or failed; retrying", err, wait)
 			if !sleep(ctx, wait) {
 				return nil
 			}
@@ -295,4 +297,23 @@ func (w *worker[TTx]) warnStalled(ctx context.Context) {
 	w.stallWarned = time.Now()
 	w.log.WarnContext(ctx, "meowmx: the subscription's owner has made no progress; it holds its lease but handles nothing",
 		"owner", w.lease.holder.String(), "since_progress", w.lease.sinceProgress.Round(time.Second))
+}
+
+// failed logs what interrupted the worker: as a warning the first time,
+// at debug level while it goes on, so that an outage is one line.
+func (w *worker[TTx]) failed(ctx context.Context, msg string, err error, retryIn time.Duration) {
+	if w.failing {
+		w.log.DebugContext(ctx, msg, "err", err, "retry_in", retryIn)
+		return
+	}
+	w.failing = true
+	w.log.WarnContext(ctx, msg, "err", err, "retry_in", retryIn)
+}
+
+// recovered logs the end of an outage that failed logged.
+func (w *worker[TTx]) recovered(ctx context.Context) {
+	if w.failing {
+		w.failing = false
+		w.log.InfoContext(ctx, "meowmx: subscription: working again")
+	}
 }

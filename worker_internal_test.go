@@ -59,6 +59,7 @@ func (d *downDriver) Migrate(context.Context, *meowmxdriver.MigrateParams) (*meo
 type retryLog struct {
 	mu    sync.Mutex
 	waits []time.Duration
+	warns int // of them logged as warnings
 }
 
 func (l *retryLog) Enabled(context.Context, slog.Level) bool { return true }
@@ -69,6 +70,9 @@ func (l *retryLog) Handle(_ context.Context, r slog.Record) error {
 		if a.Key == "retry_in" && r.Message == "meowmx: subscription worker lost ownership or failed; retrying" {
 			l.mu.Lock()
 			l.waits = append(l.waits, a.Value.Duration())
+			if r.Level >= slog.LevelWarn {
+				l.warns++
+			}
 			l.mu.Unlock()
 		}
 		return true
@@ -105,6 +109,7 @@ func TestOwnBackoffHonoursMaxPollInterval(t *testing.T) {
 	}
 	require.Equal(t, time.Millisecond, log.waits[0], "the first wait is LockInterval")
 	require.Contains(t, log.waits, 4*time.Millisecond, "the waits double up to MaxPollInterval")
+	require.Equal(t, 1, log.warns, "an outage is one warning; the retries after it log at debug level")
 }
 
 func TestOwnBackoff(t *testing.T) {

@@ -46,6 +46,7 @@ func (w *worker[TTx]) own(ctx context.Context) error {
 	if err := w.start(ctx); err != nil {
 		return err
 	}
+	w.recovered(ctx)
 	sub := w.s.hub.Subscribe()
 	defer w.s.hub.Unsubscribe(sub)
 	defer w.dropPrefetch()

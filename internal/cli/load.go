@@ -210,11 +210,24 @@ func (a *app) runLoad(ctx context.Context, b *backend, o loadOpts) error {
 	var wg sync.WaitGroup
 	errs := make(chan error, o.concurrency)
 	var claimed atomic.Int64 // events handed out; conflicts hand theirs back
+	// claim hands out an event, unless all are out. (Adding first and
+	// giving back when over would let a writer that gave back after a
+	// conflict find them all out for a moment and stop too early.)
+	claim := func() bool {
+		for {
+			c := claimed.Load()
+			if c >= int64(o.events) {
+				return false
+			}
+			if claimed.CompareAndSwap(c, c+1) {
+				return true
+			}
+		}
+	}
 	for range o.concurrency {
 		wg.Go(func() {
 			for ctx.Err() == nil {
-				if claimed.Add(1) > int64(o.events) {
-					claimed.Add(-1) // a writer that meets a conflict may still need it
+				if !claim() {
 					return
 				}
 				wrote, err := r.one(ctx, b)
