@@ -31,7 +31,7 @@ type follower struct {
 	hub     *notifier.Hub
 	sub     *notifier.Sub
 	log     func(msg string, args ...any)
-	want    uint64        // the highest transaction announced
+	want    announced
 	recheck time.Duration // back-off of re-reads for a transaction above the horizon
 	retry   time.Duration // back-off after a database error; 0: none failed
 }
@@ -56,14 +56,7 @@ func (f *follower) caughtUp(ctx context.Context, h *meowmxdriver.Horizon, pos ui
 		f.log("meowmx: following the store again after database errors")
 		f.retry = 0
 	}
-	// Woken for a transaction that the horizon has not passed yet: an
-	// older transaction is still open. Read again soon. A wake-up that
-	// names no transaction stands for every transaction begun so far.
-	f.want = max(f.want, f.sub.MaxTx())
-	if f.sub.TakeUnknown() && h.Xmax > 0 {
-		f.want = max(f.want, h.Xmax-1)
-	}
-	if h.Xmin != 0 && f.want >= h.Xmin && f.want > pos {
+	if f.want.awaits(f.sub, h, pos) { // read again soon
 		f.recheck = min(max(time.Millisecond, 2*f.recheck), followRecheckMax)
 		return sleep(ctx, f.recheck)
 	}
@@ -93,4 +86,21 @@ func (f *follower) failed(ctx context.Context, err error) bool {
 		f.retry = min(2*f.retry, followRetryMax)
 	}
 	return sleep(ctx, f.retry)
+}
+
+// announced is the highest transaction id that a reader's wake-ups
+// announced.
+type announced uint64
+
+// awaits tells whether the reader, caught up after pos with the events
+// below h, was woken for a transaction that h has not passed yet: an older
+// transaction is still open, and the announced one's events become
+// readable when it ends. A wake-up that names no transaction stands for
+// every transaction begun so far.
+func (a *announced) awaits(sub *notifier.Sub, h *meowmxdriver.Horizon, pos uint64) bool {
+	*a = max(*a, announced(sub.MaxTx()))
+	if sub.TakeUnknown() && h.Xmax > 0 {
+		*a = max(*a, announced(h.Xmax-1))
+	}
+	return h.Xmin != 0 && uint64(*a) >= h.Xmin && uint64(*a) > pos
 }

@@ -31,7 +31,7 @@ type ownership struct {
 	// since the last events).
 	recheck time.Duration
 	// announced is the highest transaction id that wake-ups announced.
-	announced uint64
+	announced announced
 	// caughtUp: the last page read after a horizon was empty; the next
 	// renewal of the lease records progress.
 	caughtUp bool
@@ -171,7 +171,7 @@ func (w *worker[TTx]) caughtUp(ctx context.Context, o *ownership, h *meowmxdrive
 // notification or the poll back-off's next delay. It returns false when
 // ctx ended.
 func (w *worker[TTx]) wait(ctx context.Context, o *ownership, h *meowmxdriver.Horizon) bool {
-	if w.awaitsAnnounced(o, h) {
+	if o.announced.awaits(o.sub, h, w.pos.TransactionID) {
 		o.recheck = min(max(time.Millisecond, 2*o.recheck), w.c.PollInterval, recheckMax)
 		return sleep(ctx, o.recheck)
 	}
@@ -186,19 +186,6 @@ func (w *worker[TTx]) wait(ctx context.Context, o *ownership, h *meowmxdriver.Ho
 		o.pollDelay = min(2*o.pollDelay, w.c.MaxPollInterval)
 	}
 	return true
-}
-
-// awaitsAnnounced tells whether the worker was woken for a transaction
-// that the horizon h has not passed yet: an older transaction is still
-// open, and the events of the announced one become readable when it ends.
-// A wake-up that names no transaction stands for every transaction begun
-// so far.
-func (w *worker[TTx]) awaitsAnnounced(o *ownership, h *meowmxdriver.Horizon) bool {
-	o.announced = max(o.announced, o.sub.MaxTx())
-	if o.sub.TakeUnknown() && h.Xmax > 0 {
-		o.announced = max(o.announced, h.Xmax-1)
-	}
-	return h.Xmin != 0 && o.announced >= h.Xmin && o.announced > w.pos.TransactionID
 }
 
 // checkpoint reads the stored checkpoint; a deleted subscription stops the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate,
 			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys)
 		if s != nil {
-			s.Standbys = parseWorkers(standbys)
+			s.Standbys = meowmxtype.ParseSubscriptionOwners(standbys)
 			s.SinceProgress = -1
 			if ownerID != nil {
 				owner.ID = *ownerID
@@ -392,16 +391,4 @@ func (e *executor) EventGet(ctx context.Context, p *meowmxdriver.EventGetParams)
 	return e.readEvents(ctx, len(p.IDs), e.r(`SELECT `+eventColumns+`
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.id = ANY($1::bigint[]) ORDER BY e.transaction_id, e.id`), p.IDs)
-}
-
-// parseWorkers reads workers written as host/pid/id.
-func parseWorkers(ws []string) []meowmxtype.SubscriptionOwner {
-	var out []meowmxtype.SubscriptionOwner
-	for _, w := range ws {
-		host, rest, _ := strings.Cut(w, "/")
-		pid, id, _ := strings.Cut(rest, "/")
-		n, _ := strconv.Atoi(pid)
-		out = append(out, meowmxtype.SubscriptionOwner{ID: id, Host: host, PID: n})
-	}
-	return out
 }

@@ -31,40 +31,29 @@ func open(t *testing.T, path string, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] 
 // backend opens each store on a new file in the test's temporary
 // directory.
 func backend() storetest.Backend[*sql.Tx] {
-	path := ""
 	return storetest.Backend[*sql.Tx]{
 		NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
 			t.Helper()
-			store := open(t, path, cfg)
+			store := open(t, "", cfg)
 			_, err := store.Migrate(context.Background(), nil)
 			require.NoError(t, err)
 			return store
 		},
 		Reopen: func(t *testing.T, s *meowmx.Store[*sql.Tx]) *meowmx.Store[*sql.Tx] {
 			t.Helper()
-			d := s.Driver().(*meowmxsqlite.Driver)
-			if d.Path() != meowmxsqlite.Memory {
-				return open(t, d.Path(), nil)
-			}
-			// A Memory database has no name to open again: a second
-			// driver on the same pool stands in.
-			driver, err := meowmxsqlite.New(d.DB(), nil)
-			require.NoError(t, err)
-			store, err := meowmx.NewStore(driver, nil)
-			require.NoError(t, err)
-			return store
+			return open(t, s.Driver().(*meowmxsqlite.Driver).Path(), nil)
 		},
 		InsertEvent:   insertEvent,
-		NewUnmigrated: func(t *testing.T) *meowmx.Store[*sql.Tx] { return open(t, path, nil) },
+		NewUnmigrated: func(t *testing.T) *meowmx.Store[*sql.Tx] { return open(t, "", nil) },
 	}
 }
 
+// TestConformance runs the store's suite on files; the root package runs
+// it on a Memory database.
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, backend())
 }
-
-// The root package runs the suite on a Memory database.
 
 // insertEvent appends an event with plain SQL, as another client would.
 func insertEvent(t *testing.T, s *meowmx.Store[*sql.Tx], stream meowmx.StreamID) {

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
@@ -179,7 +177,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		if err := json.Unmarshal([]byte(standbys), &ws); err != nil {
 			return nil, fmt.Errorf("meowmxsqlite: standbys %q: %w", standbys, err)
 		}
-		s.Standbys = parseWorkers(ws)
+		s.Standbys = meowmxtype.ParseSubscriptionOwners(ws)
 		if err := leaseInfo(s, owner, ownerID, leaseUntil, progressAt, now); err != nil {
 			return nil, err
 		}
@@ -452,16 +450,4 @@ func leaseInfo(s *meowmxtype.SubscriptionInfo, owner meowmxtype.SubscriptionOwne
 		s.SinceProgress = at.Sub(t)
 	}
 	return nil
-}
-
-// parseWorkers reads workers written as host/pid/id.
-func parseWorkers(ws []string) []meowmxtype.SubscriptionOwner {
-	var out []meowmxtype.SubscriptionOwner
-	for _, w := range ws {
-		host, rest, _ := strings.Cut(w, "/")
-		pid, id, _ := strings.Cut(rest, "/")
-		n, _ := strconv.Atoi(pid)
-		out = append(out, meowmxtype.SubscriptionOwner{ID: id, Host: host, PID: n})
-	}
-	return out
 }

@@ -287,8 +287,25 @@ type SubscriptionOwner struct {
 	PID  int
 }
 
-// String returns "host/pid/id".
+// String returns "host/pid/id", the form ParseSubscriptionOwner reads.
 func (o SubscriptionOwner) String() string { return o.Host + "/" + strconv.Itoa(o.PID) + "/" + o.ID }
+
+// ParseSubscriptionOwners reads owners written by SubscriptionOwner.String.
+func ParseSubscriptionOwners(ss []string) []SubscriptionOwner {
+	var out []SubscriptionOwner
+	for _, s := range ss {
+		out = append(out, ParseSubscriptionOwner(s))
+	}
+	return out
+}
+
+// ParseSubscriptionOwner reads an owner written by SubscriptionOwner.String.
+func ParseSubscriptionOwner(s string) SubscriptionOwner {
+	host, rest, _ := strings.Cut(s, "/")
+	pid, id, _ := strings.Cut(rest, "/")
+	n, _ := strconv.Atoi(pid)
+	return SubscriptionOwner{ID: id, Host: host, PID: n}
+}
 
 // SubscriptionState is what a subscription's workers are doing, as far as
 // the database tells.

@@ -2,7 +2,6 @@ package cli_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
@@ -45,8 +44,7 @@ func BenchmarkTailLatency(b *testing.B) {
 }
 
 func benchTail(b *testing.B, tailBin, appendBin, writer string) {
-	ctx := context.Background()
-	pool, schema := dbtest.Schema(b)
+	_, schema := dbtest.Schema(b)
 	u, err := url.Parse(dbtest.DatabaseURL())
 	require.NoError(b, err)
 	q := u.Query()
@@ -105,7 +103,6 @@ func benchTail(b *testing.B, tailBin, appendBin, writer string) {
 			b.Fatalf("%s: the tail did not print %s", writer, id)
 		}
 	}
-	_ = pool
 	slices.Sort(latencies)
 	pct := func(p float64) float64 {
 		return float64(latencies[int(p*float64(len(latencies)-1))].Microseconds()) / 1000
@@ -113,5 +110,4 @@ func benchTail(b *testing.B, tailBin, appendBin, writer string) {
 	b.ReportMetric(pct(0.5), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1), "max-ms")
-	_ = ctx
 }
