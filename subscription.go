@@ -30,6 +30,8 @@ const (
 	// HorizonWarnAfterDefault is the default of
 	// SubscriptionConfig.HorizonWarnAfter.
 	HorizonWarnAfterDefault = time.Minute
+	// MaxPartitions caps SubscriptionConfig.Partitions.
+	MaxPartitions = 1024
 )
 
 // FailurePolicy says what a subscription does with an event whose handler
@@ -113,6 +115,17 @@ type SubscriptionConfig[TTx any] struct {
 	// StartFrom says where a new subscription starts. Defaults to the
 	// beginning.
 	StartFrom StartFrom
+	// Partitions, above 1, makes the subscription a consumer group of that
+	// many partitions: the events of each stream belong to one partition
+	// (PartitionOf its aggregate id), and each partition has its own
+	// checkpoint, lease and parked events. The workers running the group,
+	// in any number of processes, share its partitions evenly, each
+	// partition owned by one worker at a time, so each stream is handled
+	// in order; see RunSubscription. It is set when the subscription is
+	// created: RunSubscription refuses another number with an error
+	// matching ErrPartitionsChanged. At most MaxPartitions. Defaults to 0,
+	// one worker owning the whole subscription.
+	Partitions int
 
 	// Handler handles one event at a time. Set Handler or BatchHandler.
 	Handler Handler[TTx]
@@ -237,6 +250,8 @@ func (c *SubscriptionConfig[TTx]) validate() error {
 		return bad("LeaseTimeout", fmt.Sprintf("%s is below twice LockInterval (%s)", c.LeaseTimeout, c.LockInterval))
 	case c.HorizonWarnAfter < -1:
 		return bad("HorizonWarnAfter", "negative (use -1 to turn the warning off)")
+	case c.Partitions < 0 || c.Partitions > MaxPartitions:
+		return bad("Partitions", fmt.Sprintf("%d is not between 0 and %d", c.Partitions, MaxPartitions))
 	case c.StartFrom.End && c.StartFrom.After != (Position{}):
 		return bad("StartFrom", "set End or After, not both")
 	case c.StartFrom.After.EventID < 0:
@@ -254,6 +269,12 @@ var (
 	// exist, and by RunSubscription when its subscription is deleted while
 	// it runs.
 	ErrSubscriptionNotFound = errors.New("meowmx: subscription not found")
+	// ErrPartitionsChanged is returned by RunSubscription for a config
+	// whose Partitions differ from those the subscription was created
+	// with. A subscription's partitions never change: each holds the
+	// checkpoint of its streams. Run it under a new name (StartFrom where
+	// the old one is), or delete it and start it again.
+	ErrPartitionsChanged = errors.New("meowmx: a subscription's partitions cannot change")
 )
 
 // HandlerError reports an event that a subscription's handler failed on

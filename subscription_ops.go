@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
@@ -84,7 +85,94 @@ func (s *Store[TTx]) Subscriptions(ctx context.Context) ([]*SubscriptionInfo, er
 			info.HorizonHeldBy = holders
 		}
 	}
-	return rows, nil
+	return nestPartitions(rows), nil
+}
+
+// nestPartitions moves the partitions of consumer groups from the list
+// into their group's PartitionInfos, and sums them up in the group.
+func nestPartitions(rows []*SubscriptionInfo) []*SubscriptionInfo {
+	groups := map[string]*SubscriptionInfo{}
+	for _, info := range rows {
+		if info.Partitions > 0 && info.Group == "" {
+			info.PartitionInfos = make([]*SubscriptionInfo, info.Partitions)
+			info.Members, info.Standbys = info.Standbys, nil
+			groups[info.Name] = info
+		}
+	}
+	out := rows[:0]
+	for _, info := range rows {
+		g := groups[info.Group]
+		switch {
+		case info.Group == "":
+			out = append(out, info)
+		case g != nil && info.Partition >= 0 && info.Partition < len(g.PartitionInfos):
+			g.PartitionInfos[info.Partition] = info
+		}
+	}
+	for _, g := range groups {
+		sumPartitions(g)
+	}
+	return out
+}
+
+// sumPartitions sums a group's partitions up in the group's info.
+func sumPartitions(g *SubscriptionInfo) {
+	g.Lag, g.LagEstimated, g.Waiting, g.Parked, g.SinceProgress = 0, false, 0, 0, -1
+	owned, stalled, first := 0, false, true
+	for _, p := range g.PartitionInfos {
+		if p == nil {
+			continue
+		}
+		if first || p.Position.Compare(g.Position) < 0 {
+			g.Position, first = p.Position, false
+		}
+		g.Lag += p.Lag
+		g.LagEstimated = g.LagEstimated || p.LagEstimated
+		g.Waiting += p.Waiting
+		g.Parked += p.Parked
+		g.Ahead = g.Ahead || p.Ahead
+		if g.HorizonHeldBy == nil {
+			g.HorizonHeldBy = p.HorizonHeldBy
+		}
+		if !p.OldestUnhandled.IsZero() && (g.OldestUnhandled.IsZero() || p.OldestUnhandled.Before(g.OldestUnhandled)) {
+			g.OldestUnhandled = p.OldestUnhandled
+		}
+		g.SinceProgress = max(g.SinceProgress, p.SinceProgress)
+		if p.Owner != nil {
+			owned++
+		}
+		stalled = stalled || p.State == SubscriptionStalled
+	}
+	switch {
+	case stalled:
+		g.State = SubscriptionStalled
+	case owned == g.Partitions:
+		g.State = SubscriptionRunning
+	case len(g.Members) > 0:
+		g.State = SubscriptionStandingBy
+	default:
+		g.State = SubscriptionStopped
+	}
+}
+
+// rowNames returns the names of the rows a subscription is made of: its
+// own, or a consumer group's partitions'. ErrSubscriptionNotFound when it
+// does not exist.
+func (s *Store[TTx]) rowNames(ctx context.Context, name string) ([]string, error) {
+	row, err := s.driver.Executor().SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: name})
+	switch {
+	case errors.Is(err, meowmxdriver.ErrNotFound):
+		return nil, fmt.Errorf("%w: %q", ErrSubscriptionNotFound, name)
+	case err != nil:
+		return nil, err
+	case row.Partitions == 0 || row.Group != "":
+		return []string{name}, nil
+	}
+	names := make([]string, row.Partitions)
+	for p := range names {
+		names[p] = PartitionName(name, p)
+	}
+	return names, nil
 }
 
 // HorizonHolders lists the sessions whose open transactions have held the
@@ -107,7 +195,8 @@ func (s *Store[TTx]) horizonHolders(ctx context.Context, olderThan time.Duration
 // backward (to handle events again) or forward (to skip them): the next
 // event handled is the first after pos. A running owner picks the new
 // checkpoint up at once, rolling back a transaction in progress. Parked
-// events stay parked. It returns an error matching ErrSubscriptionNotFound
+// events stay parked. A consumer group's partitions all move; a
+// partition (PartitionName) moves alone. It returns an error matching ErrSubscriptionNotFound
 // when the subscription does not exist.
 func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Position) error {
 	if err := checkName("subscription name", name); err != nil {
@@ -116,24 +205,43 @@ func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Pos
 	if pos.EventID < 0 {
 		return &ArgumentError{Arg: "position", Reason: "negative event id"}
 	}
-	ok, err := s.driver.Executor().SubscriptionSet(ctx, &meowmxdriver.SubscriptionSetParams{Name: name, To: &pos})
+	names, err := s.rowNames(ctx, name)
 	if err != nil {
 		return fmt.Errorf("meowmx: reset subscription %q: %w", name, err)
 	}
-	if !ok {
-		return fmt.Errorf("%w: %q", ErrSubscriptionNotFound, name)
+	if len(names) > 1 {
+		names = append(names, name) // the group's own row, for the record
+	}
+	for _, n := range names {
+		ok, err := s.driver.Executor().SubscriptionSet(ctx, &meowmxdriver.SubscriptionSetParams{Name: n, To: &pos})
+		if err != nil {
+			return fmt.Errorf("meowmx: reset subscription %q: %w", n, err)
+		}
+		if !ok {
+			return fmt.Errorf("%w: %q", ErrSubscriptionNotFound, n)
+		}
 	}
 	_ = s.hub.Announce(ctx) // the owner would see it at its next poll anyway
 	return nil
 }
 
 // DeleteSubscription deletes a subscription, its checkpoint and its parked
-// events. Workers running it stop with an error matching
+// events; a consumer group with its partitions (a partition alone is
+// refused). Workers running it stop with an error matching
 // ErrSubscriptionNotFound; run it again to start it anew. It returns an
 // error matching ErrSubscriptionNotFound when it does not exist.
 func (s *Store[TTx]) DeleteSubscription(ctx context.Context, name string) error {
 	if err := checkName("subscription name", name); err != nil {
 		return err
+	}
+	row, err := s.driver.Executor().SubscriptionGet(ctx, &meowmxdriver.SubscriptionGetParams{Name: name})
+	switch {
+	case errors.Is(err, meowmxdriver.ErrNotFound):
+		return fmt.Errorf("%w: %q", ErrSubscriptionNotFound, name)
+	case err != nil:
+		return fmt.Errorf("meowmx: delete subscription %q: %w", name, err)
+	case row.Group != "":
+		return &ArgumentError{Arg: "name", Reason: fmt.Sprintf("%q is a partition of consumer group %q: delete the group", name, row.Group)}
 	}
 	ok, err := s.driver.Executor().SubscriptionDelete(ctx, &meowmxdriver.SubscriptionDeleteParams{Name: name})
 	if err != nil {
@@ -148,13 +256,23 @@ func (s *Store[TTx]) DeleteSubscription(ctx context.Context, name string) error 
 
 // WaitForSubscription waits until a subscription has caught up with the
 // head: its checkpoint is at or after the last event, committed before the
-// call, that its filter selects, and no parked event waits for replay. A
-// subscription that does not exist yet is waited for. It is meant for tests
-// and deployments; it returns ctx's error when ctx ends first.
+// call, that its filter selects, and no parked event waits for replay; for
+// a consumer group, each of its partitions has. A subscription that does
+// not exist yet is waited for. It is meant for tests and deployments; it
+// returns ctx's error when ctx ends first.
 func (s *Store[TTx]) WaitForSubscription(ctx context.Context, name string) error {
 	if err := checkName("subscription name", name); err != nil {
 		return err
 	}
+	if err := s.waitFor(ctx, name); err != nil {
+		return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+	}
+	return nil
+}
+
+// waitFor waits for one subscription row, or for each of a group's
+// partitions.
+func (s *Store[TTx]) waitFor(ctx context.Context, name string) error {
 	ex := s.driver.Executor()
 	var head *Position
 	delay := time.Millisecond
@@ -163,13 +281,21 @@ func (s *Store[TTx]) WaitForSubscription(ctx context.Context, name string) error
 		switch {
 		case errors.Is(err, meowmxdriver.ErrNotFound):
 		case err != nil:
-			return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+			return err
+		case row.Partitions > 0 && row.Group == "":
+			for p := range row.Partitions {
+				if err := s.waitFor(ctx, PartitionName(name, p)); err != nil {
+					return err
+				}
+			}
+			return nil
 		default:
 			if head == nil {
 				p, err := ex.SubscriptionHead(ctx, &meowmxdriver.SubscriptionHeadParams{
-					AggregateTypes: row.AggregateTypes, EventTypes: row.EventTypes})
+					AggregateTypes: row.AggregateTypes, EventTypes: row.EventTypes,
+					Partition: row.Partition, Partitions: row.Partitions})
 				if err != nil {
-					return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+					return err
 				}
 				head = &Position{}
 				if p != nil {
@@ -179,7 +305,7 @@ func (s *Store[TTx]) WaitForSubscription(ctx context.Context, name string) error
 			if row.Position.Compare(*head) >= 0 {
 				pending, err := ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: name, ReplayOnly: true, Limit: 1})
 				if err != nil {
-					return fmt.Errorf("meowmx: wait for subscription %q: %w", name, err)
+					return err
 				}
 				if len(pending) == 0 {
 					return nil
@@ -187,7 +313,7 @@ func (s *Store[TTx]) WaitForSubscription(ctx context.Context, name string) error
 			}
 		}
 		if !sleep(ctx, delay) {
-			return fmt.Errorf("meowmx: wait for subscription %q: %w", name, ctx.Err())
+			return ctx.Err()
 		}
 		delay = min(2*delay, 50*time.Millisecond)
 	}
@@ -207,15 +333,28 @@ type ParkedEvent struct {
 	Replay bool
 }
 
-// ParkedEvents lists a subscription's parked events, in global order.
+// ParkedEvents lists a subscription's parked events, in global order: a
+// consumer group's, of all its partitions. It returns an error matching
+// ErrSubscriptionNotFound when the subscription does not exist.
 func (s *Store[TTx]) ParkedEvents(ctx context.Context, name string) ([]*ParkedEvent, error) {
 	if err := checkName("subscription name", name); err != nil {
 		return nil, err
 	}
 	ex := s.driver.Executor()
-	rows, err := ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: name})
+	names, err := s.rowNames(ctx, name)
 	if err != nil {
 		return nil, fmt.Errorf("meowmx: parked events of %q: %w", name, err)
+	}
+	var rows []*meowmxdriver.ParkedRow
+	for _, n := range names {
+		rs, err := ex.ParkedList(ctx, &meowmxdriver.ParkedListParams{Subscription: n})
+		if err != nil {
+			return nil, fmt.Errorf("meowmx: parked events of %q: %w", n, err)
+		}
+		rows = append(rows, rs...)
+	}
+	if len(names) > 1 {
+		slices.SortFunc(rows, func(a, b *meowmxdriver.ParkedRow) int { return a.Event.Compare(b.Event) })
 	}
 	ids := make([]int64, len(rows))
 	for i, r := range rows {
@@ -254,18 +393,29 @@ type ReplayParkedOpts struct {
 // error. Unless SubscriptionConfig.PassParked, an event is replayed only
 // once the parked events before it in its stream have been, so that replay
 // restores each stream's order. WaitForSubscription waits for the replay.
+// A consumer group's parked events are replayed in every partition. It
+// returns an error matching ErrSubscriptionNotFound when the subscription
+// does not exist.
 func (s *Store[TTx]) ReplayParked(ctx context.Context, name string, opts *ReplayParkedOpts) (int, error) {
 	if err := checkName("subscription name", name); err != nil {
 		return 0, err
 	}
-	p := &meowmxdriver.ParkedMarkReplayParams{Subscription: name}
-	if opts != nil {
-		p.EventIDs = opts.EventIDs
-	}
-	n, err := s.driver.Executor().ParkedMarkReplay(ctx, p)
+	names, err := s.rowNames(ctx, name)
 	if err != nil {
 		return 0, fmt.Errorf("meowmx: replay parked events of %q: %w", name, err)
 	}
+	var marked int64
+	for _, n := range names {
+		p := &meowmxdriver.ParkedMarkReplayParams{Subscription: n}
+		if opts != nil {
+			p.EventIDs = opts.EventIDs
+		}
+		k, err := s.driver.Executor().ParkedMarkReplay(ctx, p)
+		if err != nil {
+			return 0, fmt.Errorf("meowmx: replay parked events of %q: %w", n, err)
+		}
+		marked += k
+	}
 	_ = s.hub.Announce(ctx)
-	return int(n), nil
+	return int(marked), nil
 }

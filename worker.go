@@ -24,6 +24,14 @@ import (
 // lease, so even two workers that overlap for a moment never both commit
 // the same events.
 //
+// A consumer group (SubscriptionConfig.Partitions) is run the same way,
+// partition by partition: each worker, a member of the group, owns a
+// share of the partitions, ⌊N/W⌋ or ⌈N/W⌉ of N among W members, and
+// hands the others to the members they belong to. A member that joins
+// takes its share within a few LockIntervals; one that leaves hands its
+// partitions over as it goes, and one that dies loses them within
+// LeaseTimeout. The database is the coordinator: see runMember.
+//
 // It returns a *HandlerError when an event failed under FailureStop, a
 // *CheckpointAheadError when the checkpoint is ahead of the database, an
 // error matching ErrSubscriptionNotFound when the subscription is deleted
@@ -36,8 +44,11 @@ func (s *Store[TTx]) RunSubscription(ctx context.Context, config *SubscriptionCo
 	if err != nil {
 		return err
 	}
+	if c.Partitions > 1 {
+		return s.runMember(ctx, c)
+	}
 	ex := s.driver.Executor()
-	w := &worker[TTx]{s: s, c: c, ex: ex, lease: newLease(ex, c.Name, c.LeaseTimeout),
+	w := &worker[TTx]{s: s, c: c, ex: ex, lease: newLease(ex, c.Name, newOwner(), c.LeaseTimeout),
 		log: s.config.Logger.With("subscription", c.Name)}
 	return w.run(ctx)
 }
@@ -153,6 +164,13 @@ type worker[TTx any] struct {
 	lease *lease
 	log   *slog.Logger
 
+	// A consumer group's partition (see runMember): the partition of
+	// partitions it reads; drain ends run once the work in hand is
+	// committed; standing by is logged at debug level.
+	partition, partitions int
+	drain                 <-chan struct{}
+	quiet                 bool
+
 	pos     Position        // the checkpoint as this worker last read or wrote it
 	ensured bool            // the subscription has the configured filter
 	blocked map[string]bool // aggregate ids with parked events
@@ -171,6 +189,10 @@ type worker[TTx any] struct {
 type stopError struct{ err error }
 
 func (e *stopError) Error() string { return e.err.Error() }
+
+// errDrained ends an ownership that was asked to stop (a consumer group's
+// partition handed to another member).
+var errDrained = errors.New("meowmx: partition handed over")
 
 // errFenced: the checkpoint was not where this worker thought it was.
 var errFenced = errors.New("meowmx: checkpoint moved by another session")
@@ -206,7 +228,11 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 		case !ok:
 			w.recovered(ctx)
 			if !standby {
-				w.log.InfoContext(ctx, "meowmx: subscription owned by another worker; standing by", "owner", w.lease.holder.String())
+				level := slog.LevelInfo
+				if w.quiet {
+					level = slog.LevelDebug
+				}
+				w.log.Log(ctx, level, "meowmx: subscription owned by another worker; standing by", "owner", w.lease.holder.String())
 				standby = true
 			}
 			w.warnStalled(ctx)
@@ -216,17 +242,20 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 			started := time.Now()
 			err = w.own(ctx)
 			w.lease.release(ctx)
+			if errors.Is(err, errDrained) {
+				return nil
+			}
 			if end, result := w.ends(ctx, err); end {
 				return result
 			}
 			wait := backoff.after(time.Since(started))
 			w.failed(ctx, "meowmx: subscription worker lost ownership or failed; retrying", err, wait)
-			if !sleep(ctx, wait) {
+			if !w.sleep(ctx, wait) {
 				return nil
 			}
 			continue
 		}
-		if !sleep(ctx, w.c.LockInterval) {
+		if !w.sleep(ctx, w.c.LockInterval) {
 			return nil
 		}
 	}
@@ -272,6 +301,30 @@ func (b *ownBackoff) after(owned time.Duration) time.Duration {
 	d := b.wait
 	b.wait = min(2*b.wait, b.max)
 	return d
+}
+
+// sleep waits d; false when ctx ended or the worker was drained first.
+func (w *worker[TTx]) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-w.drain:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// drained tells whether the worker was asked to stop.
+func (w *worker[TTx]) drained() bool {
+	select {
+	case <-w.drain:
+		return true
+	default:
+		return false
+	}
 }
 
 // sleep waits d; false when ctx ended first.

@@ -93,6 +93,7 @@ func (w *worker[TTx]) dropPrefetch() {
 func (w *worker[TTx]) read(ctx context.Context, after Position) ([]*RecordedEvent, error) {
 	return w.ex.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
 		After: after, AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes, Limit: w.c.BatchSize,
+		Partition: w.partition, Partitions: w.partitions,
 	})
 }
 

@@ -35,10 +35,14 @@ type lease struct {
 	sinceProgress time.Duration
 }
 
-func newLease(ex meowmxdriver.Executor, name string, ttl time.Duration) *lease {
+func newLease(ex meowmxdriver.Executor, name string, owner SubscriptionOwner, ttl time.Duration) *lease {
+	return &lease{ex: ex, name: name, ttl: ttl, owner: owner}
+}
+
+// newOwner returns a new worker's identity: one per RunSubscription.
+func newOwner() SubscriptionOwner {
 	host, _ := os.Hostname()
-	return &lease{ex: ex, name: name, ttl: ttl,
-		owner: SubscriptionOwner{ID: uuid.NewString(), Host: host, PID: os.Getpid()}}
+	return SubscriptionOwner{ID: uuid.NewString(), Host: host, PID: os.Getpid()}
 }
 
 // take takes or renews the lease and returns the checkpoint; false when

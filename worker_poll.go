@@ -53,6 +53,9 @@ func (w *worker[TTx]) own(ctx context.Context) error {
 	now := time.Now()
 	o := &ownership{sub: sub, reloaded: now, nearHead: true, pollDelay: w.c.PollInterval}
 	for ctx.Err() == nil {
+		if w.drained() {
+			return errDrained
+		}
 		if err := w.checkLock(ctx, o.caughtUp); err != nil {
 			return err
 		}
@@ -95,15 +98,42 @@ func (w *worker[TTx]) start(ctx context.Context) error {
 // ensure creates the subscription, or stores its filter, and reads its
 // checkpoint: once per RunSubscription.
 func (w *worker[TTx]) ensure(ctx context.Context) error {
-	row, err := w.ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{
-		Name: w.c.Name, At: w.c.StartFrom.After, AtHead: w.c.StartFrom.End,
-		AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes,
-	})
+	row, err := ensureSubscription(ctx, w.ex, w.c)
 	if err != nil {
 		return err
 	}
 	w.pos, w.ensured = row.Position, true
 	return nil
+}
+
+// groupPartitions is how many partitions a config's subscription has: 0
+// when it is not a consumer group.
+func groupPartitions(partitions int) int {
+	if partitions < 2 {
+		return 0
+	}
+	return partitions
+}
+
+// ensureSubscription creates c's subscription (a consumer group with its
+// partitions, when c.Partitions), or stores its filter, and returns its
+// row. It refuses a subscription whose partitions differ from c's, and a
+// consumer group's partition, with a *stopError.
+func ensureSubscription[TTx any](ctx context.Context, ex meowmxdriver.Executor, c *SubscriptionConfig[TTx]) (*SubscriptionInfo, error) {
+	row, err := ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{
+		Name: c.Name, At: c.StartFrom.After, AtHead: c.StartFrom.End,
+		AggregateTypes: c.AggregateTypes, EventTypes: c.EventTypes, Partitions: c.Partitions,
+	})
+	switch {
+	case err != nil:
+		return nil, err
+	case row.Group != "":
+		return nil, &stopError{fmt.Errorf("%w: %q is partition %d of consumer group %q: run the group",
+			ErrPartitionsChanged, c.Name, row.Partition, row.Group)}
+	case row.Partitions != groupPartitions(c.Partitions):
+		return nil, &stopError{fmt.Errorf("%w: %q has %d partitions, not %d", ErrPartitionsChanged, c.Name, row.Partitions, c.Partitions)}
+	}
+	return row, nil
 }
 
 // checkLock renews the lease every LockInterval: an owner that stops
@@ -173,13 +203,14 @@ func (w *worker[TTx]) caughtUp(ctx context.Context, o *ownership, h *meowmxdrive
 func (w *worker[TTx]) wait(ctx context.Context, o *ownership, h *meowmxdriver.Horizon) bool {
 	if o.announced.awaits(o.sub, h, w.pos.TransactionID) {
 		o.recheck = min(max(time.Millisecond, 2*o.recheck), w.c.PollInterval, recheckMax)
-		return sleep(ctx, o.recheck)
+		return sleep(ctx, o.recheck) // own's loop checks the drain
 	}
 	t := time.NewTimer(o.pollDelay)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
+	case <-w.drain: // own's loop returns
 	case <-o.sub.C:
 		o.pollDelay, o.recheck = w.c.PollInterval, 0
 	case <-t.C:

@@ -83,7 +83,11 @@ type EventReadAllParams struct {
 	// AggregateTypes and EventTypes filter when non-empty.
 	AggregateTypes []string
 	EventTypes     []string
-	Limit          int
+	// Partitions above 1 selects the events of streams in Partition
+	// (meowmxtype.PartitionOf) only, for a consumer group's partition.
+	Partition  int
+	Partitions int
+	Limit      int
 }
 
 // EventGetParams are the inputs of EventGet.

@@ -18,7 +18,8 @@ type SubscriptionExecutor interface {
 	// SubscriptionEnsure creates a subscription, or stores the filter of
 	// an existing one, and returns its row as stored, in one statement.
 	// The position in p applies to a new subscription only: an existing
-	// checkpoint never moves. Lag, Waiting and Parked are left zero.
+	// checkpoint never moves. Lag, Waiting and Parked are left zero; the
+	// rows of every method fill Partitions, Group and Partition in.
 	SubscriptionEnsure(ctx context.Context, p *SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error)
 	// SubscriptionGet returns one subscription, or ErrNotFound. Lag,
 	// Waiting and Parked are left zero.
@@ -41,11 +42,19 @@ type SubscriptionExecutor interface {
 	// way p.Owner is recorded among the subscription's workers until p.TTL
 	// from now.
 	SubscriptionLease(ctx context.Context, p *SubscriptionLeaseParams) (*SubscriptionLeaseResult, error)
+	// SubscriptionJoin records p.Owner among the workers of the
+	// subscription p.Name until p.TTL from now, by the database's clock,
+	// and returns the workers recorded whose time has not passed, p.Owner
+	// included, in any order: the members of a consumer group. ErrNotFound when
+	// the subscription does not exist. SubscriptionRelease removes the
+	// worker again.
+	SubscriptionJoin(ctx context.Context, p *SubscriptionJoinParams) ([]meowmxtype.SubscriptionOwner, error)
 	// SubscriptionRelease ends p.Owner's lease, when it holds it, and
 	// removes it from the subscription's workers.
 	SubscriptionRelease(ctx context.Context, p *SubscriptionReleaseParams) error
-	// SubscriptionDelete removes a subscription and its parked events;
-	// false when it did not exist.
+	// SubscriptionDelete removes a subscription and its parked events,
+	// and a consumer group's partitions with theirs; false when it did not
+	// exist.
 	SubscriptionDelete(ctx context.Context, p *SubscriptionDeleteParams) (bool, error)
 	// SubscriptionHead returns the last event the subscription's filter
 	// selects (committed, readable or not), or nil when there is none.
@@ -88,12 +97,27 @@ type Listener interface {
 // readable event (or at the beginning when there is none). The filter,
 // AggregateTypes and EventTypes (empty: no filter), is stored whether the
 // subscription is new or not.
+//
+// Partitions above 1 makes a new subscription a consumer group: its row
+// (Partitions set) and one row per partition (named
+// meowmxtype.PartitionName, with Group, Partition and Partitions set),
+// all at the same start. An existing subscription keeps its partitions:
+// when they differ from p.Partitions, SubscriptionEnsure changes nothing
+// and returns the row as stored, for the caller to refuse.
 type SubscriptionEnsureParams struct {
 	Name           string
 	At             meowmxtype.Position
 	AtHead         bool
 	AggregateTypes []string
 	EventTypes     []string
+	Partitions     int
+}
+
+// SubscriptionJoinParams are the inputs of SubscriptionJoin.
+type SubscriptionJoinParams struct {
+	Name  string
+	Owner meowmxtype.SubscriptionOwner
+	TTL   time.Duration
 }
 
 // SubscriptionListParams are the inputs of SubscriptionList.
@@ -161,10 +185,13 @@ type SubscriptionSetParams struct {
 	EventTypes     []string
 }
 
-// SubscriptionHeadParams are the inputs of SubscriptionHead.
+// SubscriptionHeadParams are the inputs of SubscriptionHead. Partitions
+// above 1 selects the events of one partition, as in EventReadAllParams.
 type SubscriptionHeadParams struct {
 	AggregateTypes []string
 	EventTypes     []string
+	Partition      int
+	Partitions     int
 }
 
 // Horizon is the commit horizon.

@@ -245,8 +245,13 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 		byEvent = 1
 		args = append(args, p.EventTypes)
 	}
+	partitioned := 0
+	if p.Partitions > 1 {
+		partitioned = 1
+		args = append(args, p.Partitions, p.Partition)
+	}
 	// Readers poll across streams and often find nothing: start small.
-	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent], args...)
+	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent][partitioned], args...)
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {

@@ -22,7 +22,7 @@ type queries struct {
 	streamLock   string
 	uuidStored   string
 	streamRead   [2]string    // [backward]
-	readAll      [2][2]string // [byAggregateType][byEventType]
+	readAll      [2][2][2]string // [byAggregateType][byEventType][partitioned]
 	listByUUID   string
 	snapshotGet  string
 	snapshotSave string
@@ -88,6 +88,12 @@ func idCast(formatType string) (string, error) {
 const eventColumns = `e.id, e.transaction_id, e.aggregate_id::text, a.aggregate_type, e.version,
 	e.event_type, e.json_data, e.metadata, e.event_uuid, e.created_at`
 
+// partitionSQL is meowmxtype.PartitionOf in SQL: the partition, of n, of
+// the stream with aggregate id col.
+func partitionSQL(col, n string) string {
+	return "(('x' || left(md5(" + col + "::text), 8))::bit(32)::bigint % " + n + ")"
+}
+
 func buildQueries(schema, idType string) (*queries, error) {
 	cast, err := idCast(idType)
 	if err != nil {
@@ -133,19 +139,25 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	for byType := range 2 {
 		for byEvent := range 2 {
-			where, next := "", 4
-			if byType == 1 {
-				where += fmt.Sprintf(" AND a.aggregate_type = ANY($%d::text[])", next)
-				next++
+			for partitioned := range 2 {
+				where, next := "", 4
+				if byType == 1 {
+					where += fmt.Sprintf(" AND a.aggregate_type = ANY($%d::text[])", next)
+					next++
+				}
+				if byEvent == 1 {
+					where += fmt.Sprintf(" AND e.event_type = ANY($%d::text[])", next)
+					next++
+				}
+				if partitioned == 1 {
+					where += " AND " + partitionSQL("e.aggregate_id", fmt.Sprintf("$%d::int", next)) + fmt.Sprintf(" = $%d", next+1)
+				}
+				q.readAll[byType][byEvent][partitioned] = r.Replace(`SELECT ` + eventColumns + `
+					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+					WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
+					  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + where + `
+					ORDER BY e.transaction_id, e.id LIMIT $3`)
 			}
-			if byEvent == 1 {
-				where += fmt.Sprintf(" AND e.event_type = ANY($%d::text[])", next)
-			}
-			q.readAll[byType][byEvent] = r.Replace(`SELECT ` + eventColumns + `
-				FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
-				WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-				  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + where + `
-				ORDER BY e.transaction_id, e.id LIMIT $3`)
 		}
 	}
 	q.listByUUID = r.Replace(`SELECT ` + eventColumns + `

@@ -41,13 +41,18 @@ func nullableArray(a []string) []string {
 	return a
 }
 
-const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types`
+const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types,
+	COALESCE(group_name, ''), COALESCE(partition_no, 0), COALESCE(partition_count, 0)`
 
 func scanSubscription(row pgx.Row, extra ...any) (*meowmxtype.SubscriptionInfo, error) {
 	var s meowmxtype.SubscriptionInfo
-	dest := append([]any{&s.Name, &s.Position.TransactionID, &s.Position.EventID, &s.AggregateTypes, &s.EventTypes}, extra...)
+	dest := append([]any{&s.Name, &s.Position.TransactionID, &s.Position.EventID, &s.AggregateTypes, &s.EventTypes,
+		&s.Group, &s.Partition, &s.Partitions}, extra...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, interpretError(err, onRead)
+	}
+	if s.Partitions < 2 {
+		s.Partitions = 0
 	}
 	return &s, nil
 }
@@ -63,18 +68,42 @@ func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.Subsc
 	if _, err := e.queries(ctx); err != nil {
 		return nil, err
 	}
-	return scanSubscription(e.db.QueryRow(ctx, e.r(`INSERT INTO {s}.es_event_subscriptions
-			(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types)
-		SELECT $1, COALESCE(h.transaction_id, CASE WHEN $4::bool THEN '0'::xid8 ELSE $2::xid8 END),
-			COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[]
-		FROM (SELECT) one LEFT JOIN LATERAL (
-			SELECT e.transaction_id, e.id FROM {s}.es_events e
-			WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-			ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
-		ON CONFLICT (subscription_name) DO UPDATE
-			SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
-		RETURNING `+subscriptionColumns),
-		p.Name, p.At.TransactionID, p.At.EventID, p.AtHead, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes)))
+	// The group's row is written only when its partitions are those asked
+	// for (the WHERE of DO UPDATE); otherwise the row as stored is
+	// returned and nothing changes. A new group's partitions start where
+	// it starts; an existing group's take the filter.
+	partitions := p.Partitions
+	if partitions < 2 {
+		partitions = 0
+	}
+	return scanSubscription(e.db.QueryRow(ctx, e.r(`WITH ensured AS (
+			INSERT INTO {s}.es_event_subscriptions AS s
+				(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types, partition_count)
+			SELECT $1, COALESCE(h.transaction_id, CASE WHEN $4::bool THEN '0'::xid8 ELSE $2::xid8 END),
+				COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[], NULLIF($7::int, 0)
+			FROM (SELECT) one LEFT JOIN LATERAL (
+				SELECT e.transaction_id, e.id FROM {s}.es_events e
+				WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+				ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
+			ON CONFLICT (subscription_name) DO UPDATE
+				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+				WHERE COALESCE(s.partition_count, 0) = $7::int AND s.group_name IS NULL
+			RETURNING `+subscriptionColumns+`
+		), parts AS (
+			INSERT INTO {s}.es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
+				aggregate_types, event_types, group_name, partition_no, partition_count)
+			SELECT g.subscription_name || '#' || n, g.last_transaction_id, g.last_event_id, $5::text[], $6::text[],
+				g.subscription_name, n, $7::int
+			FROM ensured g, generate_series(0, $7::int - 1) n
+			ON CONFLICT (subscription_name) DO UPDATE
+				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+				WHERE s.group_name = EXCLUDED.group_name
+		)
+		SELECT * FROM ensured
+		UNION ALL
+		SELECT `+subscriptionColumns+` FROM {s}.es_event_subscriptions
+		WHERE subscription_name = $1 AND NOT EXISTS (SELECT FROM ensured)`),
+		p.Name, p.At.TransactionID, p.At.EventID, p.AtHead, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes), partitions))
 }
 
 func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.SubscriptionGetParams) (*meowmxtype.SubscriptionInfo, error) {
@@ -86,8 +115,11 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	// The lag counts the first LagCap+1 events after each checkpoint, in
 	// the order of the (transaction_id, id) index: a bounded walk. Beyond
 	// it, the estimate is the difference of event ids.
+	// A group's own row counts nothing: its partitions do, each of the
+	// events of its streams.
 	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
-			s.aggregate_types, s.event_types, c.lag, c.waiting, c.oldest,
+			s.aggregate_types, s.event_types,
+			COALESCE(s.group_name, ''), COALESCE(s.partition_no, 0), COALESCE(s.partition_count, 0), c.lag, c.waiting, c.oldest,
 			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name),
 			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0),
 			CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END, COALESCE(s.owner_host, ''), COALESCE(s.owner_pid, 0),
@@ -105,6 +137,8 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
 				  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
 				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
+				  AND (s.group_name IS NULL OR `+partitionSQL("e.aggregate_id", "s.partition_count")+` = s.partition_no)
+				  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
 				ORDER BY e.transaction_id, e.id LIMIT $1) x) c
 		ORDER BY s.subscription_name`), p.LagCap+1, e.d.quoted+".es_events")
 	if err != nil {
@@ -138,6 +172,9 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			}
 			if lag > int64(p.LagCap) {
 				s.Lag, s.LagEstimated = max(estimate, lag), true
+			}
+			if s.Partitions > 0 && s.Group == "" {
+				s.Lag, s.LagEstimated = 0, false // counted by its partitions
 			}
 		}
 		return s, err
@@ -194,6 +231,28 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 		r.SinceProgress = *since
 	}
 	return &r, nil
+}
+
+func (e *executor) SubscriptionJoin(ctx context.Context, p *meowmxdriver.SubscriptionJoinParams) ([]meowmxtype.SubscriptionOwner, error) {
+	// The statement's snapshot does not see the row it inserts: the
+	// joiner is added to what it reads.
+	var ws []string
+	err := e.db.QueryRow(ctx, e.r(`WITH seen AS (
+			INSERT INTO {s}.es_subscription_workers AS w (subscription_name, worker_id, host, pid, seen_until)
+			SELECT $1, $2, $3, $4, clock_timestamp() + $5::interval
+			WHERE EXISTS (SELECT FROM {s}.es_event_subscriptions WHERE subscription_name = $1)
+			ON CONFLICT (subscription_name, worker_id) DO UPDATE SET seen_until = excluded.seen_until
+			RETURNING host || '/' || pid || '/' || worker_id AS w
+		)
+		SELECT ARRAY(SELECT w FROM seen UNION
+			SELECT w.host || '/' || w.pid || '/' || w.worker_id FROM {s}.es_subscription_workers w
+			WHERE w.subscription_name = $1 AND w.seen_until > clock_timestamp() AND w.worker_id <> $2)
+		WHERE EXISTS (SELECT FROM seen)`),
+		p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL).Scan(&ws)
+	if err != nil {
+		return nil, interpretError(err, onRead)
+	}
+	return meowmxtype.ParseSubscriptionOwners(ws), nil
 }
 
 func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.SubscriptionReleaseParams) error {
@@ -273,8 +332,9 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 	err := e.db.QueryRow(ctx, e.r(`SELECT e.transaction_id, e.id
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE true`+filterSQL(1)+`
+		  AND ($3::int < 2 OR `+partitionSQL("e.aggregate_id", "$3::int")+` = $4::int)
 		ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1`),
-		nullableArray(p.AggregateTypes), nullableArray(p.EventTypes)).Scan(&pos.TransactionID, &pos.EventID)
+		nullableArray(p.AggregateTypes), nullableArray(p.EventTypes), p.Partitions, p.Partition).Scan(&pos.TransactionID, &pos.EventID)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, nil
 	}

@@ -146,7 +146,12 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 		byEvent = 1
 		args = append(args, stringsJSON(p.EventTypes))
 	}
-	return e.readEvents(ctx, readAllSQL[byType][byEvent], args...)
+	partitioned := 0
+	if p.Partitions > 1 {
+		partitioned = 1
+		args = append(args[:2], stringsJSON(p.AggregateTypes), stringsJSON(p.EventTypes), p.Partitions, p.Partition)
+	}
+	return e.readEvents(ctx, readAllSQL[byType][byEvent][partitioned], args...)
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {

@@ -100,9 +100,13 @@ const eventsFrom = ` FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate
 var (
 	// streamReadSQL[backward]: ?1 aggregate id, ?2 from, ?3 to, ?4 limit.
 	streamReadSQL = [2]string{streamRead("ASC"), streamRead("DESC")}
-	// readAllSQL[byAggregateType][byEventType]: ?1 after event id, ?2
-	// limit, ?3 aggregate types, ?4 event types (JSON arrays).
-	readAllSQL = [2][2]string{{readAll(false, false), readAll(false, true)}, {readAll(true, false), readAll(true, true)}}
+	// readAllSQL[byAggregateType][byEventType][partitioned]: ?1 after
+	// event id, ?2 limit, ?3 aggregate types, ?4 event types (JSON
+	// arrays), ?5 partitions, ?6 partition.
+	readAllSQL = [2][2][2]string{
+		{{readAll(false, false, false), readAll(false, false, true)}, {readAll(false, true, false), readAll(false, true, true)}},
+		{{readAll(true, false, false), readAll(true, false, true)}, {readAll(true, true, false), readAll(true, true, true)}},
+	}
 	// listByUUIDSQL: ?1 UUIDs as a JSON array of hex strings.
 	listByUUIDSQL = `SELECT ` + eventColumns + eventsFrom + `
 		WHERE e.event_uuid IN (SELECT unhex(value) FROM json_each(?1))
@@ -121,13 +125,16 @@ func streamRead(order string) string {
 // in every row, so the event id alone is the position: the rowid range
 // keeps a page's cost bounded, and CROSS JOIN keeps SQLite from reading a
 // whole category and sorting it instead.
-func readAll(byType, byEvent bool) string {
+func readAll(byType, byEvent, partitioned bool) string {
 	where := ""
 	if byType {
 		where += ` AND a.aggregate_type IN (SELECT value FROM json_each(?3))`
 	}
 	if byEvent {
 		where += ` AND e.event_type IN (SELECT value FROM json_each(?4))`
+	}
+	if partitioned {
+		where += ` AND ` + partitionFunc + `(e.aggregate_id, ?5) = ?6`
 	}
 	return `SELECT ` + eventColumns + `
 		FROM es_events e CROSS JOIN es_aggregates a ON a.id = e.aggregate_id

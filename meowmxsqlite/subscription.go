@@ -65,14 +65,19 @@ func (e *executor) write(ctx context.Context, query string, args ...any) (int64,
 	return n, interpretError(err)
 }
 
-const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types`
+const subscriptionColumns = `subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types,
+	COALESCE(group_name, ''), COALESCE(partition_no, 0), COALESCE(partition_count, 0)`
 
 func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxtype.SubscriptionInfo, error) {
 	var s meowmxtype.SubscriptionInfo
 	var types, events sql.NullString
-	dest := append([]any{&s.Name, &s.Position.TransactionID, &s.Position.EventID, &types, &events}, extra...)
+	dest := append([]any{&s.Name, &s.Position.TransactionID, &s.Position.EventID, &types, &events,
+		&s.Group, &s.Partition, &s.Partitions}, extra...)
 	if err := rows.Scan(dest...); err != nil {
 		return nil, interpretError(err)
+	}
+	if s.Partitions < 2 {
+		s.Partitions = 0
 	}
 	var err error
 	if s.AggregateTypes, err = parseFilter(types); err != nil {
@@ -85,37 +90,76 @@ func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxtype.SubscriptionInf
 }
 
 // ensureSQL creates a subscription or stores the filter of an existing
-// one, leaving its checkpoint alone, and returns its row. The WHERE true
-// settles SQLite's parsing of an upsert on a SELECT with a join.
-const ensureSQL = `INSERT INTO es_event_subscriptions (` + subscriptionColumns + `)
-	SELECT ?1, COALESCE(h.transaction_id, CASE WHEN ?4 THEN 0 ELSE ?2 END), COALESCE(h.id, CASE WHEN ?4 THEN 0 ELSE ?3 END), ?5, ?6
+// one, leaving its checkpoint alone, and returns its row; an existing row
+// whose partitions are not ?7 (0: none) is left alone, and returns no row.
+// The WHERE true settles SQLite's parsing of an upsert on a SELECT with a
+// join.
+const ensureSQL = `INSERT INTO es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
+		aggregate_types, event_types, partition_count)
+	SELECT ?1, COALESCE(h.transaction_id, CASE WHEN ?4 THEN 0 ELSE ?2 END), COALESCE(h.id, CASE WHEN ?4 THEN 0 ELSE ?3 END),
+		?5, ?6, NULLIF(?7, 0)
 	FROM (SELECT 1) one LEFT JOIN (
 		SELECT transaction_id, id FROM es_events WHERE ?4 ORDER BY id DESC LIMIT 1) h ON true
 	WHERE true
 	ON CONFLICT (subscription_name) DO UPDATE
 		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+		WHERE COALESCE(s.partition_count, 0) = ?7 AND s.group_name IS NULL
 	RETURNING ` + subscriptionColumns
+
+// ensurePartitionsSQL creates a group's partitions (?1 the group, ?2 how
+// many), at its checkpoint, or stores their filter.
+const ensurePartitionsSQL = `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
+	INSERT INTO es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
+		aggregate_types, event_types, group_name, partition_no, partition_count)
+	SELECT g.subscription_name || '#' || n.i, g.last_transaction_id, g.last_event_id, g.aggregate_types, g.event_types,
+		g.subscription_name, n.i, ?2
+	FROM es_event_subscriptions g, n WHERE g.subscription_name = ?1
+	ON CONFLICT (subscription_name) DO UPDATE
+		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+		WHERE s.group_name = excluded.group_name`
 
 // SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. A new
 // subscription at the head starts after the last event committed: the
 // statement reads the head in the write transaction it runs in.
 func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.SubscriptionEnsureParams) (*meowmxtype.SubscriptionInfo, error) {
+	partitions := p.Partitions
+	if partitions < 2 {
+		partitions = 0
+	}
+	const stored = `SELECT ` + subscriptionColumns + ` FROM es_event_subscriptions WHERE subscription_name = ?1`
 	var info *meowmxtype.SubscriptionInfo
 	var scanErr error // already interpreted
-	err := e.inWriteTx(ctx, []string{ensureSQL}, func(tx txStmts) (bool, error) {
+	err := e.inWriteTx(ctx, []string{ensureSQL, ensurePartitionsSQL, stored}, func(tx txStmts) (bool, error) {
 		rows, err := tx.QueryContext(ctx, ensureSQL, p.Name, int64(p.At.TransactionID), p.At.EventID, p.AtHead,
-			filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
+			filterJSON(p.AggregateTypes), filterJSON(p.EventTypes), partitions)
 		if err != nil {
 			return false, err
 		}
 		defer rows.Close()
-		if !rows.Next() {
-			return false, cmp.Or(rows.Err(), sql.ErrNoRows)
+		written := rows.Next()
+		if written {
+			info, scanErr = scanSubscription(rows)
 		}
-		if info, scanErr = scanSubscription(rows); scanErr != nil {
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil || scanErr != nil {
+			return false, err
+		}
+		if !written { // partitions differ: return the row as stored
+			if rows, err = tx.QueryContext(ctx, stored, p.Name); err != nil {
+				return false, err
+			}
+			defer rows.Close()
+			if !rows.Next() {
+				return false, cmp.Or(rows.Err(), sql.ErrNoRows)
+			}
+			info, scanErr = scanSubscription(rows)
 			return false, nil
 		}
-		return true, rows.Close()
+		if partitions > 0 {
+			if _, err := tx.ExecContext(ctx, ensurePartitionsSQL, p.Name, partitions); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
 	})
 	if scanErr != nil {
 		return nil, scanErr
@@ -141,13 +185,17 @@ func (e *executor) SubscriptionGet(ctx context.Context, p *meowmxdriver.Subscrip
 func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.SubscriptionListParams) ([]*meowmxtype.SubscriptionInfo, error) {
 	// The lag counts the first LagCap+1 events after each checkpoint: a
 	// bounded walk. Beyond it, the estimate is the difference of event ids.
+	// A group's own row counts nothing: its partitions do.
 	const behind = `FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.id > s.last_event_id
 		  AND (s.aggregate_types IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(s.aggregate_types)))
 		  AND (s.event_types IS NULL OR e.event_type IN (SELECT value FROM json_each(s.event_types)))
+		  AND (s.group_name IS NULL OR ` + partitionFunc + `(e.aggregate_id, s.partition_count) = s.partition_no)
+		  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
 		ORDER BY e.id`
 	rows, err := e.query(ctx, `SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
 			s.aggregate_types, s.event_types,
+			COALESCE(s.group_name, ''), COALESCE(s.partition_no, 0), COALESCE(s.partition_count, 0),
 			(SELECT count(*) FROM (SELECT 1 `+behind+` LIMIT ?1)),
 			(SELECT e.created_at `+behind+` LIMIT 1),
 			(SELECT count(*) FROM es_parked_events p WHERE p.subscription_name = s.subscription_name),
@@ -184,6 +232,9 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		s.Lag, s.Parked = lag, parked
 		if lag > int64(p.LagCap) {
 			s.Lag, s.LagEstimated = max(estimate, lag), true
+		}
+		if s.Partitions > 0 && s.Group == "" {
+			s.Lag, s.LagEstimated = 0, false // counted by its partitions
 		}
 		if oldest.Valid {
 			if s.OldestUnhandled, err = parseTime(oldest.String); err != nil {
@@ -267,6 +318,43 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 	return &r, nil
 }
 
+func (e *executor) SubscriptionJoin(ctx context.Context, p *meowmxdriver.SubscriptionJoinParams) ([]meowmxtype.SubscriptionOwner, error) {
+	seen := `INSERT INTO es_subscription_workers (subscription_name, worker_id, host, pid, seen_until)
+		SELECT ?1, ?2, ?3, ?4, ` + sqlNowPlus("?5") + `
+		WHERE EXISTS (SELECT 1 FROM es_event_subscriptions WHERE subscription_name = ?1)
+		ON CONFLICT (subscription_name, worker_id) DO UPDATE SET seen_until = excluded.seen_until`
+	const live = `SELECT host || '/' || pid || '/' || worker_id FROM es_subscription_workers
+		WHERE subscription_name = ?1 AND seen_until > ` + sqlNow
+	var out []meowmxtype.SubscriptionOwner
+	err := e.inWriteTx(ctx, []string{seen, live}, func(tx txStmts) (bool, error) {
+		res, err := tx.ExecContext(ctx, seen, p.Name, p.Owner.ID, p.Owner.Host, p.Owner.PID, p.TTL.Seconds())
+		if err != nil {
+			return false, err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return false, cmp.Or(err, sql.ErrNoRows)
+		}
+		rows, err := tx.QueryContext(ctx, live, p.Name)
+		if err != nil {
+			return false, err
+		}
+		defer rows.Close()
+		out = nil
+		for rows.Next() {
+			var w string
+			if err := rows.Scan(&w); err != nil {
+				return false, err
+			}
+			out = append(out, meowmxtype.ParseSubscriptionOwner(w))
+		}
+		return true, rows.Err()
+	})
+	if err != nil {
+		return nil, interpretError(err)
+	}
+	return out, nil
+}
+
 func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.SubscriptionReleaseParams) error {
 	const forget = `DELETE FROM es_subscription_workers WHERE subscription_name = ?1 AND worker_id = ?2`
 	const release = `UPDATE es_event_subscriptions SET owner_id = NULL, lease_until = NULL
@@ -297,12 +385,15 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 }
 
 func (e *executor) SubscriptionDelete(ctx context.Context, p *meowmxdriver.SubscriptionDeleteParams) (bool, error) {
-	const deleteParked = `DELETE FROM es_parked_events WHERE subscription_name = ?1`
-	const deleteWorkers = `DELETE FROM es_subscription_workers WHERE subscription_name = ?1`
+	// The subscription and, when it is a group, its partitions.
+	const of = `(SELECT subscription_name FROM es_event_subscriptions WHERE subscription_name = ?1 OR group_name = ?1)`
+	const deleteParked = `DELETE FROM es_parked_events WHERE subscription_name IN ` + of
+	const deleteWorkers = `DELETE FROM es_subscription_workers WHERE subscription_name IN ` + of
+	const deleteParts = `DELETE FROM es_event_subscriptions WHERE group_name = ?1`
 	const deleteSub = `DELETE FROM es_event_subscriptions WHERE subscription_name = ?1`
 	var n int64
-	err := e.inWriteTx(ctx, []string{deleteParked, deleteWorkers, deleteSub}, func(tx txStmts) (bool, error) {
-		for _, q := range []string{deleteParked, deleteWorkers} {
+	err := e.inWriteTx(ctx, []string{deleteParked, deleteWorkers, deleteParts, deleteSub}, func(tx txStmts) (bool, error) {
+		for _, q := range []string{deleteParked, deleteWorkers, deleteParts} {
 			if _, err := tx.ExecContext(ctx, q, p.Name); err != nil {
 				return false, err
 			}
@@ -321,7 +412,8 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 	rows, err := e.query(ctx, `SELECT e.transaction_id, e.id
 		FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
 		WHERE true`+filterWhere(1)+`
-		ORDER BY e.id DESC LIMIT 1`, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
+		  AND (?3 < 2 OR `+partitionFunc+`(e.aggregate_id, ?3) = ?4)
+		ORDER BY e.id DESC LIMIT 1`, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes), p.Partitions, p.Partition)
 	if err != nil {
 		return nil, interpretError(err)
 	}

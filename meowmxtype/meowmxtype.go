@@ -8,6 +8,8 @@
 package meowmxtype
 
 import (
+	"crypto/md5"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -276,6 +278,45 @@ type SubscriptionInfo struct {
 	SinceProgress time.Duration
 	// State sums the above up.
 	State SubscriptionState
+
+	// Partitions is how many partitions the subscription is split into,
+	// when it is a consumer group (SubscriptionConfig.Partitions); 0 when
+	// it is not. A group's Lag, Waiting and Parked sum its partitions',
+	// its Position is the lowest of theirs, and its Owner is nil: each
+	// partition has its own, in PartitionInfos.
+	Partitions int
+	// Members are the workers taking part in a consumer group.
+	Members []SubscriptionOwner
+	// PartitionInfos describes each partition of a consumer group, by
+	// partition number.
+	PartitionInfos []*SubscriptionInfo
+	// Group, for a partition of a consumer group, is the group's name;
+	// Partition is the partition's number, from 0 to Partitions-1.
+	Group     string
+	Partition int
+}
+
+// PartitionOf returns the partition, from 0 to partitions-1, that the
+// events of the stream with this aggregate id belong to in a consumer
+// group of that many partitions: the first four bytes of the MD5 digest
+// of the id, as a big-endian unsigned integer, modulo partitions. It is
+// stable across processes, machines and languages (PostgreSQL:
+// ('x' || left(md5(id), 8))::bit(32)::bigint % partitions). It returns 0
+// when partitions is below 2.
+func PartitionOf(aggregateID string, partitions int) int {
+	if partitions < 2 {
+		return 0
+	}
+	sum := md5.Sum([]byte(aggregateID))
+	return int(binary.BigEndian.Uint32(sum[:4]) % uint32(partitions))
+}
+
+// PartitionName returns the name of a consumer group's partition: the
+// group's name, "#" and the partition's number ("orders#3"). Each
+// partition is a subscription of that name, with its own checkpoint,
+// lease and parked events.
+func PartitionName(group string, partition int) string {
+	return group + "#" + strconv.Itoa(partition)
 }
 
 // SubscriptionOwner identifies a worker that owns a subscription.

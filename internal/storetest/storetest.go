@@ -55,6 +55,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, b) })
 	t.Run("SubscriptionOneOwner", func(t *testing.T) { t.Parallel(); testSubscriptionOneOwner(t, b) })
 	runSubscriptions(t, b)
+	runGroups(t, b)
 }
 
 // begin starts a transaction on s's database, with functions to commit and
