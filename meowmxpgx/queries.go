@@ -21,7 +21,7 @@ type queries struct {
 	streamGets   string // streamGet of many ids
 	streamLock   string
 	uuidStored   string
-	streamRead   [2]string    // [backward]
+	streamRead   [2]string       // [backward]
 	readAll      [2][2][2]string // [byAggregateType][byEventType][partitioned]
 	listByUUID   string
 	snapshotGet  string
