@@ -243,7 +243,11 @@ func runChild(schema string) int {
 		fmt.Println(err)
 		return 1
 	}
-	fmt.Println(s.RunSubscription(ctx, childConfig(schema, 2*time.Millisecond)))
+	cfg := childConfig(schema, 2*time.Millisecond)
+	if p := os.Getenv(childPartitionsEnv); p != "" {
+		cfg = groupChildConfig(schema, p)
+	}
+	fmt.Println(s.RunSubscription(ctx, cfg))
 	return 1
 }
 
