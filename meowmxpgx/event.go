@@ -245,13 +245,12 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 		byEvent = 1
 		args = append(args, p.EventTypes)
 	}
-	partitioned := 0
 	if p.Partitions > 1 {
-		partitioned = 1
 		args = append(args, p.Partitions, p.Partition)
+		return e.readEventsInOrder(ctx, min(p.Limit, 64), q.readAll[byType][byEvent][1], args...)
 	}
 	// Readers poll across streams and often find nothing: start small.
-	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent][partitioned], args...)
+	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent][0], args...)
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {
@@ -298,6 +297,49 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 	if err != nil {
 		return nil, interpretError(err, onRead)
 	}
+	return scanEvents(rows, sizeHint)
+}
+
+// indexOrderSQL keeps the planner on the (transaction_id, id) index for
+// the statement after it in a batch (an implicit transaction): a
+// partition's page reads the events in order and stops at its LIMIT. The
+// planner cannot estimate the partition's hash predicate, takes it for
+// one row in 200, and would otherwise read and sort every event after the
+// checkpoint for each page.
+const indexOrderSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),
+	set_config('enable_bitmapscan', 'off', true)`
+
+// readEventsInOrder is readEvents with indexOrderSQL before the query, in
+// one round trip, when the executor is the pool (in a caller's
+// transaction the settings would outlive the query: it runs as is).
+func (e *executor) readEventsInOrder(ctx context.Context, sizeHint int, sql string, args ...any) ([]*meowmxtype.RecordedEvent, error) {
+	pool, ok := e.db.(interface {
+		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
+	})
+	if !e.pool || !ok {
+		return e.readEvents(ctx, sizeHint, sql, args...)
+	}
+	b := &pgx.Batch{}
+	b.Queue(indexOrderSQL)
+	b.Queue(sql, args...)
+	br := pool.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return nil, interpretError(err, onRead)
+	}
+	rows, err := br.Query()
+	if err != nil {
+		return nil, interpretError(err, onRead)
+	}
+	evs, err := scanEvents(rows, sizeHint)
+	if err != nil {
+		return nil, err
+	}
+	return evs, interpretError(br.Close(), onRead)
+}
+
+// scanEvents reads rows of eventColumns and closes them.
+func scanEvents(rows pgx.Rows, sizeHint int) ([]*meowmxtype.RecordedEvent, error) {
 	defer rows.Close()
 	// Rows go into chunks that double up to readChunkMax rows, never
 	// copied: the result points into them.

@@ -39,7 +39,7 @@ type child struct {
 	done bool
 }
 
-func startChild(t *testing.T, schema string, env ...string) *child {
+func startChild(t testing.TB, schema string, env ...string) *child {
 	t.Helper()
 	c := &child{cmd: exec.Command(os.Args[0], "-test.run=^$")}
 	c.cmd.Env = append(append(os.Environ(), childEnv+"="+schema), env...)

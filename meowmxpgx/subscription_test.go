@@ -115,7 +115,7 @@ func run(t *testing.T, s *meowmx.Store[pgx.Tx], cfg *meowmx.SubscriptionConfig[p
 	return stop
 }
 
-func waitFor(t *testing.T, s *meowmx.Store[pgx.Tx], name string) {
+func waitFor(t testing.TB, s *meowmx.Store[pgx.Tx], name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -228,7 +228,7 @@ func childConfig(schema string, slow time.Duration) *meowmx.SubscriptionConfig[p
 // runChild runs the subscription until killed.
 func runChild(schema string) int {
 	ctx := context.Background()
-	pool, err := dbtest.NewPool(ctx, 4)
+	pool, err := dbtest.NewPool(ctx, 16) // a member of a group of 8 partitions handles 8 at once
 	if err != nil {
 		fmt.Println(err)
 		return 1
@@ -246,6 +246,9 @@ func runChild(schema string) int {
 	cfg := childConfig(schema, 2*time.Millisecond)
 	if p := os.Getenv(childPartitionsEnv); p != "" {
 		cfg = groupChildConfig(schema, p)
+	}
+	if name := os.Getenv(benchChildEnv); name != "" {
+		cfg = benchChildConfig(name)
 	}
 	fmt.Println(s.RunSubscription(ctx, cfg))
 	return 1

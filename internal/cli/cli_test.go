@@ -341,3 +341,72 @@ func TestWorkerAndSubs(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkerGroup runs two `meowmx worker --partitions 4` members of one
+// group: between them they print every event once, and `meowmx subs`
+// lists the group, its members and each partition with its owner.
+func TestWorkerGroup(t *testing.T) {
+	t.Parallel()
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			const n = 12
+			for i := range n {
+				r := run(t, db, "", "append", "--type", "cat", "--id", fmt.Sprint("g", i), "--event", "Adopted", "--data", `{}`)
+				require.Equal(t, 0, r.code, r.stderr)
+			}
+			var mu sync.Mutex
+			printed := map[string]int{}
+			var workers []*exec.Cmd
+			for range 2 {
+				cmd := exec.Command(binary, "--db", db, "worker", "--name", "grp", "--partitions", "4")
+				stdout, err := cmd.StdoutPipe()
+				require.NoError(t, err)
+				require.NoError(t, cmd.Start())
+				t.Cleanup(func() { _ = cmd.Process.Kill() })
+				workers = append(workers, cmd)
+				go func() {
+					sc := bufio.NewScanner(stdout)
+					stream := regexp.MustCompile(`cat/g\d+ v0`)
+					for sc.Scan() {
+						if ev := stream.FindString(sc.Text()); ev != "" {
+							mu.Lock()
+							printed[ev]++
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			var last string
+			defer func() {
+				if t.Failed() {
+					t.Logf("last listing:\n%s", last)
+				}
+			}()
+			require.Eventually(t, func() bool {
+				r := run(t, db, "", "subs")
+				last = r.stdout + r.stderr
+				return strings.Contains(r.stdout, "consumer group: 4 partitions, 2 members") &&
+					strings.Count(r.stdout, "owned by") == 4 && regexp.MustCompile(`grp\s+\S+\s+0\s`).MatchString(r.stdout)
+			}, 30*time.Second, 50*time.Millisecond)
+			r := run(t, db, "", "subs")
+			for p := range 4 {
+				require.Regexp(t, fmt.Sprintf(`grp#%d\s+\S+\s+0\s`, p), r.stdout)
+			}
+			require.Equal(t, 2, strings.Count(r.stdout, "member: "), r.stdout)
+			for _, cmd := range workers {
+				require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+				require.NoError(t, cmd.Wait(), "a member stops cleanly on Ctrl-C")
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, printed, n, "every event printed: %v", printed)
+			for ev, k := range printed {
+				require.Equal(t, 1, k, "%s printed once", ev)
+			}
+			r = run(t, db, "", "worker", "--name", "grp", "--partitions", "8")
+			require.NotEqual(t, 0, r.code, "the partitions of a group are fixed")
+			require.Contains(t, r.stderr, "partitions")
+		})
+	}
+}

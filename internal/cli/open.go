@@ -34,9 +34,10 @@ type store interface {
 
 // subscription is what the commands ask of a subscription.
 type subscription struct {
-	name  string
-	types []string
-	start meowmx.StartFrom
+	name       string
+	types      []string
+	start      meowmx.StartFrom
+	partitions int
 	// handle is called with each batch of events, in the transaction in
 	// which the checkpoint advances.
 	handle func(ctx context.Context, evs []*meowmx.RecordedEvent) error
@@ -50,6 +51,7 @@ func runner[TTx any](s *meowmx.Store[TTx]) func(context.Context, subscription) e
 			Name:           sub.name,
 			AggregateTypes: sub.types,
 			StartFrom:      sub.start,
+			Partitions:     sub.partitions,
 			BatchSize:      100,
 			BatchHandler: meowmx.BatchHandlerFunc[TTx](func(ctx context.Context, _ TTx, evs []*meowmx.RecordedEvent) error {
 				return sub.handle(ctx, evs)

@@ -15,6 +15,7 @@ import (
 
 func (a *app) workerCmd() *cobra.Command {
 	var name, typ string
+	var partitions int
 	c := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a named, durable subscription that prints what it handles",
@@ -22,9 +23,16 @@ func (a *app) workerCmd() *cobra.Command {
 seconds, its rate. The checkpoint is kept in the database, so a restart goes on
 after the last event handled. Start several workers with the same name, in one
 or more terminals: one handles the events, the others stand by and take over
-when it stops. Ctrl-C stops the worker cleanly.`,
+when it stops. Ctrl-C stops the worker cleanly.
+
+With --partitions P the subscription is a consumer group of P partitions
+(streams are spread over them by a hash of their id): every worker started
+with that name is a member, the members share the partitions evenly, and each
+stream is handled in order by one member at a time. P is fixed when the
+subscription is created.`,
 		Example: `  meowmx worker --name printer
-  meowmx worker --name cat-printer --type cat`,
+  meowmx worker --name cat-printer --type cat
+  meowmx worker --name fanout --partitions 8`,
 		Args: cobra.NoArgs,
 		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
 			var types []string
@@ -35,7 +43,7 @@ when it stops. Ctrl-C stops the worker cleanly.`,
 			var mu sync.Mutex
 			handled, last, lastAt := 0, 0, time.Now()
 			fmt.Fprintf(a.out(), "worker %s: waiting for events; Ctrl-C to stop\n", name)
-			return b.run(ctx, subscription{name: name, types: types, handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
+			return b.run(ctx, subscription{name: name, types: types, partitions: partitions, handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, ev := range evs {
@@ -54,6 +62,7 @@ when it stops. Ctrl-C stops the worker cleanly.`,
 	}
 	c.Flags().StringVar(&name, "name", "", "subscription name (required)")
 	c.Flags().StringVar(&typ, "type", "", "handle this aggregate type only")
+	c.Flags().IntVar(&partitions, "partitions", 0, fmt.Sprintf("run as a member of a consumer group of this many partitions (2 to %d)", meowmx.MaxPartitions))
 	_ = c.MarkFlagRequired("name")
 	return c
 }
@@ -111,6 +120,26 @@ events.`,
 				}
 				for _, w := range s.Standbys {
 					fmt.Fprintf(a.out(), "  standing by: %s\n", w)
+				}
+				if s.Partitions > 0 {
+					fmt.Fprintf(a.out(), "  consumer group: %d partitions, %d members\n", s.Partitions, len(s.Members))
+					for _, m := range s.Members {
+						fmt.Fprintf(a.out(), "  member: %s\n", m)
+					}
+					for _, p := range s.PartitionInfos {
+						if p == nil {
+							continue
+						}
+						owner := "no owner"
+						if p.Owner != nil {
+							owner = "owned by " + p.Owner.String()
+						}
+						plag := fmt.Sprint(p.Lag)
+						if p.LagEstimated {
+							plag = "~" + plag
+						}
+						fmt.Fprintf(a.out(), "  %-22s %-16s %8s %8s %8d %8d %-8s  %s\n", p.Name, p.Position, plag, "", p.Waiting, p.Parked, p.State, owner)
+					}
 				}
 				for _, h := range s.HorizonHeldBy {
 					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",

@@ -1,0 +1,135 @@
+package meowmxpgx_test
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meowmx/meowmx"
+)
+
+// benchChildEnv makes the child worker (see runChild) run the
+// subscription "<name>" of BenchmarkGroup: "<kind>/<partitions>/<name>",
+// kind "sleep" (1 ms an event, as a call to another service) or "noop".
+const benchChildEnv = "MEOWMX_BENCH_GROUP_CHILD"
+
+func benchChildConfig(spec string) *meowmx.SubscriptionConfig[pgx.Tx] {
+	kind, rest, _ := strings.Cut(spec, "/")
+	partitions, name, _ := strings.Cut(rest, "/")
+	n, _ := strconv.Atoi(partitions)
+	var d time.Duration
+	if kind == "sleep" {
+		d = time.Millisecond
+	}
+	return &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, Partitions: n, StartFrom: meowmx.StartFrom{End: true},
+		BatchSize: 1000, LockInterval: 50 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		Handler: meowmx.HandlerFunc[pgx.Tx](func(context.Context, pgx.Tx, *meowmx.RecordedEvent) error {
+			if d > 0 {
+				time.Sleep(d)
+			}
+			return nil
+		})}
+}
+
+// BenchmarkGroup measures a consumer group's catch-up over a backlog, its
+// members in worker processes: one worker of a subscription without
+// partitions, then a group of 8 partitions on 1, 2, 4 and 8 processes. The
+// handler waits 1 ms an event ("sleep": I/O-bound; backlog
+// MEOWMX_BENCH_SLEEP_EVENTS, default 8 000) or does nothing ("noop":
+// what partitioning costs; backlog MEOWMX_BENCH_EVENTS, default 100 000).
+// Each run starts its workers at the head, waits until the group's
+// partitions are spread over all of them, then resets the subscription to
+// the start and times its catch-up. Run it with
+//
+//	go test -run '^$' -bench Group -benchtime 1x ./meowmxpgx/
+func BenchmarkGroup(b *testing.B) {
+	for _, kind := range []string{"sleep", "noop"} {
+		n := envInt("MEOWMX_BENCH_EVENTS", 100_000)
+		if kind == "sleep" {
+			n = envInt("MEOWMX_BENCH_SLEEP_EVENTS", 8_000)
+		}
+		s, pool, schema := newSchemaStore(b, nil, nil)
+		fillBacklog(b, pool, schema, n, 10)
+		for _, run := range []struct {
+			name                string
+			partitions, workers int
+		}{{"single", 0, 1}, {"group-1", 8, 1}, {"group-2", 8, 2}, {"group-4", 8, 4}, {"group-8", 8, 8}} {
+			b.Run(kind+"/"+run.name, func(b *testing.B) {
+				for i := range b.N {
+					name := fmt.Sprintf("%s-%s-%d", kind, run.name, i)
+					var workers []*child
+					for range run.workers {
+						workers = append(workers, startBenchChild(b, schema, fmt.Sprintf("%s/%d/%s", kind, run.partitions, name)))
+					}
+					waitSpread(b, s, name, run.partitions, run.workers)
+					start := time.Now()
+					require.NoError(b, s.ResetSubscription(context.Background(), name, meowmx.Position{}))
+					waitFor(b, s, name)
+					el := time.Since(start)
+					b.ReportMetric(float64(n)/el.Seconds(), "events/s")
+					for _, w := range workers {
+						w.kill()
+					}
+				}
+			})
+		}
+	}
+}
+
+// fillBacklog writes n events over n/perStream streams of type cat with
+// plain SQL, in one transaction.
+func fillBacklog(b testing.TB, pool *pgxpool.Pool, schema string, n, perStream int) {
+	b.Helper()
+	ctx := context.Background()
+	q := func(table string) string { return pgx.Identifier{schema, table}.Sanitize() }
+	_, err := pool.Exec(ctx, `INSERT INTO `+q("es_aggregates")+` (id, version, aggregate_type)
+		SELECT 'a' || g, $2::int - 1, 'cat' FROM generate_series(0, $1::int / $2::int - 1) g`, n, perStream)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `INSERT INTO `+q("es_events")+` (transaction_id, aggregate_id, version, event_type, json_data)
+		SELECT pg_current_xact_id(), 'a' || (g % ($1::int / $2::int)), g / ($1::int / $2::int), 'Meowed',
+			'{"n": 1, "text": "some payload of a typical size"}'
+		FROM generate_series(0, $1::int - 1) g`, n, perStream)
+	require.NoError(b, err)
+	_, err = pool.Exec(ctx, `ANALYZE `+q("es_events")+`; ANALYZE `+q("es_aggregates"))
+	require.NoError(b, err)
+}
+
+// startBenchChild starts a worker process of BenchmarkGroup.
+func startBenchChild(b testing.TB, schema, spec string) *child {
+	return startChild(b, schema, benchChildEnv+"="+spec)
+}
+
+// waitSpread waits until every partition of the group name is owned and
+// each of workers owns a share (or, without partitions, until it is
+// owned).
+func waitSpread(b testing.TB, s *meowmx.Store[pgx.Tx], name string, partitions, workers int) {
+	b.Helper()
+	require.Eventually(b, func() bool {
+		subs, err := s.Subscriptions(context.Background())
+		require.NoError(b, err)
+		for _, sub := range subs {
+			if sub.Name != name {
+				continue
+			}
+			if partitions == 0 {
+				return sub.Owner != nil
+			}
+			owners := map[string]int{}
+			for _, p := range sub.PartitionInfos {
+				if p.Owner == nil {
+					return false
+				}
+				owners[p.Owner.ID]++
+			}
+			return len(owners) == workers
+		}
+		return false
+	}, time.Minute, 10*time.Millisecond, "the workers of %s start", name)
+}
