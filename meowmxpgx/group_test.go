@@ -202,3 +202,22 @@ func retryableAppend(err error) bool {
 	}
 	return errors.Is(err, meowmx.ErrConcurrency)
 }
+
+// TestPartitionOfInSQL: PostgreSQL's partition of a stream, as the
+// partitions' reads compute it, is meowmx.PartitionOf's.
+func TestPartitionOfInSQL(t *testing.T) {
+	t.Parallel()
+	_, pool, _ := newSchemaStore(t, nil, nil)
+	ids := []string{"", "a", "felix", "0b3c5d6e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "ünïcødé 猫", "with space", "x\x01y"}
+	for i := range 200 {
+		ids = append(ids, fmt.Sprint("stream-", i))
+	}
+	for _, n := range []int{2, 3, 8, 1000} {
+		for _, id := range ids {
+			var got int
+			require.NoError(t, pool.QueryRow(context.Background(),
+				`SELECT (('x' || left(md5($1::text), 8))::bit(32)::bigint % $2::int)::int`, id, n).Scan(&got))
+			require.Equal(t, meowmx.PartitionOf(id, n), got, "%q of %d", id, n)
+		}
+	}
+}

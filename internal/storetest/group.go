@@ -10,12 +10,46 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxdriver"
 )
 
 func runGroups[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("GroupShare", func(t *testing.T) { t.Parallel(); testGroupShare(t, b) })
 	t.Run("GroupPartitionsFixed", func(t *testing.T) { t.Parallel(); testGroupPartitionsFixed(t, b) })
 	t.Run("GroupOps", func(t *testing.T) { t.Parallel(); testGroupOps(t, b) })
+	t.Run("GroupReadPartition", func(t *testing.T) { t.Parallel(); testGroupReadPartition(t, b) })
+}
+
+// testGroupReadPartition: the driver's read of a partition returns the
+// events whose stream PartitionOf puts in it, all of them, in order.
+func testGroupReadPartition[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	ids := []string{"", "a", "ünïcødé 猫", "with space", "0b3c5d6e-1f2a-4b5c-8d9e-0f1a2b3c4d5e"}
+	for i := range 60 {
+		ids = append(ids, fmt.Sprint("p", i))
+	}
+	for _, id := range ids[1:] {
+		_, err := s.Append(ctx, cat(id), meowmx.AnyVersion, ev("Born", `{}`), ev("Grown", `{}`))
+		require.NoError(t, err)
+	}
+	all := allOf(t, s, "cat")
+	for _, n := range []int{2, 7} {
+		var union []*meowmx.RecordedEvent
+		for p := range n {
+			got, err := s.Driver().Executor().EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
+				AggregateTypes: []string{"cat"}, Partition: p, Partitions: n, Limit: 1000})
+			require.NoError(t, err)
+			for i, e := range got {
+				require.Equal(t, meowmx.PartitionOf(e.StreamID.ID, n), p, "%s read in partition %d of %d", e.StreamID, p, n)
+				if i > 0 {
+					require.Negative(t, got[i-1].Position.Compare(e.Position), "in order")
+				}
+			}
+			union = append(union, got...)
+		}
+		require.Len(t, union, len(all), "every event is in one partition of %d", n)
+	}
 }
 
 // exclusive checks that no two handler calls for one partition overlap,
