@@ -205,7 +205,9 @@ func (w *worker[TTx]) wait(ctx context.Context, o *ownership, h *meowmxdriver.Ho
 		o.recheck = min(max(time.Millisecond, 2*o.recheck), w.c.PollInterval, recheckMax)
 		return sleep(ctx, o.recheck) // own's loop checks the drain
 	}
-	t := time.NewTimer(o.pollDelay)
+	// An idle owner wakes in time to renew its lease before it lapses
+	// (own's loop renews it), however long the poll back-off has grown.
+	t := time.NewTimer(min(o.pollDelay, w.c.LeaseTimeout/3))
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

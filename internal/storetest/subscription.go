@@ -30,6 +30,7 @@ func runSubscriptions[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("SubscriptionOps", func(t *testing.T) { t.Parallel(); testSubscriptionOps(t, b) })
 	t.Run("SubscriptionStandby", func(t *testing.T) { t.Parallel(); testSubscriptionStandby(t, b) })
 	t.Run("CommitAdvance", func(t *testing.T) { t.Parallel(); testCommitAdvance(t, b) })
+	t.Run("SubscriptionIdleLease", func(t *testing.T) { t.Parallel(); testSubscriptionIdleLease(t, b) })
 }
 
 // running is a subscription run in a goroutine.
@@ -672,4 +673,29 @@ func testCommitAdvance[TTx any](t *testing.T, b Backend[TTx]) {
 		require.Error(t, err, "a transaction that has ended cannot advance a checkpoint")
 		require.Equal(t, from, checkpoint())
 	})
+}
+
+// testSubscriptionIdleLease: an owner with nothing to do keeps its lease,
+// even when its poll back-off grows past the lease's timeout.
+func testSubscriptionIdleLease[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	var rec recorder
+	start(t, s, &meowmx.SubscriptionConfig[TTx]{Name: "idle", Handler: handlerOf[TTx](&rec),
+		LockInterval: 20 * time.Millisecond, LeaseTimeout: 300 * time.Millisecond,
+		PollInterval: 50 * time.Millisecond, MaxPollInterval: 5 * time.Second})
+	wait(t, s, "idle")
+	var first string
+	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		subs, err := s.Subscriptions(ctx)
+		require.NoError(t, err)
+		if first == "" && subs[0].Owner != nil {
+			first = subs[0].Owner.ID
+		}
+		if first != "" {
+			require.NotNil(t, subs[0].Owner, "the idle owner's lease lapsed")
+			require.Equal(t, first, subs[0].Owner.ID)
+		}
+	}
+	require.NotEmpty(t, first)
 }
