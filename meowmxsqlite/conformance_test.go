@@ -32,6 +32,7 @@ func open(t *testing.T, path string, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] 
 // directory.
 func backend() storetest.Backend[*sql.Tx] {
 	return storetest.Backend[*sql.Tx]{
+		SharedFile: true,
 		NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
 			t.Helper()
 			store := open(t, "", cfg)

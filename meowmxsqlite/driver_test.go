@@ -47,6 +47,7 @@ func TestConformanceNew(t *testing.T) {
 		return store(t, d, cfg)
 	}
 	storetest.Run(t, storetest.Backend[*sql.Tx]{
+		SharedFile: true,
 		NewStore: func(t *testing.T, cfg *meowmx.Config) *meowmx.Store[*sql.Tx] {
 			s := newStore(t, cfg)
 			_, err := s.Migrate(context.Background(), nil)

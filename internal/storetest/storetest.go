@@ -25,6 +25,12 @@ type Backend[TTx any] struct {
 	// database with plain SQL, as a writer that is not meowmx would: no
 	// notification.
 	InsertEvent func(t *testing.T, s *meowmx.Store[TTx], stream meowmx.StreamID)
+	// SharedFile is set when the stores of Reopen share one database
+	// file (SQLite): their writes queue on the file's lock, with back-off,
+	// and a loaded machine (-race, other tests) delays them by seconds.
+	// GroupShare then checks what its members handled, not how fast they
+	// rebalance.
+	SharedFile bool
 }
 
 // Run runs the whole suite.
