@@ -146,7 +146,13 @@ func testGroupShare[TTx any](t *testing.T, b Backend[TTx]) {
 	const partitions = 8
 	x := newExclusive()
 	member := func(st *meowmx.Store[TTx]) *running {
-		return start(t, st, groupConfig("g", partitions, groupHandler(st, "g", partitions, x, 0)))
+		c := groupConfig("g", partitions, groupHandler(st, "g", partitions, x, 0))
+		if b.SharedFile {
+			// Members' records must not lapse while their writes queue
+			// on the file's lock (no member dies here).
+			c.LeaseTimeout = time.Minute
+		}
+		return start(t, st, c)
 	}
 
 	var wg sync.WaitGroup

@@ -682,11 +682,11 @@ func testSubscriptionIdleLease[TTx any](t *testing.T, b Backend[TTx]) {
 	s := b.NewStore(t, nil)
 	var rec recorder
 	start(t, s, &meowmx.SubscriptionConfig[TTx]{Name: "idle", Handler: handlerOf[TTx](&rec),
-		LockInterval: 20 * time.Millisecond, LeaseTimeout: 300 * time.Millisecond,
-		PollInterval: 50 * time.Millisecond, MaxPollInterval: 5 * time.Second})
+		LockInterval: 50 * time.Millisecond, LeaseTimeout: 3 * time.Second,
+		PollInterval: 50 * time.Millisecond, MaxPollInterval: time.Minute})
 	wait(t, s, "idle")
 	var first string
-	for deadline := time.Now().Add(2 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		subs, err := s.Subscriptions(ctx)
 		require.NoError(t, err)
 		if first == "" && subs[0].Owner != nil {
