@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
@@ -176,7 +175,7 @@ func (m *member[TTx]) rebalance(ctx context.Context) error {
 	}
 	if !slices.Equal(owned, m.owned) {
 		m.owned = owned
-		m.log.InfoContext(ctx, "meowmx: consumer group: this member's partitions", "partitions", formatInts(owned), "members", of)
+		m.log.InfoContext(ctx, "meowmx: consumer group: this member's partitions", "partitions", owned, "members", of)
 	}
 	return nil
 }
@@ -214,12 +213,4 @@ func (m *member[TTx]) failed(ctx context.Context, msg string, err error) {
 		m.failing, level = true, slog.LevelWarn
 	}
 	m.log.Log(ctx, level, msg, "err", err, "retry_in", m.c.LockInterval)
-}
-
-func formatInts(ps []int) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = fmt.Sprint(p)
-	}
-	return strings.Join(s, ",")
 }
