@@ -137,7 +137,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
 				  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
 				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
-				  AND (s.group_name IS NULL OR `+partitionSQL("e.aggregate_id", "s.partition_count")+` = s.partition_no)
+				  AND (s.group_name IS NULL OR `+partitionSQL("e", "s.partition_count")+` = s.partition_no)
 				  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
 				ORDER BY e.transaction_id, e.id LIMIT $1) x) c
 		ORDER BY s.subscription_name`), p.LagCap+1, e.d.quoted+".es_events")
@@ -332,7 +332,7 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 	err := e.db.QueryRow(ctx, e.r(`SELECT e.transaction_id, e.id
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE true`+filterSQL(1)+`
-		  AND ($3::int < 2 OR `+partitionSQL("e.aggregate_id", "$3::int")+` = $4::int)
+		  AND ($3::int < 2 OR `+partitionSQL("e", "$3::int")+` = $4::int)
 		ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1`),
 		nullableArray(p.AggregateTypes), nullableArray(p.EventTypes), p.Partitions, p.Partition).Scan(&pos.TransactionID, &pos.EventID)
 	if errors.Is(err, pgx.ErrNoRows) {
