@@ -262,6 +262,9 @@ func (a *app) readAll(ctx context.Context, b *backend, p *printer, typ, from, to
 		opts.After = *after
 	}
 	opts.Follow = tail
+	// A one-shot read shows what was committed before it, also behind a
+	// transaction that was still open then (PostgreSQL's commit horizon).
+	opts.AwaitOlder = 5 * time.Second
 	n := 0
 	for ev, err := range b.IterAll(ctx, opts) {
 		if err != nil {
