@@ -362,13 +362,13 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 	if limit <= 0 {
 		limit = 5
 	}
-	rows, err := e.db.Query(ctx, `SELECT pid, state, application_name, xid, since, age, query FROM (
-			SELECT pid, COALESCE(state, '') AS state, COALESCE(application_name, '') AS application_name,
+	rows, err := e.db.Query(ctx, `SELECT pid, state, datname, application_name, xid, since, age, query FROM (
+			SELECT pid, COALESCE(state, '') AS state, COALESCE(datname, '') AS datname, COALESCE(application_name, '') AS application_name,
 				backend_xid::text::bigint AS xid, xact_start AS since, now() - xact_start AS age,
 				left(COALESCE(query, ''), 500) AS query, age(backend_xid) AS xid_age
 			FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
 			UNION ALL
-			SELECT 0, 'prepared', gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
+			SELECT 0, 'prepared', database, gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
 			FROM pg_prepared_xacts) h
 		WHERE age >= $1::interval
 		ORDER BY xid_age DESC LIMIT $2`, p.OlderThan, limit)
@@ -378,7 +378,7 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.HorizonHolder, error) {
 		var h meowmxtype.HorizonHolder
 		var xid int64
-		err := row.Scan(&h.PID, &h.State, &h.Application, &xid, &h.TransactionStart, &h.Age, &h.Query)
+		err := row.Scan(&h.PID, &h.State, &h.Database, &h.Application, &xid, &h.TransactionStart, &h.Age, &h.Query)
 		h.TransactionID = uint64(xid)
 		return &h, err
 	})

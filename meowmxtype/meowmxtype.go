@@ -213,6 +213,10 @@ type HorizonHolder struct {
 	// State is pg_stat_activity.state, such as "idle in transaction", or
 	// "prepared".
 	State string
+	// Database is the database the session is connected to
+	// (pg_stat_activity.datname; a prepared transaction's database): a
+	// transaction in any database of the server holds the horizon back.
+	Database string
 	// Application is the session's application_name (a prepared
 	// transaction's gid).
 	Application string

@@ -30,7 +30,7 @@ adopted. --aggregate-id-type applies when the tables are first created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			b, err := a.openNoMigrate(ctx)
+			b, err := a.openFor(ctx, openMigrate)
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,8 @@ after it, --to stops at it. --tail keeps watching for new events until Ctrl-C.`,
 			if limit < 0 {
 				return usagef("--limit %d is negative", limit)
 			}
-			b, err := a.open(ctx)
+			a.long = tail
+			b, err := a.openFor(ctx, openRead)
 			if err != nil {
 				return err
 			}
@@ -299,7 +300,8 @@ func (a *app) subCmd() *cobra.Command {
 		Example: `  meowmx sub          # in one terminal
   meowmx update-cat blanco   # in another`,
 		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		PreRun: func(*cobra.Command, []string) { a.long = true },
+		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, _ []string) error {
 			head, err := headPosition(ctx, b)
 			if err != nil {
 				return err

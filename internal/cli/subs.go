@@ -34,7 +34,8 @@ subscription is created.`,
   meowmx worker --name cat-printer --type cat
   meowmx worker --name fanout --partitions 8`,
 		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		PreRun: func(*cobra.Command, []string) { a.long = true },
+		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, _ []string) error {
 			var types []string
 			if typ != "" {
 				types = []string{typ}
@@ -82,7 +83,7 @@ events.`,
   meowmx subs parked printer
   meowmx subs replay printer`,
 		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, _ []string) error {
 			subs, err := b.Subscriptions(ctx)
 			if err != nil {
 				return err
@@ -142,8 +143,12 @@ events.`,
 					}
 				}
 				for _, h := range s.HorizonHeldBy {
-					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",
-						h.PID, h.State, h.Age.Round(time.Second), oneLine(fmt.Errorf("%s", h.Query)))
+					app := h.Application
+					if app == "" {
+						app = "-"
+					}
+					fmt.Fprintf(a.out(), "  held back by pid %d in database %s, application %s (%s, transaction open %s, xid %d): %s\n",
+						h.PID, h.Database, app, h.State, h.Age.Round(time.Second), h.TransactionID, oneLine(fmt.Errorf("%s", h.Query)))
 				}
 			}
 			return nil
@@ -187,7 +192,7 @@ the beginning). A running worker picks the new checkpoint up at once.`,
 		Short:   "List the events a subscription parked",
 		Example: `  meowmx subs parked printer`,
 		Args:    cobra.ExactArgs(1),
-		RunE: a.withBackend(func(ctx context.Context, b *backend, args []string) error {
+		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, args []string) error {
 			evs, err := b.ParkedEvents(ctx, args[0])
 			if err != nil {
 				return err
@@ -238,7 +243,7 @@ ids are given): its running worker hands them to the handler again, in order.`,
 		Short:   "Delete a subscription and its parked events",
 		Example: `  meowmx subs delete printer`,
 		Args:    cobra.ExactArgs(1),
-		RunE: a.withBackend(func(ctx context.Context, b *backend, args []string) error {
+		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, args []string) error {
 			if err := b.DeleteSubscription(ctx, args[0]); err != nil {
 				return err
 			}
