@@ -53,6 +53,19 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// messageError gives err another message, keeping what it matches.
+type messageError struct {
+	msg string
+	err error
+}
+
+func (e messageError) Error() string { return e.msg }
+func (e messageError) Unwrap() error { return e.err }
+
+// withMessage returns err with msg as its message: for errors whose own
+// message the command says better, without repeating it.
+func withMessage(err error, msg string) error { return messageError{msg: msg, err: err} }
+
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // Run runs the meowmx command line with args (without the program name)

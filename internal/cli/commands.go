@@ -367,8 +367,8 @@ changed after it was loaded.`,
 			if err != nil {
 				var ce *meowmx.ConcurrencyError
 				if errors.As(err, &ce) {
-					return fmt.Errorf("conflict: %s changed after it was loaded (loaded at version %s, now at %d); run again to reload: %w",
-						name, version, ce.Actual, err)
+					return withMessage(err, fmt.Sprintf("conflict: %s changed after it was loaded (loaded at version %s, now at %d); run again to reload",
+						name, version, ce.Actual))
 				}
 				return err
 			}

@@ -47,6 +47,10 @@ type subscription struct {
 	handle func(ctx context.Context, evs []*meowmx.RecordedEvent) error
 }
 
+// lockInterval is how often the CLI's workers try to take their
+// subscription's lease, and retry after a database error.
+const lockInterval = 200 * time.Millisecond
+
 // runner returns a function that runs subscriptions on s, whatever its
 // transaction type.
 func runner[TTx any](s *meowmx.Store[TTx]) func(context.Context, subscription) error {
@@ -61,7 +65,7 @@ func runner[TTx any](s *meowmx.Store[TTx]) func(context.Context, subscription) e
 				return sub.handle(ctx, evs)
 			}),
 			PollInterval: 50 * time.Millisecond,
-			LockInterval: 200 * time.Millisecond,
+			LockInterval: lockInterval,
 		})
 	}
 }

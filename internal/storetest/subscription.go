@@ -28,6 +28,7 @@ func runSubscriptions[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("SubscriptionPark", func(t *testing.T) { t.Parallel(); testSubscriptionPark(t, b, false) })
 	t.Run("SubscriptionParkPass", func(t *testing.T) { t.Parallel(); testSubscriptionPark(t, b, true) })
 	t.Run("SubscriptionOps", func(t *testing.T) { t.Parallel(); testSubscriptionOps(t, b) })
+	t.Run("SubscriptionReplayTwice", func(t *testing.T) { t.Parallel(); testReplayTwice(t, b) })
 	t.Run("SubscriptionStandby", func(t *testing.T) { t.Parallel(); testSubscriptionStandby(t, b) })
 	t.Run("CommitAdvance", func(t *testing.T) { t.Parallel(); testCommitAdvance(t, b) })
 	t.Run("SubscriptionIdleLease", func(t *testing.T) { t.Parallel(); testSubscriptionIdleLease(t, b) })
