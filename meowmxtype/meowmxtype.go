@@ -22,7 +22,9 @@ import (
 
 // StreamID names a stream: the aggregate type (its category, such as
 // "order") and the aggregate id. Aggregate ids are unique across types: an
-// id belongs to the type it was first written with.
+// id belongs to the type it was first written with. Both are non-empty
+// UTF-8 without NUL, at most meowmx.MaxNameLength (1024) bytes, on every
+// backend.
 type StreamID struct {
 	Type string
 	ID   string

@@ -299,7 +299,7 @@ func (a *app) subCmd() *cobra.Command {
 		Long:  `Print every event appended from now on, until Ctrl-C.`,
 		Example: `  meowmx sub          # in one terminal
   meowmx update-cat blanco   # in another`,
-		Args: cobra.NoArgs,
+		Args:   cobra.NoArgs,
 		PreRun: func(*cobra.Command, []string) { a.long = true },
 		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, _ []string) error {
 			head, err := headPosition(ctx, b)

@@ -41,7 +41,7 @@ subscription is deleted while it runs.`,
 		Example: `  meowmx worker --name printer
   meowmx worker --name cat-printer --type cat
   meowmx worker --name fanout --partitions 8`,
-		Args: cobra.NoArgs,
+		Args:   cobra.NoArgs,
 		PreRun: func(*cobra.Command, []string) { a.long = true },
 		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, _ []string) error {
 			var types []string
