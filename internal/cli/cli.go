@@ -99,8 +99,11 @@ func Run(ctx context.Context, args []string, env Env) int {
 	return exitFailure
 }
 
+// oneLine returns err's message on one line, without the "meowmx: "
+// prefixes of the errors it wraps (the command adds one).
 func oneLine(err error) string {
 	s := strings.TrimPrefix(err.Error(), "meowmx: ")
+	s = strings.ReplaceAll(s, ": meowmx: ", ": ")
 	return strings.Join(strings.Fields(s), " ")
 }
 

@@ -164,7 +164,19 @@ func (a *app) openFor(ctx context.Context, mode openMode) (*backend, error) {
 		if err != nil {
 			return nil, err
 		}
-		if mode == openWrite || (mode == openRead && !readOnly) {
+		if readOnly {
+			// A file without the tables (another process may be creating
+			// them this moment) is opened for writing, as a new one.
+			_, err := b.ReadAll(ctx, &meowmx.ReadAllOpts{Limit: 1})
+			if !errors.Is(err, meowmx.ErrNotMigrated) {
+				return b, nil
+			}
+			b.close()
+			if b, err = openSQLite(ctx, db, false, cfg); err != nil {
+				return nil, err
+			}
+		}
+		if mode != openMigrate {
 			if _, err := b.Migrate(ctx, nil); err != nil {
 				b.close()
 				return nil, err
