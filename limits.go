@@ -61,3 +61,12 @@ func prefix(s string, n int) string {
 	}
 	return s[:n]
 }
+
+// quoteShort quotes s for an error message, cut to its first 32 bytes:
+// user input is never repeated whole.
+func quoteShort(s string) string {
+	if p := prefix(s, 32); p != s {
+		return strconv.Quote(p) + "…"
+	}
+	return strconv.Quote(s)
+}

@@ -125,7 +125,11 @@ func ParsePosition(s string) (Position, error) {
 			return Position{TransactionID: t, EventID: i}, nil
 		}
 	}
-	return Position{}, &ArgumentError{Arg: "position", Reason: fmt.Sprintf("%q is not transaction_id:event_id", s)}
+	shown := s
+	if len(shown) > 48 { // user input is never repeated whole
+		shown = shown[:48] + "…"
+	}
+	return Position{}, &ArgumentError{Arg: "position", Reason: fmt.Sprintf("%q is not transaction_id:event_id", shown)}
 }
 
 // ExpectedVersion is what an append expects of its stream: a version

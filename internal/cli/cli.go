@@ -165,7 +165,7 @@ func newRoot(app *app) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			cmd, _, err := root.Find(args)
 			if err != nil || cmd == nil {
-				return usagef("unknown help topic %q", strings.Join(args, " "))
+				return usagef("unknown help topic %s", short(strings.Join(args, " ")))
 			}
 			return cmd.Help()
 		}})

@@ -199,7 +199,7 @@ func parseVersionFlag(name, s string) (*int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return nil, usagef("--%s %q: want a version (0 or more) when reading a stream", name, s)
+		return nil, usagef("--%s %s: want a version (0 or more) when reading a stream", name, short(s))
 	}
 	return &v, nil
 }
@@ -210,7 +210,7 @@ func parsePositionFlag(name, s string) (*meowmx.Position, error) {
 	}
 	p, err := meowmx.ParsePosition(s)
 	if err != nil {
-		return nil, usagef("--%s %q: want a position transaction_id:event_id when reading a category or all events", name, s)
+		return nil, usagef("--%s %s: want a position transaction_id:event_id when reading a category or all events", name, short(s))
 	}
 	return &p, nil
 }

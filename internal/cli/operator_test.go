@@ -164,6 +164,18 @@ func TestBadInputExitCodes(t *testing.T) {
 				require.Contains(t, r.stderr, "100000 bytes")
 				require.Contains(t, r.stderr, "1024")
 			}
+			for _, args := range [][]string{
+				{"append", "--type", "cat", "--id", "x", "--event", "E", "--data", `{}`, "--expected-version", long},
+				{"read", "--type", "cat", "--from", long},
+				{"read", "--id", "x", "--to", long},
+				{"subs", "reset", "x", "--to", long},
+				{"subs", "replay", "x", long},
+			} {
+				r := run(t, db, "", args...)
+				require.Equal(t, 2, r.code, r.stderr)
+				requireOneLine(t, r)
+				require.Less(t, len(r.stderr), 300, "the input is not repeated whole: %s", r.stderr)
+			}
 			r := run(t, db, "", "read", "--json")
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Empty(t, r.stdout, "nothing was written")

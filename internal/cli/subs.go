@@ -255,7 +255,7 @@ ids are given): its running worker hands them to the handler again, in order.`,
 			for _, s := range args[1:] {
 				id, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
-					return usagef("event id %q: want a number", s)
+					return usagef("event id %s: want a number", short(s))
 				}
 				opts.EventIDs = append(opts.EventIDs, id)
 			}
