@@ -110,7 +110,8 @@ func (a *app) subsCmd() *cobra.Command {
 		Long: `List the subscriptions: checkpoint position, lag (events behind the head),
 events waiting behind an open transaction (PostgreSQL), and parked events.
 When an open transaction holds the commit horizon back, the sessions holding it
-are listed. Subcommands reset a subscription, and list and replay its parked
+are listed: pid, database, application_name, state and transaction age (a
+transaction in any database of the server holds it back). Subcommands reset a subscription, and list and replay its parked
 events.`,
 		Example: `  meowmx subs
   meowmx subs reset printer
