@@ -353,3 +353,29 @@ func TestSubsNamesHorizonHolder(t *testing.T) {
 	require.NoError(t, tx.Rollback(ctx))
 	w.stop(t)
 }
+
+// TestWorkerCheckpointAhead: a worker whose checkpoint is ahead of the
+// database (a restored dump) exits 1 and says which command moves it back,
+// not a Go function.
+func TestWorkerCheckpointAhead(t *testing.T) {
+	t.Parallel()
+	pool, schema := dbtest.Schema(t)
+	u, err := url.Parse(dbtest.DatabaseURL())
+	require.NoError(t, err)
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	db := u.String()
+	r := run(t, db, "", "migrate")
+	require.Equal(t, 0, r.code, r.stderr)
+	r = run(t, db, "", "append", "--type", "cat", "--id", "a", "--event", "E", "--data", `{}`)
+	require.Equal(t, 0, r.code, r.stderr)
+	startWorker(t, db, "dump").stop(t)
+	_, err = pool.Exec(context.Background(), `UPDATE `+pgx.Identifier{schema}.Sanitize()+`.es_event_subscriptions
+		SET last_transaction_id = (pg_current_xact_id()::text::bigint + 1000000000)::text::xid8 WHERE subscription_name = 'dump'`)
+	require.NoError(t, err)
+	r = run(t, db, "", "worker", "--name", "dump")
+	require.Equal(t, 1, r.code, r.stderr)
+	require.Contains(t, r.stderr, "meowmx subs reset dump --to")
+	require.NotContains(t, r.stderr, "ResetSubscription")
+}
