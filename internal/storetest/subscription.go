@@ -549,6 +549,8 @@ func testSubscriptionOps[TTx any](t *testing.T, b Backend[TTx]) {
 	require.ErrorIs(t, s.ResetSubscription(ctx, "nope", meowmx.Position{}), meowmx.ErrSubscriptionNotFound)
 	require.ErrorIs(t, s.DeleteSubscription(ctx, "nope"), meowmx.ErrSubscriptionNotFound)
 	require.ErrorIs(t, s.ResetSubscription(ctx, "", meowmx.Position{}), meowmx.ErrInvalidArgument)
+	require.ErrorIs(t, s.ResetSubscription(ctx, "ops", meowmx.Position{TransactionID: 1 << 60, EventID: 1}), meowmx.ErrInvalidArgument,
+		"a position after the last event is refused")
 
 	// Deleting it stops its worker.
 	require.NoError(t, s.DeleteSubscription(ctx, "ops"))
