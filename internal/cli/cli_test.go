@@ -169,6 +169,7 @@ func TestUpdateCatConflict(t *testing.T) {
 			require.Error(t, err)
 			require.Equal(t, 3, second.ProcessState.ExitCode())
 			require.Contains(t, secondErr.String(), "conflict: felix changed after it was loaded")
+			require.Equal(t, 1, strings.Count(secondErr.String(), "meowmx:"), "one prefix: %s", secondErr.String())
 			require.Equal(t, 1, strings.Count(secondErr.String(), "\n"))
 		})
 	}
