@@ -327,7 +327,7 @@ func TestWorkerAndSubs(t *testing.T) {
 			r = run(t, db, "", "subs", "reset", "w1")
 			require.Equal(t, 0, r.code, r.stderr)
 			r = run(t, db, "", "subs")
-			require.Regexp(t, `w1\s+0:0\s+2\s+\d+s\s`, r.stdout, "after a reset the worker is 2 events behind, the oldest recorded seconds ago")
+			require.Regexp(t, `w1\s+0:0\s+2\s+(\d+h)?(\d+m)?\d+s\s`, r.stdout, "after a reset the worker is 2 events behind, the oldest recorded seconds ago")
 			r = run(t, db, "", "subs", "parked", "w1")
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Contains(t, r.stdout, "no parked events")
