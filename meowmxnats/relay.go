@@ -357,7 +357,9 @@ func (r *relay) publish(ctx context.Context, evs []*meowmx.RecordedEvent) error 
 		}
 		if len(futs)-acked >= r.c.Window {
 			wait()
-			continue // check failure first
+			if failure != nil {
+				break
+			}
 		}
 		f, err := r.js.PublishMsgAsync(r.message(ev), jetstream.WithRetryAttempts(0), jetstream.WithStallWait(r.c.AckTimeout))
 		if err != nil {
