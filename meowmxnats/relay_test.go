@@ -248,8 +248,8 @@ func TestRelayRefusesStream(t *testing.T) {
 		name string
 		c    *meowmxnats.Config
 	}{
-		{"SubjectsMissing", &meowmxnats.Config{Stream: "OTHER"}},                      // all types: meowmx.*.* not covered
-		{"OtherPrefix", &meowmxnats.Config{Stream: "OTHER", SubjectPrefix: "shop"}},   // shop.*.*
+		{"SubjectsMissing", &meowmxnats.Config{Stream: "OTHER"}},                    // all types: meowmx.*.* not covered
+		{"OtherPrefix", &meowmxnats.Config{Stream: "OTHER", SubjectPrefix: "shop"}}, // shop.*.*
 		{"TypeMissing", &meowmxnats.Config{Stream: "OTHER", AggregateTypes: []string{"cat", "dog"}}},
 		{"CreateOverlapping", &meowmxnats.Config{Stream: "NEW", AggregateTypes: []string{"cat"}}}, // meowmx.> overlaps OTHER
 		{"CreateNotCovering", &meowmxnats.Config{Stream: "NEW2",
