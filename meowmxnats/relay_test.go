@@ -31,7 +31,8 @@ const testTimeout = 60 * time.Second
 func connect(t testing.TB, url string) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, nats.ReconnectBufSize(-1), nats.MaxReconnects(-1),
-		nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true))
+		nats.ReconnectWait(50*time.Millisecond), nats.RetryOnFailedConnect(true),
+		nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})) // not on stderr
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	return nc
@@ -135,8 +136,11 @@ func requireRelayed(t testing.TB, prefix string, want []*meowmx.RecordedEvent, g
 
 func readAll[TTx any](t testing.TB, s *meowmx.Store[TTx]) []*meowmx.RecordedEvent {
 	t.Helper()
-	evs, err := s.ReadAll(context.Background(), nil)
-	require.NoError(t, err)
+	var evs []*meowmx.RecordedEvent
+	for ev, err := range s.IterAll(context.Background(), nil) {
+		require.NoError(t, err)
+		evs = append(evs, ev)
+	}
 	return evs
 }
 

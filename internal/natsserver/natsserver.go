@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -90,14 +91,20 @@ func (s *Server) URL() string { return "nats://127.0.0.1:" + strconv.Itoa(s.port
 // StoreDir is the server's JetStream store directory.
 func (s *Server) StoreDir() string { return filepath.Join(s.dir, "jetstream") }
 
-// Stop kills the server (SIGKILL: what it had not written to its store
-// is lost, as in a crash) and waits for it to exit.
+// Stop shuts the server down (SIGTERM: it closes its connections and
+// its store cleanly, as a restart by an operator does) and waits for it
+// to exit.
 func (s *Server) Stop(t testing.TB) {
 	t.Helper()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.cmd == nil {
 		t.Fatal("natsserver: Stop: not running")
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.exited:
+	case <-time.After(readyTimeout):
 	}
 	s.kill()
 }
