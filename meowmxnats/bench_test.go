@@ -117,7 +117,7 @@ func BenchmarkRelayBacklog(b *testing.B) {
 		}
 		start := time.Now()
 		for _, m := range msgs {
-			_, err := js.PublishMsgAsync(m)
+			_, err := js.PublishMsgAsync(m, jetstream.WithStallWait(AckTimeoutDefault)) // as the relay waits
 			require.NoError(b, err)
 		}
 		<-js.PublishAsyncComplete()
