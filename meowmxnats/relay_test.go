@@ -301,25 +301,55 @@ func (s *signal) Handle(_ context.Context, r slog.Record) error {
 func (s *signal) WithAttrs([]slog.Attr) slog.Handler { return s }
 func (s *signal) WithGroup(string) slog.Handler      { return s }
 
-// TestRelayCheckpointWaitsForAck: with NATS down, the relay tries, fails,
-// and its checkpoint stays before the events; once NATS is back they are
-// relayed.
+// TestRelayCheckpointWaitsForAck: JetStream refuses messages beyond the
+// stream's limit of 5, and the relay's checkpoint stops exactly after the
+// 5 it acknowledged; once the limit is lifted, the rest follows, each
+// event in the stream once.
 func TestRelayCheckpointWaitsForAck(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	srv := natsserver.Start(t)
 	nc := connect(t, srv.URL())
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	sc := jetstream.StreamConfig{Name: meowmxnats.StreamDefault, Subjects: []string{"meowmx.>"},
+		MaxMsgs: 5, Discard: jetstream.DiscardNew, Duplicates: time.Minute}
+	_, err = js.CreateStream(ctx, sc)
+	require.NoError(t, err)
 	s := sqliteStore(t)
-	// The stream exists; then the server goes away.
-	runOnce := &meowmxnats.Config{Logger: quietLogger()}
-	cctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- meowmxnats.Run(cctx, s, nc, runOnce) }()
-	waitFor(t, s, meowmxnats.NameDefault)
-	cancel()
-	require.NoError(t, <-done)
-	srv.Stop(t)
+	for i := range 20 {
+		_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: fmt.Sprint("c", i%3)}, meowmx.AnyVersion,
+			meowmx.EventData{Type: "Fed", Data: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+	}
+	sig := newSignal("NATS failed")
+	runRelay(t, s, nc, &meowmxnats.Config{Logger: slog.New(sig)})
+	select {
+	case <-sig.ch:
+	case <-time.After(testTimeout):
+		t.Fatal("the relay did not report JetStream's refusal")
+	}
+	subs, err := s.Subscriptions(ctx)
+	require.NoError(t, err)
+	require.Len(t, subs, 1)
+	require.Equal(t, int64(15), subs[0].Lag, "the checkpoint is not after the 5 events acknowledged")
 
+	sc.MaxMsgs = -1
+	_, err = js.UpdateStream(ctx, sc)
+	require.NoError(t, err)
+	waitFor(t, s, meowmxnats.NameDefault)
+	requireRelayed(t, "meowmx", readAll(t, s), readBack(t, js, meowmxnats.StreamDefault))
+}
+
+// TestRelayStartsWithoutNATS: a relay started while NATS is down waits
+// for it, then relays everything.
+func TestRelayStartsWithoutNATS(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := natsserver.Start(t)
+	nc := connect(t, srv.URL())
+	srv.Stop(t)
+	s := sqliteStore(t)
 	for i := range 20 {
 		_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: fmt.Sprint("c", i%3)}, meowmx.AnyVersion,
 			meowmx.EventData{Type: "Fed", Data: json.RawMessage(`{}`)})
@@ -332,11 +362,6 @@ func TestRelayCheckpointWaitsForAck(t *testing.T) {
 	case <-time.After(testTimeout):
 		t.Fatal("the relay did not report the NATS failure")
 	}
-	subs, err := s.Subscriptions(ctx)
-	require.NoError(t, err)
-	require.Len(t, subs, 1)
-	require.Equal(t, int64(20), subs[0].Lag, "the checkpoint moved without JetStream's acknowledgement")
-
 	srv.Start(t)
 	waitFor(t, s, meowmxnats.NameDefault)
 	js, err := jetstream.New(nc)
