@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"strconv"
@@ -148,37 +149,56 @@ func BenchmarkRelayBacklog(b *testing.B) {
 
 // BenchmarkRelayLatency measures the delay from an append's commit
 // (Append has returned) to the event's arrival at a JetStream consumer,
-// one event at a time, through a relay on another store (as in another
-// process: the relay is woken by NOTIFY).
+// one event at a time: "relay" through a relay on another store (as in
+// another process: the relay is woken by NOTIFY), "direct" with the
+// writer publishing the event itself, synchronously, after its commit,
+// the floor of any relay.
 func BenchmarkRelayLatency(b *testing.B) {
-	ctx := context.Background()
-	stores := benchStores(b, 2)
-	s, relayStore := stores[0], stores[1] // the writer's store and the relay's
-	srv := natsserver.Start(b)
-	nc := benchConn(b, srv.URL())
-	rctx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- Run(rctx, relayStore, nc, &Config{PollInterval: time.Second}) }()
-	defer func() { cancel(); <-done }()
-	js, err := jetstream.New(nc)
-	require.NoError(b, err)
-	var st jetstream.Stream
-	require.Eventually(b, func() bool { st, err = js.Stream(ctx, StreamDefault); return err == nil }, 30*time.Second, 10*time.Millisecond)
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	require.NoError(b, err)
-	got := make(chan time.Time, 1)
-	cc, err := cons.Consume(func(m jetstream.Msg) { got <- time.Now() })
-	require.NoError(b, err)
-	defer cc.Stop()
-	var lat []time.Duration
-	data := meowmx.EventData{Type: "Ping", Data: json.RawMessage(`{}`)}
-	for b.Loop() {
-		_, err := s.Append(ctx, meowmx.StreamID{Type: "ping", ID: "p"}, meowmx.AnyVersion, data)
-		committed := time.Now()
-		require.NoError(b, err)
-		lat = append(lat, (<-got).Sub(committed))
+	for _, mode := range []string{"relay", "direct"} {
+		b.Run(mode, func(b *testing.B) {
+			ctx := context.Background()
+			stores := benchStores(b, 2)
+			s, relayStore := stores[0], stores[1] // the writer's store and the relay's
+			srv := natsserver.Start(b)
+			nc := benchConn(b, srv.URL())
+			js, err := jetstream.New(nc)
+			require.NoError(b, err)
+			if mode == "relay" {
+				rctx, cancel := context.WithCancel(ctx)
+				done := make(chan error, 1)
+				go func() { done <- Run(rctx, relayStore, nc, &Config{Logger: slog.New(slog.DiscardHandler)}) }()
+				defer func() { cancel(); <-done }()
+			} else {
+				_, err := js.CreateStream(ctx, (&Config{SubjectPrefix: SubjectPrefixDefault, Stream: StreamDefault}).streamConfig())
+				require.NoError(b, err)
+			}
+			var st jetstream.Stream
+			require.Eventually(b, func() bool { st, err = js.Stream(ctx, StreamDefault); return err == nil }, 30*time.Second, 10*time.Millisecond)
+			cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+			require.NoError(b, err)
+			got := make(chan time.Time, 1)
+			cc, err := cons.Consume(func(m jetstream.Msg) { got <- time.Now() })
+			require.NoError(b, err)
+			defer cc.Stop()
+			r := &relay{c: &Config{SubjectPrefix: SubjectPrefixDefault}}
+			var lat []time.Duration
+			data := meowmx.EventData{Type: "Ping", Data: json.RawMessage(`{}`)}
+			stream := meowmx.StreamID{Type: "ping", ID: "p"}
+			for b.Loop() {
+				res, err := s.Append(ctx, stream, meowmx.AnyVersion, data)
+				committed := time.Now()
+				require.NoError(b, err)
+				if mode == "direct" {
+					ev := &meowmx.RecordedEvent{StreamID: stream, Type: data.Type, Data: data.Data, Version: res.Events[0].Version,
+						Position: res.Events[0].Position, RecordedAt: res.Events[0].RecordedAt}
+					_, err := js.PublishMsg(ctx, r.message(ev))
+					require.NoError(b, err)
+				}
+				lat = append(lat, (<-got).Sub(committed))
+			}
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
 	}
-	slices.Sort(lat)
-	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
-	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
 }
