@@ -221,7 +221,10 @@ func (c *Config) withDefaults() (*Config, error) {
 // publishing at the first sign of a lost connection (a disconnect, a
 // reconnect, a publish that failed) and starts again, after the
 // acknowledged events, once NATS is back, so a later event is not stored
-// before an earlier one that was lost. Give it a connection made with
+// before an earlier one that was lost; should JetStream itself refuse an
+// event and store a later one of its stream (a cluster's stream leader
+// changing between the two, say), the relay logs the broken order as an
+// error. Give it a connection made with
 // nats.ReconnectBufSize(-1): a reconnect buffer sends, after a reconnect,
 // what was published while disconnected, ahead of what the relay sends
 // again (Run logs a warning otherwise). Retries are
@@ -332,14 +335,25 @@ func (r *relay) publish(ctx context.Context, evs []*meowmx.RecordedEvent) error 
 	futs := make([]jetstream.PubAckFuture, 0, len(evs))
 	acked := 0
 	var failure error
+	var failed map[string]bool // subjects of the publishes that failed
 	wait := func() {
 		f := futs[acked]
 		select {
 		case <-f.Ok():
+			if failed[f.Msg().Subject] {
+				// An earlier event of this stream failed and this one was
+				// stored: sent again, the earlier one comes after it.
+				r.log.ErrorContext(ctx, "meowmxnats: JetStream stored an event after an earlier one of its stream failed; "+
+					"unless the earlier one was stored after all, the stream's order in JetStream is broken", "subject", f.Msg().Subject, "event", evs[acked].Position.String())
+			}
 		case err := <-f.Err():
 			if failure == nil {
 				failure = &PublishError{Subject: f.Msg().Subject, Position: evs[acked].Position, Err: err}
 			}
+			if failed == nil {
+				failed = map[string]bool{}
+			}
+			failed[f.Msg().Subject] = true
 		case <-ctx.Done():
 			if failure == nil {
 				failure = ctx.Err()
