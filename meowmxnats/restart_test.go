@@ -86,13 +86,52 @@ func TestRelayRestarts(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// busy appends a backlog and waits until the relay is relaying it, so
+	// that the disruption that follows comes while publishes await their
+	// acknowledgement and checkpoints their commit: what was acknowledged
+	// and not checkpointed is sent again, and must not be stored twice.
+	checkNC := connect(t, srv.URL())
+	checkJS, err := jetstream.New(checkNC)
+	require.NoError(t, err)
+	stored := func() uint64 {
+		st, err := checkJS.Stream(ctx, meowmxnats.StreamDefault)
+		if err != nil {
+			return 0
+		}
+		info, err := st.Info(ctx)
+		if err != nil {
+			return 0
+		}
+		return info.State.Msgs
+	}
+	bulk := 0
+	busy := func() {
+		from := stored()
+		for range 20 {
+			evs := make([]meowmx.EventData, 200)
+			for i := range evs {
+				evs[i] = meowmx.EventData{Type: "Bulk", Data: json.RawMessage(`{}`)}
+			}
+			_, err := ws.Append(ctx, meowmx.StreamID{Type: "bulk", ID: fmt.Sprint("b.", bulk)}, meowmx.NoStream, evs...)
+			require.NoError(t, err)
+			bulk++
+		}
+		deadline := time.Now().Add(testTimeout)
+		for stored() < from+500 {
+			require.True(t, time.Now().Before(deadline), "the relay is not relaying")
+			time.Sleep(time.Millisecond)
+		}
+	}
 	appended(200)
+	busy()
 	t.Log("restarting nats-server")
 	srv.Restart(t)
 	appended(200)
+	busy()
 	t.Log("restarting PostgreSQL")
 	pg.Restart(t, pgcluster.Fast)
 	appended(200)
+	busy()
 	t.Log("stopping both")
 	srv.Stop(t)
 	pg.Restart(t, pgcluster.Immediate)
