@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -265,8 +266,8 @@ func Run[TTx any](ctx context.Context, store *meowmx.Store[TTx], nc *nats.Conn, 
 			return r.publish(ctx, evs)
 		}),
 	}
-	backoff := 100 * time.Millisecond
-	failing := false
+	const firstBackoff = 100 * time.Millisecond
+	backoff := firstBackoff
 	for ctx.Err() == nil {
 		err := r.ensureStream(ctx)
 		if err == nil {
@@ -283,10 +284,10 @@ func Run[TTx any](ctx context.Context, store *meowmx.Store[TTx], nc *nats.Conn, 
 		case !errors.Is(err, ErrPublish) && !r.natsError(err):
 			return err
 		}
-		if !failing {
+		if !r.failing.Swap(true) {
+			backoff = firstBackoff // it had been working: a new outage
 			log.WarnContext(ctx, "meowmxnats: NATS failed; the relay waits and starts again after the last acknowledged event",
 				"err", err, "retry_in", backoff)
-			failing = true
 		} else {
 			log.DebugContext(ctx, "meowmxnats: NATS still failing", "err", err, "retry_in", backoff)
 		}
@@ -298,9 +299,6 @@ func Run[TTx any](ctx context.Context, store *meowmx.Store[TTx], nc *nats.Conn, 
 		case <-t.C:
 		}
 		backoff = min(2*backoff, RetryBackoffMax)
-		if r.nc.IsConnected() {
-			backoff = 100 * time.Millisecond
-		}
 	}
 	return nil
 }
@@ -311,6 +309,8 @@ type relay struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	log *slog.Logger
+	// failing is set when NATS failed, until a batch is acknowledged.
+	failing atomic.Bool
 }
 
 // natsError tells whether an error that ended ensureStream came from NATS
@@ -384,6 +384,9 @@ func (r *relay) publish(ctx context.Context, evs []*meowmx.RecordedEvent) error 
 	}
 	for acked < len(futs) {
 		wait()
+	}
+	if failure == nil && r.failing.CompareAndSwap(true, false) {
+		r.log.InfoContext(ctx, "meowmxnats: JetStream acknowledges again; relaying")
 	}
 	return failure
 }
