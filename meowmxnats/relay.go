@@ -236,7 +236,11 @@ func (c *Config) withDefaults() (*Config, error) {
 // have seen for its stream (ids increase within a stream).
 //
 // NATS failures (the server down, restarting, or slow to acknowledge)
-// and database failures are logged and retried with back-off. Run
+// and database failures are logged and retried with back-off: a NATS
+// failure ends the subscription's run, which the store logs as a
+// subscription (or consumer group) stopped, and Run starts it again, up to
+// RetryBackoffMax later; the lease is released meanwhile, so a relay
+// standing by in another process may take over. Run
 // returns a *StreamConfigError when the stream exists but cannot hold the
 // relay's subjects, an error matching meowmx.ErrInvalidArgument for a
 // bad config, and RunSubscription's other errors.
