@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
-	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -18,13 +17,21 @@ import (
 
 func TestRelay(t *testing.T) {
 	t.Parallel()
+	for name, db := range databases(t) {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testRelay(t, db)
+		})
+	}
+}
+
+func testRelay(t *testing.T, db string) {
 	srv := natsserver.Start(t)
 	nc, err := nats.Connect(srv.URL())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
-	db := filepath.Join(t.TempDir(), "meowmx.db")
 	for _, a := range [][]string{{"cat", "a"}, {"cat", "b.x"}, {"dog", "c"}} {
 		r := run(t, db, "", "append", "--type", a[0], "--id", a[1], "--event", "Adopted", "--data", `{}`)
 		require.Equal(t, 0, r.code, r.stderr)
@@ -44,7 +51,7 @@ func TestRelay(t *testing.T) {
 		}
 		info, err := s.Info(ctx)
 		return err == nil && info.State.Msgs == 2
-	}, 30*time.Second, 50*time.Millisecond, "the relay did not publish the cats: %s", &out)
+	}, 90*time.Second, 50*time.Millisecond, "the relay did not publish the cats: %s", &out) // the shared server's horizon may be held back
 	s, err := js.Stream(ctx, "MEOWMX")
 	require.NoError(t, err)
 	require.Equal(t, []string{"shop.>"}, s.CachedInfo().Config.Subjects)
