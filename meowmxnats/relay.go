@@ -98,11 +98,19 @@ func (e *StreamConfigError) Is(target error) bool { return target == ErrStreamCo
 
 // PublishError reports an event that JetStream did not acknowledge. The
 // relay's checkpoint stays before it; Run retries it (and the events after
-// it) itself, so it reaches the caller only through logs.
+// it) itself, so it reaches the caller only through logs, unless it is
+// Permanent.
 type PublishError struct {
 	Subject  string
 	Position meowmx.Position
 	Err      error
+	// Permanent is set when publishing the event again cannot succeed: it
+	// is larger than the server's max_payload (nats.ErrMaxPayload), or
+	// its subject is too long for the server (nats.ErrBadSubject). Run
+	// then stops, returning this error inside a *meowmx.HandlerError; the
+	// checkpoint stays before the event. Raise max_payload, or move the
+	// relay past the event with Store.ResetSubscription.
+	Permanent bool
 }
 
 // Error implements the error interface.
@@ -242,7 +250,9 @@ func (c *Config) withDefaults() (*Config, error) {
 // RetryBackoffMax later; the lease is released meanwhile, so a relay
 // standing by in another process may take over. Run
 // returns a *StreamConfigError when the stream exists but cannot hold the
-// relay's subjects, an error matching meowmx.ErrInvalidArgument for a
+// relay's subjects, a *meowmx.HandlerError wrapping a Permanent
+// *PublishError for an event that NATS can never take (larger than its
+// max_payload), an error matching meowmx.ErrInvalidArgument for a
 // bad config, and RunSubscription's other errors.
 func Run[TTx any](ctx context.Context, store *meowmx.Store[TTx], nc *nats.Conn, config *Config) error {
 	c, err := config.withDefaults()
@@ -278,12 +288,15 @@ func Run[TTx any](ctx context.Context, store *meowmx.Store[TTx], nc *nats.Conn, 
 			err = store.RunSubscription(ctx, sub)
 		}
 		var sce *StreamConfigError
+		var pe *PublishError
 		switch {
 		case ctx.Err() != nil:
 			return nil
 		case err == nil:
 			return nil
 		case errors.As(err, &sce):
+			return err
+		case errors.As(err, &pe) && pe.Permanent:
 			return err
 		case !errors.Is(err, ErrPublish) && !r.natsError(err):
 			return err
@@ -381,7 +394,8 @@ func (r *relay) publish(ctx context.Context, evs []*meowmx.RecordedEvent) error 
 		}
 		f, err := r.js.PublishMsgAsync(r.message(ev), jetstream.WithRetryAttempts(0), jetstream.WithStallWait(r.c.AckTimeout))
 		if err != nil {
-			failure = &PublishError{Subject: Subject(r.c.SubjectPrefix, ev.StreamID), Position: ev.Position, Err: err}
+			failure = &PublishError{Subject: Subject(r.c.SubjectPrefix, ev.StreamID), Position: ev.Position, Err: err,
+				Permanent: errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject)}
 			break
 		}
 		futs = append(futs, f)

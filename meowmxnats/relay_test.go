@@ -368,3 +368,31 @@ func TestRelayStartsWithoutNATS(t *testing.T) {
 	require.NoError(t, err)
 	requireRelayed(t, "meowmx", readAll(t, s), readBack(t, js, meowmxnats.StreamDefault))
 }
+
+// TestRelayStopsOnTooLarge: an event larger than the server's max_payload
+// (1 MB by default) can never be published: Run stops and says so, its
+// checkpoint right before the event.
+func TestRelayStopsOnTooLarge(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	srv := natsserver.Start(t)
+	nc := connect(t, srv.URL())
+	s := sqliteStore(t)
+	big := `{"blob":"` + strings.Repeat("x", 2<<20) + `"}`
+	for _, data := range []string{`{}`, big, `{}`} {
+		_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: "c"}, meowmx.AnyVersion,
+			meowmx.EventData{Type: "Fed", Data: json.RawMessage(data)})
+		require.NoError(t, err)
+	}
+	err := meowmxnats.Run(ctx, s, nc, &meowmxnats.Config{Logger: quietLogger()})
+	require.ErrorIs(t, err, nats.ErrMaxPayload)
+	require.ErrorIs(t, err, meowmx.ErrHandler)
+	var pe *meowmxnats.PublishError
+	require.ErrorAs(t, err, &pe)
+	require.True(t, pe.Permanent)
+	evs := readAll(t, s)
+	require.Equal(t, evs[1].Position, pe.Position)
+	subs, err := s.Subscriptions(ctx)
+	require.NoError(t, err)
+	require.Equal(t, evs[0].Position, subs[0].Position, "the checkpoint is right before the large event")
+}
