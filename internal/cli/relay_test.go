@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os/exec"
+	"regexp"
 	"syscall"
 	"testing"
 	"time"
@@ -62,15 +63,17 @@ func testRelay(t *testing.T, db string) {
 		require.Equal(t, subject, m.Subject)
 		require.Equal(t, "Adopted", m.Header.Get("Meowmx-Event-Type"))
 	}
+	// The checkpoint commits right after the acknowledgements.
+	require.Eventually(t, func() bool {
+		return regexp.MustCompile(`cats\s+\S+\s+0\s`).MatchString(run(t, db, "", "subs").stdout)
+	}, 90*time.Second, 50*time.Millisecond, "its checkpoint is not after the cats")
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	require.NoError(t, cmd.Wait(), "the relay stops cleanly on Ctrl-C: %s", &out)
-	r := run(t, db, "", "subs")
-	require.Regexp(t, `cats\s+\S+\s+0\s`, r.stdout, "its checkpoint is after the cats")
 
 	// A stream whose subjects do not cover the relay's is refused.
 	_, err = js.CreateStream(ctx, jetstream.StreamConfig{Name: "OTHER", Subjects: []string{"billing.>"}})
 	require.NoError(t, err)
-	r = run(t, db, "", "relay", "--nats", srv.URL(), "--stream", "OTHER")
+	r := run(t, db, "", "relay", "--nats", srv.URL(), "--stream", "OTHER")
 	require.Equal(t, 2, r.code, r.stderr)
 	require.Contains(t, r.stderr, `none of its subjects covers "meowmx.*.*"`)
 	r = run(t, db, "", "relay", "--nats", srv.URL(), "--retention", "forever")
