@@ -158,6 +158,7 @@ func newRoot(app *app) *cobra.Command {
 		app.updateCatCmd(),
 		app.loadCmd(),
 		app.workerCmd(),
+		app.relayCmd(),
 		app.subsCmd(),
 		app.demoCmd(),
 	)
