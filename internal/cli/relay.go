@@ -44,7 +44,8 @@ Ctrl-C stops it cleanly.`,
   meowmx relay --nats nats://nats:4222 --subject-prefix shop --type order --type payment
   meowmx relay --nats nats://nats:4222 --name fanout --partitions 8`,
 		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		PreRun: func(*cobra.Command, []string) { a.long = true },
+		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, _ []string) error {
 			switch strings.ToLower(retention) {
 			case "limits":
 				c.StreamConfig.Retention = jetstream.LimitsPolicy
@@ -65,6 +66,7 @@ Ctrl-C stops it cleanly.`,
 				return usagef("--nats: %v", err)
 			}
 			defer nc.Close()
+			c.Logger = a.log
 			fmt.Fprintf(a.out(), "relay %s: events to JetStream stream %s, subjects %s.<type>.<id>, on %s; Ctrl-C to stop\n",
 				c.Name, c.Stream, c.SubjectPrefix, url)
 			switch s := b.store.(type) {
