@@ -43,7 +43,7 @@ Ctrl-C stops it cleanly.`,
 		Example: `  meowmx relay --nats nats://127.0.0.1:4222
   meowmx relay --nats nats://nats:4222 --subject-prefix shop --type order --type payment
   meowmx relay --nats nats://nats:4222 --name fanout --partitions 8`,
-		Args: cobra.NoArgs,
+		Args:   cobra.NoArgs,
 		PreRun: func(*cobra.Command, []string) { a.long = true },
 		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, _ []string) error {
 			switch strings.ToLower(retention) {
