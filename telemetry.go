@@ -176,7 +176,7 @@ func newTelemetry(tp trace.TracerProvider, mp metric.MeterProvider, driverName s
 	t.horizonAge, err = m.Float64ObservableGauge("meowmx.horizon.age", metric.WithUnit("s"),
 		metric.WithDescription("Age of the oldest open transaction that holds the commit horizon back (PostgreSQL); 0 when none."))
 	check(err)
-	t.connected, err = m.Int64ObservableGauge("meowmx.listener.connected", metric.WithUnit("1"),
+	t.connected, err = m.Int64ObservableGauge("meowmx.listener.connected", metric.WithUnit("{connection}"),
 		metric.WithDescription("1 while the store's notification listener is connected (it runs while a subscription runs), else 0."))
 	check(err)
 	if len(errs) > 0 {

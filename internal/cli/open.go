@@ -82,7 +82,7 @@ func isPostgresURL(db string) bool {
 func (a *app) open(ctx context.Context) (*backend, error) {
 	db := a.database()
 	if !isPostgresURL(db) {
-		b, err := openSQLite(ctx, db)
+		b, err := openSQLite(ctx, db, a.storeConfig())
 		if err != nil {
 			return nil, err
 		}
@@ -108,7 +108,7 @@ func (a *app) open(ctx context.Context) (*backend, error) {
 		pool.Close()
 		return nil, usageError{err}
 	}
-	s, err := meowmx.NewStore(driver, nil)
+	s, err := meowmx.NewStore(driver, a.storeConfig())
 	if err != nil {
 		pool.Close()
 		return nil, err
@@ -120,18 +120,18 @@ func (a *app) open(ctx context.Context) (*backend, error) {
 func (a *app) openNoMigrate(ctx context.Context) (*backend, error) {
 	db := a.database()
 	if !isPostgresURL(db) {
-		return openSQLite(ctx, db)
+		return openSQLite(ctx, db, a.storeConfig())
 	}
 	return a.open(ctx)
 }
 
 // openSQLite opens an SQLite file, creating it if needed.
-func openSQLite(ctx context.Context, path string) (*backend, error) {
+func openSQLite(ctx context.Context, path string, cfg *meowmx.Config) (*backend, error) {
 	driver, err := meowmxsqlite.Open(ctx, path, nil)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
-	s, err := meowmx.NewStore(driver, nil)
+	s, err := meowmx.NewStore(driver, cfg)
 	if err != nil {
 		_ = driver.Close()
 		return nil, err
