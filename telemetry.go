@@ -194,9 +194,9 @@ func (t *telemetry) tracing() bool {
 	return t != nil && !t.noTrace && (t.unsetGlobal == nil || otel.GetTracerProvider() != t.unsetGlobal)
 }
 
-// appendSpan is an append's span and clock.
+// appendSpan is an append's (or a handler call's) span and clock.
 type appendSpan struct {
-	start time.Time
+	start time.Time  // zero when its latency is not recorded
 	span  trace.Span // nil when tracing is off
 }
 
@@ -205,7 +205,10 @@ func (t *telemetry) startAppend(ctx context.Context, txName string, stream Strea
 	if t == nil {
 		return ctx, appendSpan{}
 	}
-	a := appendSpan{start: time.Now()}
+	var a appendSpan
+	if t.appendDuration.Enabled(ctx) { // a no-op meter: no clock read
+		a.start = time.Now()
+	}
 	if t.tracing() {
 		ctx, a.span = t.tracer.Start(ctx, "send "+stream.Type, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
@@ -231,7 +234,9 @@ func (t *telemetry) endAppend(ctx context.Context, a appendSpan, res *AppendResu
 		return
 	}
 	outcome := outcomeOf(err)
-	t.appendDuration.Record(ctx, time.Since(a.start).Seconds(), t.appendOpts[outcome]...)
+	if !a.start.IsZero() {
+		t.appendDuration.Record(ctx, time.Since(a.start).Seconds(), t.appendOpts[outcome]...)
+	}
 	if err == nil {
 		t.appended.Add(ctx, int64(len(res.Events)))
 	}
@@ -523,7 +528,10 @@ func (st *subTelemetry) startHandler(ctx context.Context, evs []*RecordedEvent, 
 	if st == nil {
 		return ctx, appendSpan{}
 	}
-	h := appendSpan{start: time.Now()}
+	var h appendSpan
+	if st.t.handlerDuration.Enabled(ctx) {
+		h.start = time.Now()
+	}
 	if st.t.tracing() {
 		ctx, h.span = st.t.tracer.Start(ctx, "process "+st.name, trace.WithSpanKind(trace.SpanKindConsumer),
 			trace.WithLinks(links(evs)...),
@@ -546,11 +554,13 @@ func (st *subTelemetry) endHandler(ctx context.Context, h appendSpan, herr error
 	if st == nil {
 		return
 	}
-	opts := st.okOpts
-	if herr != nil {
-		opts = st.errorOpts
+	if !h.start.IsZero() {
+		opts := st.okOpts
+		if herr != nil {
+			opts = st.errorOpts
+		}
+		st.t.handlerDuration.Record(ctx, time.Since(h.start).Seconds(), opts...)
 	}
-	st.t.handlerDuration.Record(ctx, time.Since(h.start).Seconds(), opts...)
 	endOutcome(h.span, herr)
 }
 

@@ -431,3 +431,53 @@ func telemetryChild(t *testing.T, path string) {
 		}
 	}
 }
+
+// TestTelemetryGroup: a consumer group's metrics are reported under the
+// group's name, its handler spans name the partition, and a batch
+// handler's span counts its batch.
+func TestTelemetryGroup(t *testing.T) {
+	t.Parallel()
+	ts := newTelemetryStore(t, "", sdktrace.AlwaysSample())
+	ctx := context.Background()
+	for i := range 8 {
+		_, err := ts.store.Append(ctx, meowmx.StreamID{Type: "cat", ID: fmt.Sprint("c", i)}, meowmx.NoStream,
+			meowmx.EventData{Type: "A", Data: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+	}
+	tx, err := ts.store.Driver().(*meowmxsqlite.Driver).DB().BeginTx(ctx, nil)
+	require.NoError(t, err)
+	_, err = ts.store.AppendTx(ctx, tx, meowmx.StreamID{Type: "cat", ID: "c0"}, meowmx.Exact(0), meowmx.EventData{Type: "B", Data: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit())
+	sent := ts.ended("send cat")
+	require.Equal(t, "append_tx", attrs(sent[len(sent)-1])["messaging.operation.name"].AsString())
+
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- ts.store.RunSubscription(runCtx, &meowmx.SubscriptionConfig[*sql.Tx]{
+			Name: "grp", Partitions: 4, PollInterval: 5 * time.Millisecond, LockInterval: 20 * time.Millisecond,
+			BatchHandler: meowmx.BatchHandlerFunc[*sql.Tx](func(context.Context, *sql.Tx, []*meowmx.RecordedEvent) error { return nil }),
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	require.NoError(t, ts.store.WaitForSubscription(ctx, "grp"))
+	m := ts.metrics(t)
+	require.Equal(t, map[string]int64{"grp": 9}, counts(t, m["meowmx.subscription.handled"], "meowmx.subscription"))
+	require.Eventually(t, func() bool { // each partition's worker owns its partition
+		lag, ok := counts(t, ts.metrics(t)["meowmx.subscription.lag"], "meowmx.subscription")["grp"]
+		return ok && lag == 0
+	}, 30*time.Second, 5*time.Millisecond)
+	events, partitions := int64(0), map[int64]bool{}
+	for _, s := range ts.ended("process grp") {
+		a := attrs(s)
+		events += a["messaging.batch.message_count"].AsInt64()
+		partitions[a["meowmx.partition"].AsInt64()] = true
+		require.Equal(t, len(s.Links()), int(a["messaging.batch.message_count"].AsInt64()), "a link per event")
+	}
+	require.Equal(t, int64(9), events)
+	require.Greater(t, len(partitions), 1, "the events' streams fall in several partitions")
+}
