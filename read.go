@@ -7,8 +7,6 @@ import (
 	"iter"
 	"math"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxtype"
 )
@@ -140,9 +138,9 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 			if o.Limit > 0 && left <= n {
 				n, ask = left, left
 			}
-			rctx, span := ctx, trace.Span(nil)
-			if s.tel.tracing() { // no attributes built otherwise
-				rctx, span = s.tel.startRead(ctx, "read_stream", keyStreamID.String(id))
+			rctx, span := s.tel.startRead(ctx, "read_stream", nil)
+			if recording(span) { // no attributes built otherwise
+				span.SetAttributes(keyStreamID.String(id))
 			}
 			rows, err = exec.StreamRead(rctx, &meowmxdriver.StreamReadParams{
 				AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: ask,
@@ -322,9 +320,9 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 }
 
 func (s *Store[TTx]) readAll(ctx context.Context, exec meowmxdriver.Executor, o *ReadAllOpts) ([]*RecordedEvent, error) {
-	var span trace.Span
-	if s.tel.tracing() { // no attributes built otherwise
-		ctx, span = s.tel.startRead(ctx, "read_all", keyPosition.String(o.After.String()))
+	ctx, span := s.tel.startRead(ctx, "read_all", nil)
+	if recording(span) { // no attributes built otherwise
+		span.SetAttributes(keyPosition.String(o.After.String()))
 	}
 	evs, err := exec.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
 		After: o.After, AggregateTypes: o.AggregateTypes, EventTypes: o.EventTypes, Limit: o.Limit,

@@ -210,19 +210,25 @@ func (t *telemetry) startAppend(ctx context.Context, txName string, stream Strea
 		a.start = time.Now()
 	}
 	if t.tracing() {
+		// The attributes a sampler may want at the start; the others
+		// only when the span records.
 		ctx, a.span = t.tracer.Start(ctx, "send "+stream.Type, trace.WithSpanKind(trace.SpanKindProducer),
 			trace.WithAttributes(
 				semconv.MessagingSystemKey.String("meowmx"),
+				semconv.MessagingDestinationName(stream.Type),
+			))
+		if a.span.IsRecording() {
+			a.span.SetAttributes(
 				semconv.MessagingOperationName(txName),
 				semconv.MessagingOperationTypeSend,
-				semconv.MessagingDestinationName(stream.Type),
 				semconv.MessagingBatchMessageCount(n),
 				t.dbSystem,
 				keyStreamType.String(stream.Type),
 				keyStreamID.String(stream.ID),
 				keyExpected.String(expected.String()),
 				keyEventCount.Int(n),
-			))
+			)
+		}
 	}
 	return ctx, a
 }
@@ -276,14 +282,19 @@ func (t *telemetry) recordBatch(n int) {
 	}
 }
 
-// startRead starts the span of a page read, when tracing is on.
-func (t *telemetry) startRead(ctx context.Context, op string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+// startRead starts the span of a page read, when tracing is on, with
+// attributes base. The caller adds others when the span records.
+func (t *telemetry) startRead(ctx context.Context, op string, base []attribute.KeyValue) (context.Context, trace.Span) {
 	if !t.tracing() {
 		return ctx, nil
 	}
 	return t.tracer.Start(ctx, op, trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(t.dbSystem, semconv.DBOperationName(op)), trace.WithAttributes(attrs...))
+		trace.WithAttributes(t.dbSystem, semconv.DBOperationName(op)), trace.WithAttributes(base...))
 }
+
+// recording tells whether span records (so that attributes are worth
+// building).
+func recording(span trace.Span) bool { return span != nil && span.IsRecording() }
 
 // endRead ends a page read's span.
 func endRead(span trace.Span, rows int, err error) {
@@ -397,11 +408,12 @@ type subTelemetry struct {
 	partition int    // -1: not a partition
 	owning    atomic.Bool
 
-	attrs     []attribute.KeyValue // of spans
-	countOpts []metric.AddOption
-	okOpts    []metric.RecordOption
-	errorOpts []metric.RecordOption
-	attrSet   attribute.Set
+	attrs        []attribute.KeyValue // of spans
+	processAttrs []attribute.KeyValue // of handler spans: attrs and more
+	countOpts    []metric.AddOption
+	okOpts       []metric.RecordOption
+	errorOpts    []metric.RecordOption
+	attrSet      attribute.Set
 }
 
 // track starts the telemetry of a worker running subscription row name (a
@@ -431,6 +443,8 @@ func (t *telemetry) track(name string, partition, partitions int) *subTelemetry 
 	if st.partition >= 0 {
 		st.attrs = append(st.attrs, keyPartition.Int(partition), semconv.MessagingDestinationPartitionID(strconv.Itoa(partition)))
 	}
+	st.processAttrs = append(st.attrs[:len(st.attrs):len(st.attrs)],
+		semconv.MessagingOperationName("handle"), semconv.MessagingOperationTypeProcess)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.subs[st] = struct{}{}
@@ -534,19 +548,30 @@ func (st *subTelemetry) startHandler(ctx context.Context, evs []*RecordedEvent, 
 	}
 	if st.t.tracing() {
 		ctx, h.span = st.t.tracer.Start(ctx, "process "+st.name, trace.WithSpanKind(trace.SpanKindConsumer),
-			trace.WithLinks(links(evs)...),
-			trace.WithAttributes(st.attrs...),
-			trace.WithAttributes(
-				semconv.MessagingOperationName("handle"),
-				semconv.MessagingOperationTypeProcess,
+			trace.WithAttributes(st.processAttrs...))
+		if h.span.IsRecording() {
+			h.span.SetAttributes(
 				semconv.MessagingBatchMessageCount(len(evs)),
 				keyEventCount.Int(len(evs)),
 				keyPositionFirst.String(evs[0].Position.String()),
 				keyPositionLast.String(evs[len(evs)-1].Position.String()),
 				keyAttempt.Int(max(attempt, 1)),
-			))
+			)
+			addLinks(h.span, evs)
+		}
 	}
 	return ctx, h
+}
+
+// addLinks links a recording span to the spans that appended evs. (Added
+// after the start, so that an unsampled span reads no metadata.)
+func addLinks(span trace.Span, evs []*RecordedEvent) {
+	if !span.IsRecording() {
+		return
+	}
+	for _, l := range links(evs) {
+		span.AddLink(l)
+	}
 }
 
 // endHandler records a handler call's outcome.
@@ -605,7 +630,11 @@ func (st *subTelemetry) startRead(ctx context.Context, after Position) (context.
 	if st == nil || !st.t.tracing() {
 		return ctx, nil
 	}
-	return st.t.startRead(ctx, "read_all", append(st.attrs[:len(st.attrs):len(st.attrs)], keyPosition.String(after.String()))...)
+	ctx, span := st.t.startRead(ctx, "read_all", st.attrs)
+	if span.IsRecording() {
+		span.SetAttributes(keyPosition.String(after.String()))
+	}
+	return ctx, span
 }
 
 // startEventSpan starts the span of a park or a replay of one event,
@@ -614,9 +643,12 @@ func (st *subTelemetry) startEventSpan(ctx context.Context, op string, ev *Recor
 	if st == nil || !st.t.tracing() {
 		return ctx, nil
 	}
-	return st.t.tracer.Start(ctx, op+" "+st.name, trace.WithSpanKind(trace.SpanKindInternal),
-		trace.WithLinks(links([]*RecordedEvent{ev})...),
-		trace.WithAttributes(st.attrs...),
-		trace.WithAttributes(keyPosition.String(ev.Position.String()), keyStreamID.String(ev.StreamID.ID)),
-		trace.WithAttributes(attrs...))
+	ctx, span := st.t.tracer.Start(ctx, op+" "+st.name, trace.WithSpanKind(trace.SpanKindInternal),
+		trace.WithAttributes(st.attrs...))
+	if span.IsRecording() {
+		span.SetAttributes(keyPosition.String(ev.Position.String()), keyStreamID.String(ev.StreamID.ID))
+		span.SetAttributes(attrs...)
+		addLinks(span, []*RecordedEvent{ev})
+	}
+	return ctx, span
 }

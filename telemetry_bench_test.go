@@ -307,13 +307,17 @@ func BenchmarkTelemetryHooks(b *testing.B) {
 	require.NoError(b, err)
 	sdkTel, err := newTelemetry(tp, mp, "postgres")
 	require.NoError(b, err)
+	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = unsampled.Shutdown(context.Background()) })
+	unsampledTel, err := newTelemetry(unsampled, mp, "postgres")
+	require.NoError(b, err)
 	ctx := context.Background()
 	res := &AppendResult{Version: 1, Events: []AppendedEvent{{Version: 1}}}
 	evs := []*RecordedEvent{{Metadata: []byte(`{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}`)}}
 	for _, c := range []struct {
 		name string
 		tel  *telemetry
-	}{{"off", nil}, {"noop", noopTel}, {"global-unset", globalTel}, {"sdk", sdkTel}} {
+	}{{"off", nil}, {"noop", noopTel}, {"global-unset", globalTel}, {"sdk", sdkTel}, {"sdk-unsampled", unsampledTel}} {
 		b.Run("append/"+c.name, func(b *testing.B) {
 			tel := c.tel
 			md := [][]byte{nil}
