@@ -32,8 +32,9 @@ import (
 // telemetry at all (the code paths skipped, as before it existed), no-op
 // providers (what a user who sets none gets), and the SDK recording every
 // span (always sampled, batched to an exporter that drops them) and every
-// metric (a manual reader, never collected).
-var telemetryModes = []string{"off", "noop", "sdk"} //nolint:gochecknoglobals // the benchmark's table
+// metric (a manual reader, never collected), and the SDK sampling no span
+// (its metrics recorded).
+var telemetryModes = []string{"off", "noop", "sdk", "sdk-unsampled"} //nolint:gochecknoglobals // the benchmark's table
 
 // benchEnvInt reads a positive integer from the environment.
 func benchEnvInt(name string, def int) int {
@@ -63,6 +64,8 @@ func benchTelemetryStores(b *testing.B, url string, conns int32) (map[string]*St
 	b.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
 	mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
 	b.Cleanup(func() { _ = mp.Shutdown(context.Background()) })
+	unsampled := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()), sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	b.Cleanup(func() { _ = unsampled.Shutdown(context.Background()) })
 	stores := map[string]*Store[pgx.Tx]{}
 	for _, mode := range telemetryModes {
 		cfg := &Config{}
@@ -71,6 +74,8 @@ func benchTelemetryStores(b *testing.B, url string, conns int32) (map[string]*St
 			cfg.TracerProvider, cfg.MeterProvider = noop.NewTracerProvider(), metricnoop.NewMeterProvider()
 		case "sdk":
 			cfg.TracerProvider, cfg.MeterProvider = tp, mp
+		case "sdk-unsampled":
+			cfg.TracerProvider, cfg.MeterProvider = unsampled, mp
 		}
 		s, err := NewStore(driver, cfg)
 		require.NoError(b, err)
