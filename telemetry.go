@@ -246,7 +246,10 @@ func (t *telemetry) endAppend(ctx context.Context, a appendSpan, res *AppendResu
 	if err == nil {
 		t.appended.Add(ctx, int64(len(res.Events)))
 	}
-	if a.span == nil {
+	if !recording(a.span) {
+		if a.span != nil {
+			a.span.End()
+		}
 		return
 	}
 	a.span.SetAttributes(keyOutcome.String(outcome))
@@ -298,7 +301,10 @@ func recording(span trace.Span) bool { return span != nil && span.IsRecording() 
 
 // endRead ends a page read's span.
 func endRead(span trace.Span, rows int, err error) {
-	if span == nil {
+	if !recording(span) {
+		if span != nil {
+			span.End()
+		}
 		return
 	}
 	span.SetAttributes(semconv.DBResponseReturnedRows(rows))
@@ -591,7 +597,10 @@ func (st *subTelemetry) endHandler(ctx context.Context, h appendSpan, herr error
 
 // endOutcome ends a span with an outcome, ok or error.
 func endOutcome(span trace.Span, err error) {
-	if span == nil {
+	if !recording(span) {
+		if span != nil {
+			span.End()
+		}
 		return
 	}
 	if err != nil {

@@ -90,7 +90,7 @@ func (w *worker[TTx]) replayOne(ctx context.Context, ev *RecordedEvent, p *meowm
 	ctx, span := w.tel.startEventSpan(ctx, "replay", ev)
 	var herr error
 	defer func() {
-		if span != nil {
+		if recording(span) {
 			span.SetAttributes(keyReplayed.Bool(ok))
 		}
 		endOutcome(span, cmp.Or(err, herr))
