@@ -339,15 +339,21 @@ func TestTelemetryLag(t *testing.T) {
 	ts := newTelemetryStore(t, "", sdktrace.AlwaysSample())
 	ctx := context.Background()
 	held, release := make(chan struct{}), make(chan struct{})
+	isHeld := held
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() {
 		done <- ts.store.RunSubscription(runCtx, &meowmx.SubscriptionConfig[*sql.Tx]{
 			Name: "slow", PollInterval: 5 * time.Millisecond,
 			Handler: meowmx.HandlerFunc[*sql.Tx](func(ctx context.Context, _ *sql.Tx, ev *meowmx.RecordedEvent) error {
-				if ev.Version == 0 {
+				if ev.Version == 0 && held != nil {
 					close(held)
-					<-release
+					held = nil // handled again after a rollback: do not close twice
+					select {
+					case <-release:
+					case <-ctx.Done(): // the test failed first
+						return ctx.Err()
+					}
 				}
 				return nil
 			}),
@@ -361,7 +367,7 @@ func TestTelemetryLag(t *testing.T) {
 		_, err := ts.store.Append(ctx, meowmx.StreamID{Type: "cat", ID: "x"}, meowmx.AnyVersion, meowmx.EventData{Type: "A", Data: json.RawMessage(`{}`)})
 		require.NoError(t, err)
 	}
-	<-held
+	<-isHeld
 	time.Sleep(10 * time.Millisecond) // the events' age, measured at collection
 	m := ts.metrics(t)
 	require.Equal(t, map[string]int64{"slow": 3}, counts(t, m["meowmx.subscription.lag"], "meowmx.subscription"))
