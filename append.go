@@ -239,6 +239,9 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 		if r := nameProblem(ev.Type); r != "" {
 			return nil, bad("type", r)
 		}
+		if len(ev.Type) > MaxNameLength {
+			return nil, nameTooLong(fmt.Sprintf("events[%d].type", i), ev.Type)
+		}
 		if r := jsonProblem(ev.Data, false); r != "" {
 			return nil, bad("data", r)
 		}
@@ -262,11 +265,14 @@ func appendParams(stream StreamID, expected ExpectedVersion, events []EventData)
 	return p, nil
 }
 
+// checkName checks an aggregate id or type, an event type or a
+// subscription name: not empty, valid UTF-8 without NUL, at most
+// MaxNameLength bytes.
 func checkName(arg, s string) error {
 	if r := nameProblem(s); r != "" {
 		return &ArgumentError{Arg: arg, Reason: r}
 	}
-	return nil
+	return nameTooLong(arg, s)
 }
 
 // nameProblem tells what is wrong with a name (aggregate type or id, event

@@ -8,6 +8,13 @@
 // "order") and an aggregate id, unique across types. Each event has a
 // 0-based version in its stream; a stream without events is at version -1.
 //
+// Aggregate ids, aggregate types, event types and subscription names are
+// non-empty UTF-8 without NUL, at most MaxNameLength (1024) bytes. The
+// limit is checked before anything reaches the database, the same on every
+// driver, so that code tested on SQLite meets it where PostgreSQL would;
+// a longer name gets a *NameTooLongError (ErrNameTooLong, and
+// ErrInvalidArgument) that shows only its first bytes.
+//
 // # Appending with optimistic concurrency
 //
 // Store.Append writes events if the stream is at the version the writer

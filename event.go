@@ -10,12 +10,15 @@ import (
 
 // StreamID names a stream: the aggregate type (its category, such as
 // "order") and the aggregate id. Aggregate ids are unique across types: an
-// id belongs to the type it was first written with.
+// id belongs to the type it was first written with. Ids and types are at
+// most MaxNameLength bytes, on every backend: longer ones are refused with
+// a *NameTooLongError before anything reaches the database.
 type StreamID = meowmxtype.StreamID
 
 // EventData is an event to append.
 type EventData struct {
-	// Type is the event type, such as "OrderPlaced". Required.
+	// Type is the event type, such as "OrderPlaced". Required; at most
+	// MaxNameLength bytes.
 	Type string
 	// Data is the JSON payload. Required; any JSON value.
 	Data json.RawMessage

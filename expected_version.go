@@ -37,7 +37,7 @@ func ParseExpectedVersion(s string) (ExpectedVersion, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < -1 {
-		return 0, &ArgumentError{Arg: "expected version", Reason: strconv.Quote(s) + " is not any, no-stream, exists or a version >= -1"}
+		return 0, &ArgumentError{Arg: "expected version", Reason: quoteShort(s) + " is not any, no-stream, exists or a version >= -1"}
 	}
 	return ExpectedVersion(v), nil
 }

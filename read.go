@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"iter"
 	"math"
+	"time"
 
 	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxtype"
@@ -233,6 +234,14 @@ type ReadAllOpts struct {
 	// retried with back-off, so that it rides out a database restart.
 	// ReadAll ignores it.
 	Follow bool
+	// AwaitOlder is how long an IterAll that does not follow waits, once
+	// it has read every event below the horizon, for the transactions that
+	// began before it to end, so that it returns every event committed
+	// before it was called, also behind a transaction still open then (see
+	// ReadAll). When the wait runs out it ends at the horizon and logs a
+	// warning. Zero: it ends at the horizon at once. On SQLite there is no
+	// horizon to wait for. ReadAll ignores it.
+	AwaitOlder time.Duration
 }
 
 // ReadAll returns events of all streams, or of some categories, in global
@@ -279,11 +288,21 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 			f = s.follow(exec)
 			defer f.close()
 		}
-		var h *meowmxdriver.Horizon
+		var h, start *meowmxdriver.Horizon
+		var began time.Time
+		var recheck time.Duration
+		if !o.Follow && o.AwaitOlder > 0 {
+			var err error
+			if start, err = exec.HorizonGet(ctx); err != nil {
+				yield(nil, fmt.Errorf("meowmx: read all: %w", err))
+				return
+			}
+			began = time.Now()
+		}
 		for {
 			var err error
-			if f != nil && h == nil {
-				h, err = f.horizon(ctx)
+			if (f != nil || start != nil) && h == nil {
+				h, err = exec.HorizonGet(ctx)
 			}
 			var page []*RecordedEvent
 			if err == nil {
@@ -311,7 +330,24 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 				h = nil // not caught up: no need of a horizon
 				continue
 			}
-			if f == nil || !f.caughtUp(ctx, h, o.After.TransactionID) {
+			if f == nil {
+				if start == nil || h.Xmin >= start.Xmax {
+					return // every transaction older than the read has ended
+				}
+				if time.Since(began) >= o.AwaitOlder {
+					s.config.Logger.WarnContext(ctx, "meowmx: read all ends at the commit horizon: "+
+						"transactions older than the read are still open, and their events are not read",
+						"waited", o.AwaitOlder, "horizon", h.Xmin)
+					return
+				}
+				recheck = min(max(time.Millisecond, 2*recheck), followRecheckMax)
+				if !sleep(ctx, recheck) {
+					return
+				}
+				h = nil
+				continue
+			}
+			if !f.caughtUp(ctx, h, o.After.TransactionID) {
 				return
 			}
 			h = nil

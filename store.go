@@ -101,7 +101,7 @@ func (s *Store[TTx]) Migrate(ctx context.Context, opts *MigrateOpts) (*MigrateRe
 	res, err := s.driver.Migrate(ctx, p)
 	if err != nil {
 		if errors.Is(err, meowmxdriver.ErrInvalidInput) {
-			return nil, &ArgumentError{Arg: "aggregate id type", Reason: "refused by the driver", Err: err}
+			return nil, &ArgumentError{Arg: "migration", Reason: "refused by the " + s.driver.Name() + " driver", Err: err}
 		}
 		return nil, fmt.Errorf("meowmx: migrate: %w", err)
 	}

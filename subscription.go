@@ -327,7 +327,7 @@ type CheckpointAheadError struct {
 // Error implements the error interface.
 func (e *CheckpointAheadError) Error() string {
 	return fmt.Sprintf("meowmx: subscription %q: checkpoint %s is ahead of the database's next transaction id %d "+
-		"(restored from a dump?): rebase it with ResetSubscription", e.Subscription, e.Checkpoint, e.NextTransactionID)
+		"(restored from a dump?): reset it to the position, in this database, of the last event it handled", e.Subscription, e.Checkpoint, e.NextTransactionID)
 }
 
 // Is makes errors.Is(err, ErrCheckpointAhead) true.

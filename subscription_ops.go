@@ -196,8 +196,10 @@ func (s *Store[TTx]) horizonHolders(ctx context.Context, olderThan time.Duration
 // event handled is the first after pos. A running owner picks the new
 // checkpoint up at once, rolling back a transaction in progress. Parked
 // events stay parked. A consumer group's partitions all move; a
-// partition (PartitionName) moves alone. It returns an error matching ErrSubscriptionNotFound
-// when the subscription does not exist.
+// partition (PartitionName) moves alone. A position after the last event
+// of the database is refused (an error matching ErrInvalidArgument). It
+// returns an error matching ErrSubscriptionNotFound when the subscription
+// does not exist.
 func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Position) error {
 	if err := checkName("subscription name", name); err != nil {
 		return err
@@ -206,8 +208,14 @@ func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Pos
 		return &ArgumentError{Arg: "position", Reason: "negative event id"}
 	}
 	names, err := s.rowNames(ctx, name)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrSubscriptionNotFound):
+		return err
+	case err != nil:
 		return fmt.Errorf("meowmx: reset subscription %q: %w", name, err)
+	}
+	if err := s.checkNotAhead(ctx, pos); err != nil {
+		return err
 	}
 	if len(names) > 1 {
 		names = append(names, name) // the group's own row, for the record
@@ -222,6 +230,27 @@ func (s *Store[TTx]) ResetSubscription(ctx context.Context, name string, pos Pos
 		}
 	}
 	_ = s.hub.Announce(ctx) // the owner would see it at its next poll anyway
+	return nil
+}
+
+// checkNotAhead refuses a position after the last event of the database:
+// a subscription reset there would wait for events that, on PostgreSQL,
+// may never come (a transaction id the database has not reached).
+func (s *Store[TTx]) checkNotAhead(ctx context.Context, pos Position) error {
+	if pos == (Position{}) {
+		return nil
+	}
+	head, err := s.driver.Executor().SubscriptionHead(ctx, &meowmxdriver.SubscriptionHeadParams{})
+	if err != nil {
+		return fmt.Errorf("meowmx: reset subscription: %w", err)
+	}
+	if head == nil || pos.Compare(*head) > 0 {
+		last := "there are no events"
+		if head != nil {
+			last = "the last event is at " + head.String()
+		}
+		return &ArgumentError{Arg: "position", Reason: fmt.Sprintf("%s is after the last event of the database (%s)", pos, last)}
+	}
 	return nil
 }
 
@@ -342,7 +371,10 @@ func (s *Store[TTx]) ParkedEvents(ctx context.Context, name string) ([]*ParkedEv
 	}
 	ex := s.driver.Executor()
 	names, err := s.rowNames(ctx, name)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrSubscriptionNotFound):
+		return nil, err
+	case err != nil:
 		return nil, fmt.Errorf("meowmx: parked events of %q: %w", name, err)
 	}
 	var rows []*meowmxdriver.ParkedRow
@@ -401,7 +433,10 @@ func (s *Store[TTx]) ReplayParked(ctx context.Context, name string, opts *Replay
 		return 0, err
 	}
 	names, err := s.rowNames(ctx, name)
-	if err != nil {
+	switch {
+	case errors.Is(err, ErrSubscriptionNotFound):
+		return 0, err
+	case err != nil:
 		return 0, fmt.Errorf("meowmx: replay parked events of %q: %w", name, err)
 	}
 	var marked int64

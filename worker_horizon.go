@@ -56,7 +56,7 @@ func (w *worker[TTx]) warnHorizon(ctx context.Context) {
 		}
 		hw.warned[key] = time.Now()
 		w.log.WarnContext(ctx, "meowmx: a transaction holds the commit horizon back: events committed after it started wait until it ends",
-			"pid", h.PID, "state", h.State, "application", h.Application, "transaction_start", h.TransactionStart,
+			"pid", h.PID, "state", h.State, "database", h.Database, "application", h.Application, "transaction_start", h.TransactionStart,
 			"age", h.Age, "query", h.Query)
 	}
 }

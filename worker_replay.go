@@ -77,10 +77,16 @@ func (w *worker[TTx]) markedForReplay(ctx context.Context) ([]*meowmxdriver.Park
 
 // unmark clears the replay mark of a parked event that waits behind an
 // event of its stream that stays parked (or was deleted from the events).
+//
+// The replay marks cleared here and by replayOne are those this pass read
+// (ParkedRow.Mark): a replay requested while the pass runs, of an event it
+// has already handed over (or is handing over), stays requested for the
+// next pass.
 func (w *worker[TTx]) unmark(ctx context.Context, p *meowmxdriver.ParkedRow) error {
 	ev := &RecordedEvent{Position: p.Event, StreamID: StreamID{ID: p.AggregateID}}
-	return w.ex.ParkedInsert(ctx, &meowmxdriver.ParkedInsertParams{Rows: []*meowmxdriver.ParkedRow{
-		w.parkedRow(ev, p.Error, 0)}})
+	r := w.parkedRow(ev, p.Error, 0)
+	r.Mark = p.Mark
+	return w.ex.ParkedInsert(ctx, &meowmxdriver.ParkedInsertParams{Rows: []*meowmxdriver.ParkedRow{r}})
 }
 
 // replayOne hands one parked event to the handler, MaxAttempts times at
@@ -115,8 +121,9 @@ func (w *worker[TTx]) replayOne(ctx context.Context, ev *RecordedEvent, p *meowm
 		}
 	}
 	w.attempt = 0
-	return false, w.ex.ParkedInsert(ctx, &meowmxdriver.ParkedInsertParams{Rows: []*meowmxdriver.ParkedRow{
-		w.parkedRow(ev, herr.Error(), w.c.MaxAttempts)}})
+	r := w.parkedRow(ev, herr.Error(), w.c.MaxAttempts)
+	r.Mark = p.Mark
+	return false, w.ex.ParkedInsert(ctx, &meowmxdriver.ParkedInsertParams{Rows: []*meowmxdriver.ParkedRow{r}})
 }
 
 // replayTx hands one parked event to the handler in a transaction that

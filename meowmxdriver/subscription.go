@@ -67,7 +67,7 @@ type SubscriptionExecutor interface {
 	HorizonHolders(ctx context.Context, p *HorizonHoldersParams) ([]*meowmxtype.HorizonHolder, error)
 
 	// ParkedInsert parks events (or updates a parked event's error,
-	// attempts and replay flag).
+	// attempts and replay flag; see ParkedRow.Mark).
 	ParkedInsert(ctx context.Context, p *ParkedInsertParams) error
 	// ParkedList returns parked events of a subscription in position
 	// order; only those marked for replay when p.ReplayOnly.
@@ -75,7 +75,8 @@ type SubscriptionExecutor interface {
 	// ParkedDelete removes one parked event; false when it was not there.
 	ParkedDelete(ctx context.Context, p *ParkedDeleteParams) (bool, error)
 	// ParkedMarkReplay marks parked events for replay: all of the
-	// subscription's when EventIDs is empty. It returns how many.
+	// subscription's when EventIDs is empty. It returns how many. Each
+	// marked row's Mark changes, even when it was marked already.
 	ParkedMarkReplay(ctx context.Context, p *ParkedMarkReplayParams) (int64, error)
 }
 
@@ -214,6 +215,14 @@ type ParkedRow struct {
 	Attempts     int
 	ParkedAt     time.Time
 	Replay       bool
+	// Mark is a version of the row's replay mark, read by ParkedList: it
+	// changes whenever the row is marked for replay (PostgreSQL: the row's
+	// xmin; SQLite: a count in the replay column). In ParkedInsert, a row
+	// with Mark not zero that is stored already gets its error and attempts
+	// updated, and its replay mark cleared only when it is still at Mark:
+	// a replay requested since the row was listed stays requested. With
+	// Mark zero the mark is cleared.
+	Mark int64
 }
 
 // ParkedInsertParams are the inputs of ParkedInsert.

@@ -42,8 +42,12 @@ func benchChildConfig(spec string) *meowmx.SubscriptionConfig[pgx.Tx] {
 // members in worker processes: one worker of a subscription without
 // partitions, then a group of 8 partitions on 1, 2, 4 and 8 processes. The
 // handler waits 1 ms an event ("sleep": I/O-bound; backlog
-// MEOWMX_BENCH_SLEEP_EVENTS, default 8 000) or does nothing ("noop":
-// what partitioning costs; backlog MEOWMX_BENCH_EVENTS, default 100 000).
+// MEOWMX_BENCH_SLEEP_EVENTS, default 16 000, in streams of 2) or does
+// nothing ("noop": what partitioning costs; backlog MEOWMX_BENCH_EVENTS,
+// default 100 000, in streams of 10). A group is as fast as its largest
+// partition: the 8 000 streams of the sleep backlog give the largest of 8
+// partitions 1 026 of them (a bound of 7.8x; 800 streams would bound it at
+// 7.3x).
 // Each run starts its workers at the head, waits until the group's
 // partitions are spread over all of them, then resets the subscription to
 // the start and times its catch-up. Run it with
@@ -51,12 +55,12 @@ func benchChildConfig(spec string) *meowmx.SubscriptionConfig[pgx.Tx] {
 //	go test -run '^$' -bench Group -benchtime 1x ./meowmxpgx/
 func BenchmarkGroup(b *testing.B) {
 	for _, kind := range []string{"sleep", "noop"} {
-		n := envInt("MEOWMX_BENCH_EVENTS", 100_000)
+		n, perStream := envInt("MEOWMX_BENCH_EVENTS", 100_000), 10
 		if kind == "sleep" {
-			n = envInt("MEOWMX_BENCH_SLEEP_EVENTS", 8_000)
+			n, perStream = envInt("MEOWMX_BENCH_SLEEP_EVENTS", 16_000), 2
 		}
 		s, pool, schema := newSchemaStore(b, nil, nil)
-		fillBacklog(b, pool, schema, n, 10)
+		fillBacklog(b, pool, schema, n, perStream)
 		for _, run := range []struct {
 			name                string
 			partitions, workers int

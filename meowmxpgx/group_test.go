@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/internal/dbtest"
 )
 
 // childPartitionsEnv makes the child worker (see runChild) a member of the
@@ -204,20 +205,40 @@ func retryableAppend(err error) bool {
 }
 
 // TestPartitionOfInSQL: PostgreSQL's partition of a stream, as the
-// partitions' reads compute it, is meowmx.PartitionOf's.
+// partitions' reads compute it (es_events.partition_hash, a generated
+// column), is meowmx.PartitionOf's, for each aggregate id type.
 func TestPartitionOfInSQL(t *testing.T) {
 	t.Parallel()
-	_, pool, _ := newSchemaStore(t, nil, nil)
-	ids := []string{"", "a", "felix", "0b3c5d6e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "ünïcødé 猫", "with space", "x\x01y"}
-	for i := range 200 {
-		ids = append(ids, fmt.Sprint("stream-", i))
+	ctx := context.Background()
+	ids := map[string][]string{
+		"TEXT":     {"a", "felix", "0b3c5d6e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "ünïcødé 猫", "with space", "x\x01y"},
+		"UUID":     {"0b3c5d6e-1f2a-4b5c-8d9e-0f1a2b3c4d5e", "00000000-0000-0000-0000-000000000001"},
+		"CHAR(20)": {"a", "felix", "stream-with-20-chars"},
 	}
-	for _, n := range []int{2, 3, 8, 1000} {
-		for _, id := range ids {
-			var got int
-			require.NoError(t, pool.QueryRow(context.Background(),
-				`SELECT (('x' || left(md5($1::text), 8))::bit(32)::bigint % $2::int)::int`, id, n).Scan(&got))
-			require.Equal(t, meowmx.PartitionOf(id, n), got, "%q of %d", id, n)
-		}
+	for i := range 200 {
+		ids["TEXT"] = append(ids["TEXT"], fmt.Sprint("stream-", i))
+		ids["UUID"] = append(ids["UUID"], fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i*7919))
+		ids["CHAR(20)"] = append(ids["CHAR(20)"], fmt.Sprint("s", i))
+	}
+	for idType, ids := range ids {
+		t.Run(idType, func(t *testing.T) {
+			t.Parallel()
+			pool, schema := dbtest.Schema(t)
+			s := storeOn(t, pool, schema, nil, nil)
+			_, err := s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: idType})
+			require.NoError(t, err)
+			for _, id := range ids {
+				_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: id}, meowmx.NoStream, meowmx.EventData{Type: "E", Data: []byte(`{}`)})
+				require.NoError(t, err, id)
+			}
+			for _, n := range []int{2, 3, 8, 1000} {
+				for _, id := range ids {
+					var got int
+					require.NoError(t, pool.QueryRow(ctx, `SELECT DISTINCT (partition_hash % $2::int)::int FROM `+
+						pgx.Identifier{schema, "es_events"}.Sanitize()+` WHERE aggregate_id::text = $1`, id, n).Scan(&got), id)
+					require.Equal(t, meowmx.PartitionOf(id, n), got, "%q of %d", id, n)
+				}
+			}
+		})
 	}
 }

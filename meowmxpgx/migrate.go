@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/jackc/pgerrcode"
 	"github.com/jackc/pgx/v5"
 
 	"github.com/meowmx/meowmx/internal/migration"
@@ -65,6 +66,12 @@ func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*m
 			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE SCHEMA IF NOT EXISTS `+d.quoted); err != nil {
+			switch sqlState(err) {
+			case pgerrcode.ReservedName, pgerrcode.InvalidName, pgerrcode.InvalidSchemaName:
+				// The server refuses the name (pg_ is reserved): the
+				// caller's to fix.
+				return fmt.Errorf("%w: schema %q refused by the server: %w", meowmxdriver.ErrInvalidInput, d.schema, err)
+			}
 			return err
 		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+d.quoted+`.meowmx_migrations (

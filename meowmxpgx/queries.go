@@ -89,9 +89,9 @@ const eventColumns = `e.id, e.transaction_id, e.aggregate_id::text, a.aggregate_
 	e.event_type, e.json_data, e.metadata, e.event_uuid, e.created_at`
 
 // partitionSQL is meowmxtype.PartitionOf in SQL: the partition, of n, of
-// the stream with aggregate id col.
-func partitionSQL(col, n string) string {
-	return "(('x' || left(md5(" + col + "::text), 8))::bit(32)::bigint % " + n + ")"
+// the es_events row e (its partition_hash, migration 010).
+func partitionSQL(e, n string) string {
+	return "(" + e + ".partition_hash % " + n + ")"
 }
 
 func buildQueries(schema, idType string) (*queries, error) {
@@ -150,7 +150,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 					next++
 				}
 				if partitioned == 1 {
-					where += " AND " + partitionSQL("e.aggregate_id", fmt.Sprintf("$%d::int", next)) + fmt.Sprintf(" = $%d", next+1)
+					where += " AND " + partitionSQL("e", fmt.Sprintf("$%d::int", next)) + fmt.Sprintf(" = $%d", next+1)
 				}
 				q.readAll[byType][byEvent][partitioned] = r.Replace(`SELECT ` + eventColumns + `
 					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id

@@ -137,7 +137,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
 				  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
 				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
-				  AND (s.group_name IS NULL OR `+partitionSQL("e.aggregate_id", "s.partition_count")+` = s.partition_no)
+				  AND (s.group_name IS NULL OR `+partitionSQL("e", "s.partition_count")+` = s.partition_no)
 				  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
 				ORDER BY e.transaction_id, e.id LIMIT $1) x) c
 		ORDER BY s.subscription_name`), p.LagCap+1, e.d.quoted+".es_events")
@@ -332,7 +332,7 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 	err := e.db.QueryRow(ctx, e.r(`SELECT e.transaction_id, e.id
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE true`+filterSQL(1)+`
-		  AND ($3::int < 2 OR `+partitionSQL("e.aggregate_id", "$3::int")+` = $4::int)
+		  AND ($3::int < 2 OR `+partitionSQL("e", "$3::int")+` = $4::int)
 		ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1`),
 		nullableArray(p.AggregateTypes), nullableArray(p.EventTypes), p.Partitions, p.Partition).Scan(&pos.TransactionID, &pos.EventID)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -362,13 +362,13 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 	if limit <= 0 {
 		limit = 5
 	}
-	rows, err := e.db.Query(ctx, `SELECT pid, state, application_name, xid, since, age, query FROM (
-			SELECT pid, COALESCE(state, '') AS state, COALESCE(application_name, '') AS application_name,
+	rows, err := e.db.Query(ctx, `SELECT pid, state, datname, application_name, xid, since, age, query FROM (
+			SELECT pid, COALESCE(state, '') AS state, COALESCE(datname, '') AS datname, COALESCE(application_name, '') AS application_name,
 				backend_xid::text::bigint AS xid, xact_start AS since, now() - xact_start AS age,
 				left(COALESCE(query, ''), 500) AS query, age(backend_xid) AS xid_age
 			FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
 			UNION ALL
-			SELECT 0, 'prepared', gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
+			SELECT 0, 'prepared', database, gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
 			FROM pg_prepared_xacts) h
 		WHERE age >= $1::interval
 		ORDER BY xid_age DESC LIMIT $2`, p.OlderThan, limit)
@@ -378,7 +378,7 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxtype.HorizonHolder, error) {
 		var h meowmxtype.HorizonHolder
 		var xid int64
-		err := row.Scan(&h.PID, &h.State, &h.Application, &xid, &h.TransactionStart, &h.Age, &h.Query)
+		err := row.Scan(&h.PID, &h.State, &h.Database, &h.Application, &xid, &h.TransactionStart, &h.Age, &h.Query)
 		h.TransactionID = uint64(xid)
 		return &h, err
 	})
@@ -388,16 +388,32 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInsertParams) error {
 	n := len(p.Rows)
 	names, xids, ids, aggs, errs, attempts := make([]string, n), make([]pgtype.Text, n), make([]int64, n), make([]string, n), make([]string, n), make([]int32, n)
+	marks := make([]int64, n)
 	for i, r := range p.Rows {
 		names[i], ids[i], aggs[i], errs[i], attempts[i] = r.Subscription, r.Event.EventID, r.AggregateID, r.Error, int32(r.Attempts)
 		xids[i] = pgtype.Text{String: fmt.Sprint(r.Event.TransactionID), Valid: true}
+		marks[i] = r.Mark
 	}
-	_, err := e.db.Exec(ctx, e.r(`INSERT INTO {s}.es_parked_events AS p
+	// Rows with a mark that are stored already are updated first, their
+	// replay mark kept when the row's xmin moved since it was listed (a
+	// mark, which every ParkedMarkReplay leaves, even on a marked row). An
+	// UPDATE that meets a concurrent mark waits for it and then sees the
+	// new row, and its xmin. The others are upserted, their mark cleared.
+	_, err := e.db.Exec(ctx, e.r(`WITH u AS (
+			SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::bigint[]) AS u(s, t, i, a, m, n, k)
+		), kept AS (
+			UPDATE {s}.es_parked_events AS p
+			SET error = u.m, attempts = p.attempts + u.n, replay = p.replay AND p.xmin::text::bigint <> u.k, parked_at = now()
+			FROM u WHERE u.k <> 0 AND p.subscription_name = u.s AND p.transaction_id = u.t::xid8 AND p.event_id = u.i
+			RETURNING p.subscription_name, p.transaction_id, p.event_id
+		)
+		INSERT INTO {s}.es_parked_events AS p
 			(subscription_name, transaction_id, event_id, aggregate_id, error, attempts)
-		SELECT s, t::xid8, i, a, m, n FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[]) AS u(s, t, i, a, m, n)
+		SELECT s, t::xid8, i, a, m, n FROM u
+		WHERE NOT EXISTS (SELECT 1 FROM kept WHERE kept.subscription_name = u.s AND kept.transaction_id = u.t::xid8 AND kept.event_id = u.i)
 		ON CONFLICT (subscription_name, transaction_id, event_id)
 		DO UPDATE SET error = excluded.error, attempts = p.attempts + excluded.attempts, replay = false, parked_at = now()`),
-		names, xids, ids, aggs, errs, attempts)
+		names, xids, ids, aggs, errs, attempts, marks)
 	return interpretError(err, onRead)
 }
 
@@ -406,7 +422,8 @@ func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListPar
 	if limit <= 0 {
 		limit = 1 << 30
 	}
-	rows, err := e.db.Query(ctx, e.r(`SELECT subscription_name, transaction_id, event_id, aggregate_id, error, attempts, parked_at, replay
+	rows, err := e.db.Query(ctx, e.r(`SELECT subscription_name, transaction_id, event_id, aggregate_id, error, attempts, parked_at, replay,
+			xmin::text::bigint
 		FROM {s}.es_parked_events WHERE subscription_name = $1 AND (replay OR NOT $2)
 		ORDER BY transaction_id, event_id LIMIT $3`), p.Subscription, p.ReplayOnly, limit)
 	if err != nil {
@@ -414,7 +431,7 @@ func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListPar
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*meowmxdriver.ParkedRow, error) {
 		var r meowmxdriver.ParkedRow
-		err := row.Scan(&r.Subscription, &r.Event.TransactionID, &r.Event.EventID, &r.AggregateID, &r.Error, &r.Attempts, &r.ParkedAt, &r.Replay)
+		err := row.Scan(&r.Subscription, &r.Event.TransactionID, &r.Event.EventID, &r.AggregateID, &r.Error, &r.Attempts, &r.ParkedAt, &r.Replay, &r.Mark)
 		return &r, err
 	})
 	return out, interpretError(err, onRead)

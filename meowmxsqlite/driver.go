@@ -44,6 +44,11 @@ type Config struct {
 	// the store's own process wake them at once. Defaults to
 	// ProbeIntervalDefault; -1 turns the probe off (they poll).
 	ProbeInterval time.Duration
+	// ReadOnly, for Open only, opens an existing file read-only (SQLite's
+	// mode=ro): nothing is written to it, not even the switch to WAL mode,
+	// so a file that the process may not write can be read; every write
+	// fails. A file that does not exist is not created. Defaults to false.
+	ReadOnly bool
 }
 
 func (c *Config) withDefaults() Config {

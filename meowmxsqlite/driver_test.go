@@ -3,6 +3,7 @@ package meowmxsqlite_test
 import (
 	"context"
 	"database/sql"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -199,4 +200,46 @@ func TestBroken(t *testing.T) {
 	_, err = d.UnwrapTx(etx).ExecContext(ctx, `INSERT INTO no_such_table VALUES (1)`)
 	require.Error(t, err)
 	require.False(t, etx.Broken())
+}
+
+// TestReadOnly: Config.ReadOnly reads a file without writing to it (not
+// even the switch to WAL mode), refuses writes, and creates no file.
+func TestReadOnly(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "ro.db")
+	d, err := meowmxsqlite.Open(ctx, path, nil)
+	require.NoError(t, err)
+	s, err := meowmx.NewStore(d, nil)
+	require.NoError(t, err)
+	_, err = s.Migrate(ctx, nil)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, meowmx.StreamID{Type: "cat", ID: "ro"}, meowmx.NoStream, meowmx.EventData{Type: "Adopted", Data: []byte(`{}`)})
+	require.NoError(t, err)
+	require.NoError(t, d.Close())
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	d, err = meowmxsqlite.Open(ctx, path, &meowmxsqlite.Config{ReadOnly: true})
+	require.NoError(t, err)
+	s, err = meowmx.NewStore(d, nil)
+	require.NoError(t, err)
+	evs, err := s.ReadStream(ctx, "ro", nil)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	_, err = s.Subscriptions(ctx)
+	require.NoError(t, err)
+	_, err = s.Append(ctx, meowmx.StreamID{Type: "cat", ID: "ro"}, meowmx.AnyVersion, meowmx.EventData{Type: "Fed", Data: []byte(`{}`)})
+	require.Error(t, err, "writes are refused")
+	require.NoError(t, d.Close())
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "nothing was written")
+
+	_, err = meowmxsqlite.Open(ctx, filepath.Join(dir, "none.db"), &meowmxsqlite.Config{ReadOnly: true})
+	require.Error(t, err)
+	require.NoFileExists(t, filepath.Join(dir, "none.db"))
+	_, err = meowmxsqlite.Open(ctx, meowmxsqlite.Memory, &meowmxsqlite.Config{ReadOnly: true})
+	require.Error(t, err)
 }

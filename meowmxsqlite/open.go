@@ -45,10 +45,13 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 	if path == "" {
 		return nil, errors.New("meowmxsqlite: Open: empty path (use meowmxsqlite.Memory for a throwaway database)")
 	}
+	if cfg.ReadOnly && path == Memory {
+		return nil, errors.New("meowmxsqlite: Open: Config.ReadOnly on a throwaway database")
+	}
 	d := newDriver(nil, nil, cfg.ProbeInterval)
 	d.path, d.immediate = path, true
 	fail := func(err error) (*Driver, error) {
-		return nil, errors.Join(fmt.Errorf("meowmxsqlite: open %s: %w", path, interpretError(err)), d.Close())
+		return nil, errors.Join(fmt.Errorf("meowmxsqlite: open %s: %w", path, err), d.Close())
 	}
 	file, synchronous := path, "NORMAL"
 	if path == Memory {
@@ -64,6 +67,9 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", cfg.BusyTimeout.Milliseconds()))
 	q.Add("_pragma", "synchronous("+synchronous+")")
 	q.Add("_txlock", "immediate")
+	if cfg.ReadOnly {
+		q.Add("mode", "ro")
+	}
 	dsn := "file:" + (&url.URL{Path: file}).EscapedPath() + "?" + q.Encode()
 	open := func(extra string, conns int) (*sql.DB, error) {
 		db, err := sql.Open("sqlite", dsn+extra)
@@ -83,12 +89,14 @@ func Open(ctx context.Context, path string, config *Config) (*Driver, error) {
 		return fail(err)
 	}
 	d.writeStmts.db = d.db
-	var mode string
-	if err := d.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
-		return fail(err)
-	}
-	if !strings.EqualFold(mode, "wal") {
-		return fail(fmt.Errorf("journal_mode is %s, not wal", mode))
+	if !cfg.ReadOnly {
+		var mode string
+		if err := d.db.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+			return fail(err)
+		}
+		if !strings.EqualFold(mode, "wal") {
+			return fail(fmt.Errorf("journal_mode is %s, not wal", mode))
+		}
 	}
 	if d.read, err = open("&_pragma=query_only(1)", cfg.MaxReadConns); err != nil {
 		return fail(err)

@@ -439,16 +439,20 @@ func (e *executor) HorizonHolders(context.Context, *meowmxdriver.HorizonHoldersP
 }
 
 func (e *executor) ParkedInsert(ctx context.Context, p *meowmxdriver.ParkedInsertParams) error {
+	// The replay column counts the marks (0: not marked): a row listed at
+	// Mark keeps its mark when it was marked again since (?7 is Mark; 0
+	// clears it).
 	const insert = `INSERT INTO es_parked_events
 			(subscription_name, transaction_id, event_id, aggregate_id, error, attempts)
 		VALUES (?1, ?2, ?3, ?4, ?5, ?6)
 		ON CONFLICT (subscription_name, transaction_id, event_id) DO UPDATE SET
-			error = excluded.error, attempts = attempts + excluded.attempts, replay = 0,
+			error = excluded.error, attempts = attempts + excluded.attempts,
+			replay = CASE WHEN ?7 <> 0 AND replay <> ?7 THEN replay ELSE 0 END,
 			parked_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`
 	err := e.inWriteTx(ctx, []string{insert}, func(tx txStmts) (bool, error) {
 		for _, r := range p.Rows {
 			if _, err := tx.ExecContext(ctx, insert, r.Subscription, int64(r.Event.TransactionID), r.Event.EventID,
-				r.AggregateID, r.Error, r.Attempts); err != nil {
+				r.AggregateID, r.Error, r.Attempts, r.Mark); err != nil {
 				return false, err
 			}
 		}
@@ -474,9 +478,10 @@ func (e *executor) ParkedList(ctx context.Context, p *meowmxdriver.ParkedListPar
 		var r meowmxdriver.ParkedRow
 		var at string
 		if err := rows.Scan(&r.Subscription, &r.Event.TransactionID, &r.Event.EventID, &r.AggregateID,
-			&r.Error, &r.Attempts, &at, &r.Replay); err != nil {
+			&r.Error, &r.Attempts, &at, &r.Mark); err != nil {
 			return nil, interpretError(err)
 		}
+		r.Replay = r.Mark != 0
 		if r.ParkedAt, err = time.Parse(time.RFC3339Nano, at); err != nil {
 			return nil, fmt.Errorf("meowmxsqlite: parked_at %q: %w", at, err)
 		}
@@ -501,7 +506,7 @@ func (e *executor) ParkedMarkReplay(ctx context.Context, p *meowmxdriver.ParkedM
 	if err != nil {
 		return 0, err
 	}
-	return e.write(ctx, `UPDATE es_parked_events SET replay = 1
+	return e.write(ctx, `UPDATE es_parked_events SET replay = replay + 1
 		WHERE subscription_name = ?1 AND (json_array_length(?2) = 0 OR event_id IN (SELECT value FROM json_each(?2)))`,
 		p.Subscription, string(b))
 }

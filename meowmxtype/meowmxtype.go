@@ -22,7 +22,9 @@ import (
 
 // StreamID names a stream: the aggregate type (its category, such as
 // "order") and the aggregate id. Aggregate ids are unique across types: an
-// id belongs to the type it was first written with.
+// id belongs to the type it was first written with. Both are non-empty
+// UTF-8 without NUL, at most meowmx.MaxNameLength (1024) bytes, on every
+// backend.
 type StreamID struct {
 	Type string
 	ID   string
@@ -123,7 +125,11 @@ func ParsePosition(s string) (Position, error) {
 			return Position{TransactionID: t, EventID: i}, nil
 		}
 	}
-	return Position{}, &ArgumentError{Arg: "position", Reason: fmt.Sprintf("%q is not transaction_id:event_id", s)}
+	shown := s
+	if len(shown) > 48 { // user input is never repeated whole
+		shown = shown[:48] + "…"
+	}
+	return Position{}, &ArgumentError{Arg: "position", Reason: fmt.Sprintf("%q is not transaction_id:event_id", shown)}
 }
 
 // ExpectedVersion is what an append expects of its stream: a version
@@ -213,6 +219,10 @@ type HorizonHolder struct {
 	// State is pg_stat_activity.state, such as "idle in transaction", or
 	// "prepared".
 	State string
+	// Database is the database the session is connected to
+	// (pg_stat_activity.datname; a prepared transaction's database): a
+	// transaction in any database of the server holds the horizon back.
+	Database string
 	// Application is the session's application_name (a prepared
 	// transaction's gid).
 	Application string

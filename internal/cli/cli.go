@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"strings"
 
@@ -53,6 +54,19 @@ type usageError struct{ err error }
 func (e usageError) Error() string { return e.err.Error() }
 func (e usageError) Unwrap() error { return e.err }
 
+// messageError gives err another message, keeping what it matches.
+type messageError struct {
+	msg string
+	err error
+}
+
+func (e messageError) Error() string { return e.msg }
+func (e messageError) Unwrap() error { return e.err }
+
+// withMessage returns err with msg as its message: for errors whose own
+// message the command says better, without repeating it.
+func withMessage(err error, msg string) error { return messageError{msg: msg, err: err} }
+
 func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
 
 // Run runs the meowmx command line with args (without the program name)
@@ -86,20 +100,32 @@ func Run(ctx context.Context, args []string, env Env) int {
 	return exitFailure
 }
 
+// oneLine returns err's message on one line, without the "meowmx: "
+// prefixes of the errors it wraps (the command adds one).
 func oneLine(err error) string {
 	s := strings.TrimPrefix(err.Error(), "meowmx: ")
+	s = strings.ReplaceAll(s, ": meowmx: ", ": ")
 	return strings.Join(strings.Fields(s), " ")
 }
 
 const rootLong = `meowmx works with a meowmx event store from a terminal.
 
-The database comes from --db or MEOWMX_DATABASE_URL: a postgres:// URL or an
-SQLite file path. With neither, the SQLite file meowmx.db in the current folder
-is used, so every command works with no server.
+The database comes from --db or MEOWMX_DATABASE_URL: a postgres:// (or
+postgresql://) URL, a libpq key=value string ('host=db dbname=app'), or an
+SQLite file: one that exists, or a new path ending in .db, .sqlite or .sqlite3
+(anything else is refused, so that a mistyped URL creates no file). With
+neither, the SQLite file meowmx.db in the current folder is used, so every
+command works with no server. ?search_path=NAME in a URL chooses the schema.
+
+The long-running commands (worker, read --tail, sub, load) log what they do
+to stderr: ownership, standing by, outages and when they retry, sessions that
+hold the commit horizon back, stalls. --log-format json for machines,
+--log-level debug for more.
 
 Exit codes:
   0  success (also when Ctrl-C stops --tail, sub or worker)
-  1  the database failed or could not be reached
+  1  the database failed or could not be reached (a worker keeps retrying
+     unless --fail-fast), or a subscription was deleted while its worker ran
   2  bad flags or bad input (invalid JSON, unknown stream...): nothing was written
   3  optimistic-concurrency conflict: the stream moved on; reload and retry`
 
@@ -115,7 +141,15 @@ func newRoot(app *app) *cobra.Command {
 		SilenceErrors: true,
 		SilenceUsage:  true,
 	}
-	root.PersistentFlags().StringVar(&app.db, "db", "", "database: postgres:// URL or SQLite file (default $MEOWMX_DATABASE_URL, else ./meowmx.db)")
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.db, "db", "", "database: postgres:// URL, key=value connection string, or SQLite file (default $MEOWMX_DATABASE_URL, else ./meowmx.db)")
+	pf.StringVar(&app.logFormat, "log-format", logFormatText, "format of the logs on stderr of worker, read --tail, sub and load: text or json")
+	pf.StringVar(&app.logLevel, "log-level", "info", "least level logged: debug, info, warn or error")
+	root.PersistentPreRunE = func(*cobra.Command, []string) error {
+		var err error
+		app.log, err = newLogger(app.env.Stderr, app.logFormat, app.logLevel)
+		return err
+	}
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		app.migrateCmd(),
@@ -132,7 +166,7 @@ func newRoot(app *app) *cobra.Command {
 		RunE: func(c *cobra.Command, args []string) error {
 			cmd, _, err := root.Find(args)
 			if err != nil || cmd == nil {
-				return usagef("unknown help topic %q", strings.Join(args, " "))
+				return usagef("unknown help topic %s", short(strings.Join(args, " ")))
 			}
 			return cmd.Help()
 		}})
@@ -156,6 +190,12 @@ func newRoot(app *app) *cobra.Command {
 type app struct {
 	env Env
 	db  string // --db
+	// --log-format, --log-level, and the logger they make.
+	logFormat, logLevel string
+	log                 *slog.Logger
+	// long is set by the long-running commands before they open the
+	// database: the store then logs through log.
+	long bool
 	// started is set when a command's own code starts: errors before that
 	// are the command line's.
 	started bool

@@ -169,6 +169,7 @@ func TestUpdateCatConflict(t *testing.T) {
 			require.Error(t, err)
 			require.Equal(t, 3, second.ProcessState.ExitCode())
 			require.Contains(t, secondErr.String(), "conflict: felix changed after it was loaded")
+			require.Equal(t, 1, strings.Count(secondErr.String(), "meowmx:"), "one prefix: %s", secondErr.String())
 			require.Equal(t, 1, strings.Count(secondErr.String(), "\n"))
 		})
 	}
@@ -326,7 +327,7 @@ func TestWorkerAndSubs(t *testing.T) {
 			r = run(t, db, "", "subs", "reset", "w1")
 			require.Equal(t, 0, r.code, r.stderr)
 			r = run(t, db, "", "subs")
-			require.Regexp(t, `w1\s+0:0\s+2\s+\d+s\s`, r.stdout, "after a reset the worker is 2 events behind, the oldest recorded seconds ago")
+			require.Regexp(t, `w1\s+0:0\s+2\s+(\d+h)?(\d+m)?\d+s\s`, r.stdout, "after a reset the worker is 2 events behind, the oldest recorded seconds ago")
 			r = run(t, db, "", "subs", "parked", "w1")
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Contains(t, r.stdout, "no parked events")

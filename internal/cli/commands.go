@@ -30,7 +30,7 @@ adopted. --aggregate-id-type applies when the tables are first created.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
-			b, err := a.openNoMigrate(ctx)
+			b, err := a.openFor(ctx, openMigrate)
 			if err != nil {
 				return err
 			}
@@ -169,7 +169,8 @@ after it, --to stops at it. --tail keeps watching for new events until Ctrl-C.`,
 			if limit < 0 {
 				return usagef("--limit %d is negative", limit)
 			}
-			b, err := a.open(ctx)
+			a.long = tail
+			b, err := a.openFor(ctx, openRead)
 			if err != nil {
 				return err
 			}
@@ -198,7 +199,7 @@ func parseVersionFlag(name, s string) (*int64, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return nil, usagef("--%s %q: want a version (0 or more) when reading a stream", name, s)
+		return nil, usagef("--%s %s: want a version (0 or more) when reading a stream", name, short(s))
 	}
 	return &v, nil
 }
@@ -209,7 +210,7 @@ func parsePositionFlag(name, s string) (*meowmx.Position, error) {
 	}
 	p, err := meowmx.ParsePosition(s)
 	if err != nil {
-		return nil, usagef("--%s %q: want a position transaction_id:event_id when reading a category or all events", name, s)
+		return nil, usagef("--%s %s: want a position transaction_id:event_id when reading a category or all events", name, short(s))
 	}
 	return &p, nil
 }
@@ -262,6 +263,9 @@ func (a *app) readAll(ctx context.Context, b *backend, p *printer, typ, from, to
 		opts.After = *after
 	}
 	opts.Follow = tail
+	// A one-shot read shows what was committed before it, also behind a
+	// transaction that was still open then (PostgreSQL's commit horizon).
+	opts.AwaitOlder = 5 * time.Second
 	n := 0
 	for ev, err := range b.IterAll(ctx, opts) {
 		if err != nil {
@@ -298,8 +302,9 @@ func (a *app) subCmd() *cobra.Command {
 		Long:  `Print every event appended from now on, until Ctrl-C.`,
 		Example: `  meowmx sub          # in one terminal
   meowmx update-cat blanco   # in another`,
-		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		Args:   cobra.NoArgs,
+		PreRun: func(*cobra.Command, []string) { a.long = true },
+		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, _ []string) error {
 			head, err := headPosition(ctx, b)
 			if err != nil {
 				return err
@@ -365,8 +370,8 @@ changed after it was loaded.`,
 			if err != nil {
 				var ce *meowmx.ConcurrencyError
 				if errors.As(err, &ce) {
-					return fmt.Errorf("conflict: %s changed after it was loaded (loaded at version %s, now at %d); run again to reload: %w",
-						name, version, ce.Actual, err)
+					return withMessage(err, fmt.Sprintf("conflict: %s changed after it was loaded (loaded at version %s, now at %d); run again to reload",
+						name, version, ce.Actual))
 				}
 				return err
 			}

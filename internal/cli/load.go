@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -25,11 +26,11 @@ Each event goes to a new stream (--percent-new percent of the time) or to a
 random stream this run created, at the version just read, so that writers race
 and some appends meet optimistic-concurrency conflicts (counted, not retried).
 Streams stop growing at --max-length events. On a terminal a progress line
-shows events/s, conflicts and the time elapsed; a summary ends the run, however
-it ends.
+shows events/s, conflicts and the time elapsed; a summary on stdout ends the
+run however it ends: done, interrupted (Ctrl-C, exit 0) or failed.
 
 Database errors (a restart, a lost connection) are retried with back-off, one
-line on stderr per outage. Every event carries a UUID, so an append whose
+log line on stderr per outage. Every event carries a UUID, so an append whose
 commit was not confirmed is retried safely: the final count is exact.`,
 		Example: `  meowmx load --type cat --events 10000 --concurrency 16
   meowmx --db postgres://localhost:5432/app load --type order --percent-new 50 --max-length 20`,
@@ -38,6 +39,7 @@ commit was not confirmed is retried safely: the final count is exact.`,
 			if err := o.validate(); err != nil {
 				return err
 			}
+			a.long = true
 			b, err := a.open(cmd.Context())
 			if err != nil {
 				return err
@@ -84,7 +86,7 @@ type loadRun struct {
 	streams   []string // streams that can still grow
 	created   atomic.Int64
 	outage    atomic.Bool // a database error is being retried
-	log       func(format string, args ...any)
+	log       *slog.Logger
 }
 
 // retryable tells whether err may go away when the call is made again:
@@ -110,14 +112,14 @@ func (r *loadRun) retry(ctx context.Context, fn func() error) error {
 		switch {
 		case err == nil:
 			if r.outage.CompareAndSwap(true, false) {
-				r.log("database reachable again; going on")
+				r.log.InfoContext(ctx, "meowmx: load: the database answers again; going on")
 			}
 			return nil
 		case ctx.Err() != nil || !retryable(err):
 			return err
 		}
 		if r.outage.CompareAndSwap(false, true) {
-			r.log("database error, retrying with back-off: %v", err)
+			r.log.WarnContext(ctx, "meowmx: load: database error; retrying with back-off until it answers", "err", err, "retry_in", backoff)
 		}
 		if err := sleep(ctx, backoff); err != nil {
 			return err
@@ -201,9 +203,8 @@ func (r *loadRun) one(ctx context.Context, b *backend) (bool, error) {
 }
 
 func (a *app) runLoad(ctx context.Context, b *backend, o loadOpts) error {
-	r := &loadRun{opts: o, log: func(format string, args ...any) {
-		fmt.Fprintf(a.env.Stderr, "meowmx: load: "+format+"\n", args...)
-	}}
+	r := &loadRun{opts: o, log: a.log}
+	parent := ctx
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -273,7 +274,12 @@ func (a *app) runLoad(ctx context.Context, b *backend, o loadOpts) error {
 		}
 	}
 	if err != nil {
-		fmt.Fprintf(a.out(), "stopped: %s\n", progress())
+		why := "failed"
+		if parent.Err() != nil {
+			why = "interrupted" // Ctrl-C
+		}
+		fmt.Fprintf(a.out(), "%s: wrote %d of %d events (%d new streams of type %s) with %d writers: %s\n",
+			why, r.written.Load(), o.events, r.created.Load(), o.typ, o.concurrency, progress())
 		return err
 	}
 	fmt.Fprintf(a.out(), "wrote %d events (%d new streams of type %s) with %d writers: %s\n",

@@ -93,5 +93,5 @@ func (a *app) withMetrics(c *cobra.Command) *cobra.Command {
 // storeConfig is the configuration of the stores the commands open: they
 // report metrics to the provider that --metrics serves, when set.
 func (a *app) storeConfig() *meowmx.Config {
-	return &meowmx.Config{MeterProvider: a.meterProvider}
+	return &meowmx.Config{Logger: a.storeLogger(), MeterProvider: a.meterProvider}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 func (a *app) workerCmd() *cobra.Command {
 	var name, typ string
 	var partitions int
+	var failFast bool
 	c := &cobra.Command{
 		Use:   "worker",
 		Short: "Run a named, durable subscription that prints what it handles",
@@ -29,21 +31,43 @@ With --partitions P the subscription is a consumer group of P partitions
 (streams are spread over them by a hash of their id): every worker started
 with that name is a member, the members share the partitions evenly, and each
 stream is handled in order by one member at a time. P is fixed when the
-subscription is created.`,
+subscription is created.
+
+The worker logs to stderr what it does: owning the subscription or standing
+by, losing the database and when it retries, sessions holding the commit
+horizon back. When the database cannot be reached it says so within a second
+and keeps retrying; --fail-fast makes it exit 1 instead. It exits 1 when its
+subscription is deleted while it runs.`,
 		Example: `  meowmx worker --name printer
   meowmx worker --name cat-printer --type cat
   meowmx worker --name fanout --partitions 8`,
-		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		Args:   cobra.NoArgs,
+		PreRun: func(*cobra.Command, []string) { a.long = true },
+		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, _ []string) error {
 			var types []string
 			if typ != "" {
 				types = []string{typ}
 			}
+			// Say at once when the database cannot be reached: the
+			// subscription retries quietly while it cannot take its lease.
+			pctx, cancel := context.WithTimeout(ctx, time.Second)
+			err := b.ping(pctx)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() != nil:
+				return ctx.Err()
+			case err != nil && failFast:
+				return fmt.Errorf("worker %s: cannot reach the database (--fail-fast): %w", name, err)
+			case err != nil:
+				a.log.WarnContext(ctx, "meowmx: worker: cannot reach the database; retrying until it answers (--fail-fast exits instead)",
+					"subscription", name, "err", err, "retry_in", lockInterval)
+			default:
+				fmt.Fprintf(a.out(), "worker %s: waiting for events; Ctrl-C to stop\n", name)
+			}
 			p := &printer{w: a.env.Stdout}
 			var mu sync.Mutex
 			handled, last, lastAt := 0, 0, time.Now()
-			fmt.Fprintf(a.out(), "worker %s: waiting for events; Ctrl-C to stop\n", name)
-			return b.run(ctx, subscription{name: name, types: types, partitions: partitions, handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
+			err = b.run(ctx, subscription{name: name, types: types, partitions: partitions, handle: func(_ context.Context, evs []*meowmx.RecordedEvent) error {
 				mu.Lock()
 				defer mu.Unlock()
 				for _, ev := range evs {
@@ -58,9 +82,21 @@ subscription is created.`,
 				}
 				return nil
 			}})
+			var ahead *meowmx.CheckpointAheadError
+			switch {
+			case errors.Is(err, meowmx.ErrSubscriptionNotFound):
+				// Not the caller's mistake (exit 2), nor the database's:
+				// exit 1, with what to do.
+				return fmt.Errorf("worker %s: the subscription was deleted while this worker ran (meowmx subs delete); run the worker again to start it anew", name)
+			case errors.As(err, &ahead):
+				return fmt.Errorf("worker %s: its checkpoint %s is ahead of this database (restored from a dump?); "+
+					"move it to the last event it handled with: meowmx subs reset %s --to POSITION", name, ahead.Checkpoint, name)
+			}
+			return err
 		}),
 	}
 	c.Flags().StringVar(&name, "name", "", "subscription name (required)")
+	c.Flags().BoolVar(&failFast, "fail-fast", false, "exit 1 when the database cannot be reached at start, instead of retrying")
 	c.Flags().StringVar(&typ, "type", "", "handle this aggregate type only")
 	c.Flags().IntVar(&partitions, "partitions", 0, fmt.Sprintf("run as a member of a consumer group of this many partitions (2 to %d)", meowmx.MaxPartitions))
 	_ = c.MarkFlagRequired("name")
@@ -74,7 +110,8 @@ func (a *app) subsCmd() *cobra.Command {
 		Long: `List the subscriptions: checkpoint position, lag (events behind the head),
 events waiting behind an open transaction (PostgreSQL), and parked events.
 When an open transaction holds the commit horizon back, the sessions holding it
-are listed. Subcommands reset a subscription, and list and replay its parked
+are listed: pid, database, application_name, state and transaction age (a
+transaction in any database of the server holds it back). Subcommands reset a subscription, and list and replay its parked
 events.`,
 		Example: `  meowmx subs
   meowmx subs reset printer
@@ -82,7 +119,7 @@ events.`,
   meowmx subs parked printer
   meowmx subs replay printer`,
 		Args: cobra.NoArgs,
-		RunE: a.withBackend(func(ctx context.Context, b *backend, _ []string) error {
+		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, _ []string) error {
 			subs, err := b.Subscriptions(ctx)
 			if err != nil {
 				return err
@@ -142,8 +179,12 @@ events.`,
 					}
 				}
 				for _, h := range s.HorizonHeldBy {
-					fmt.Fprintf(a.out(), "  held back by pid %d (%s, transaction open %s): %s\n",
-						h.PID, h.State, h.Age.Round(time.Second), oneLine(fmt.Errorf("%s", h.Query)))
+					app := h.Application
+					if app == "" {
+						app = "-"
+					}
+					fmt.Fprintf(a.out(), "  held back by pid %d in database %s, application %s (%s, transaction open %s, xid %d): %s\n",
+						h.PID, h.Database, app, h.State, h.Age.Round(time.Second), h.TransactionID, oneLine(fmt.Errorf("%s", h.Query)))
 				}
 			}
 			return nil
@@ -187,7 +228,7 @@ the beginning). A running worker picks the new checkpoint up at once.`,
 		Short:   "List the events a subscription parked",
 		Example: `  meowmx subs parked printer`,
 		Args:    cobra.ExactArgs(1),
-		RunE: a.withBackend(func(ctx context.Context, b *backend, args []string) error {
+		RunE: a.withBackend(openRead, func(ctx context.Context, b *backend, args []string) error {
 			evs, err := b.ParkedEvents(ctx, args[0])
 			if err != nil {
 				return err
@@ -215,7 +256,7 @@ ids are given): its running worker hands them to the handler again, in order.`,
 			for _, s := range args[1:] {
 				id, err := strconv.ParseInt(s, 10, 64)
 				if err != nil {
-					return usagef("event id %q: want a number", s)
+					return usagef("event id %s: want a number", short(s))
 				}
 				opts.EventIDs = append(opts.EventIDs, id)
 			}
@@ -238,7 +279,7 @@ ids are given): its running worker hands them to the handler again, in order.`,
 		Short:   "Delete a subscription and its parked events",
 		Example: `  meowmx subs delete printer`,
 		Args:    cobra.ExactArgs(1),
-		RunE: a.withBackend(func(ctx context.Context, b *backend, args []string) error {
+		RunE: a.withBackend(openWrite, func(ctx context.Context, b *backend, args []string) error {
 			if err := b.DeleteSubscription(ctx, args[0]); err != nil {
 				return err
 			}

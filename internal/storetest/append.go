@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
@@ -369,4 +371,60 @@ func testStreamOrder[TTx any](t *testing.T, b Backend[TTx]) {
 		}
 	}
 	require.Equal(t, []int64{0, 1}, versions, "a stream's events are in global order")
+}
+
+// testNameLimit: aggregate ids, aggregate types and event types of
+// MaxNameLength bytes are stored, whatever they hold (random bytes do not
+// compress, which PostgreSQL's index needs above 2.7 kB); one byte more is
+// refused the same on every backend, before anything is written, with an
+// error that says the limit and the length and shows only a prefix.
+func testNameLimit[TTx any](t *testing.T, b Backend[TTx]) {
+	s := b.NewStore(t, nil)
+	ctx := context.Background()
+	random := func(n int) string {
+		const letters = "abcdefghijklmnopqrstuvwxyz0123456789"
+		out := make([]byte, n)
+		for i := range out {
+			out[i] = letters[rand.IntN(len(letters))]
+		}
+		return string(out)
+	}
+	longest := random(meowmx.MaxNameLength)
+	_, err := s.Append(ctx, meowmx.StreamID{Type: longest, ID: longest}, meowmx.NoStream, ev(longest, `{}`))
+	require.NoError(t, err, "names of MaxNameLength bytes are stored")
+	evs, err := s.ReadStream(ctx, longest, nil)
+	require.NoError(t, err)
+	require.Len(t, evs, 1)
+	require.Equal(t, longest, evs[0].Type)
+
+	tooLong := random(meowmx.MaxNameLength+1) + strings.Repeat("é", 100_000)
+	for name, call := range map[string]func() error{
+		"aggregate id": func() error {
+			_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: tooLong}, meowmx.AnyVersion, ev("Fed", `{}`))
+			return err
+		},
+		"aggregate type": func() error {
+			_, err := s.Append(ctx, meowmx.StreamID{Type: tooLong, ID: "x"}, meowmx.AnyVersion, ev("Fed", `{}`))
+			return err
+		},
+		"events[0].type": func() error {
+			_, err := s.Append(ctx, meowmx.StreamID{Type: "cat", ID: "x"}, meowmx.AnyVersion, ev(tooLong, `{}`))
+			return err
+		},
+		"aggregate id (read)": func() error { _, err := s.ReadStream(ctx, tooLong, nil); return err },
+	} {
+		err := call()
+		require.ErrorIs(t, err, meowmx.ErrNameTooLong, name)
+		require.ErrorIs(t, err, meowmx.ErrInvalidArgument, name)
+		var te *meowmx.NameTooLongError
+		require.ErrorAs(t, err, &te, name)
+		require.Equal(t, len(tooLong), te.Length)
+		require.Equal(t, meowmx.MaxNameLength, te.Max)
+		require.Less(t, len(err.Error()), 200, "%s: the message shows a prefix only: %s", name, err)
+		require.Contains(t, err.Error(), fmt.Sprint(len(tooLong)))
+		require.Contains(t, err.Error(), fmt.Sprint(meowmx.MaxNameLength))
+		require.Contains(t, err.Error(), tooLong[:16])
+	}
+	_, err = s.Stream(ctx, "x")
+	require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "nothing of the refused appends was written")
 }

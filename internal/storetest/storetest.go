@@ -38,6 +38,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Append", func(t *testing.T) { t.Parallel(); testAppend(t, b) })
 	t.Run("ExpectedVersion", func(t *testing.T) { t.Parallel(); testExpectedVersion(t, b) })
 	t.Run("BadInput", func(t *testing.T) { t.Parallel(); testBadInput(t, b) })
+	t.Run("NameLimit", func(t *testing.T) { t.Parallel(); testNameLimit(t, b) })
 	t.Run("Idempotency", func(t *testing.T) { t.Parallel(); testIdempotency(t, b) })
 	t.Run("AppendTx", func(t *testing.T) { t.Parallel(); testAppendTx(t, b) })
 	t.Run("Race", func(t *testing.T) { t.Parallel(); testRace(t, b) })

@@ -28,6 +28,7 @@ func runSubscriptions[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("SubscriptionPark", func(t *testing.T) { t.Parallel(); testSubscriptionPark(t, b, false) })
 	t.Run("SubscriptionParkPass", func(t *testing.T) { t.Parallel(); testSubscriptionPark(t, b, true) })
 	t.Run("SubscriptionOps", func(t *testing.T) { t.Parallel(); testSubscriptionOps(t, b) })
+	t.Run("SubscriptionReplayTwice", func(t *testing.T) { t.Parallel(); testReplayTwice(t, b) })
 	t.Run("SubscriptionStandby", func(t *testing.T) { t.Parallel(); testSubscriptionStandby(t, b) })
 	t.Run("CommitAdvance", func(t *testing.T) { t.Parallel(); testCommitAdvance(t, b) })
 	t.Run("SubscriptionIdleLease", func(t *testing.T) { t.Parallel(); testSubscriptionIdleLease(t, b) })
@@ -548,6 +549,8 @@ func testSubscriptionOps[TTx any](t *testing.T, b Backend[TTx]) {
 	require.ErrorIs(t, s.ResetSubscription(ctx, "nope", meowmx.Position{}), meowmx.ErrSubscriptionNotFound)
 	require.ErrorIs(t, s.DeleteSubscription(ctx, "nope"), meowmx.ErrSubscriptionNotFound)
 	require.ErrorIs(t, s.ResetSubscription(ctx, "", meowmx.Position{}), meowmx.ErrInvalidArgument)
+	require.ErrorIs(t, s.ResetSubscription(ctx, "ops", meowmx.Position{TransactionID: 1 << 60, EventID: 1}), meowmx.ErrInvalidArgument,
+		"a position after the last event is refused")
 
 	// Deleting it stops its worker.
 	require.NoError(t, s.DeleteSubscription(ctx, "ops"))
