@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -41,7 +42,22 @@ func TestWorkerMetrics(t *testing.T) {
 			require.NoError(t, err)
 			url, ok := strings.CutPrefix(strings.TrimSpace(line), "metrics: ")
 			require.True(t, ok, line)
-			go func() { _, _ = io.Copy(io.Discard, errOut) }()
+			var logs strings.Builder
+			var logsMu sync.Mutex
+			logged := make(chan struct{})
+			go func() {
+				defer close(logged)
+				for {
+					l, err := errOut.ReadString('\n')
+					logsMu.Lock()
+					logs.WriteString(l)
+					logsMu.Unlock()
+					if err != nil {
+						return
+					}
+				}
+			}()
+			stderrNow := func() string { logsMu.Lock(); defer logsMu.Unlock(); return logs.String() }
 
 			scrape := func() string {
 				resp, err := http.Get(url) //nolint:noctx // a test's local scrape
@@ -57,11 +73,12 @@ func TestWorkerMetrics(t *testing.T) {
 			require.Eventually(t, func() bool {
 				body := scrape()
 				return handled.MatchString(body) && lag.MatchString(body)
-			}, 30*time.Second, 50*time.Millisecond, "the worker's metrics: %s", scrape())
+			}, 30*time.Second, 50*time.Millisecond, "the worker's metrics: %s\nits log: %s", scrape(), stderrNow())
 			body := scrape()
 			require.Regexp(t, `(?m)^meowmx_listener_connected\{[^}]*\} 1$`, body)
 			require.Regexp(t, `(?m)^go_goroutines `, body, "the process's metrics too")
 			require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
+			<-logged
 			require.NoError(t, cmd.Wait(), "a worker with --metrics stops cleanly on Ctrl-C")
 
 			r := run(t, db, "", "worker", "--name", "m2", "--metrics", "256.0.0.1:http")
