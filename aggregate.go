@@ -309,7 +309,11 @@ func (r *Repository[T, TTx]) save(ctx context.Context, exec meowmxdriver.Executo
 	if inTx {
 		group = nil
 	}
-	res, err := r.store.append(ctx, exec, group, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data)
+	op := "append"
+	if inTx {
+		op = "append_tx"
+	}
+	res, err := r.store.append(ctx, op, exec, group, StreamID{Type: r.typ, ID: a.id}, Exact(a.stored), a.data)
 	if err != nil {
 		return err
 	}

@@ -47,7 +47,7 @@ type AppendedEvent = meowmxtype.AppendedEvent
 // returns the original result and writes nothing. The same UUIDs with other
 // content or elsewhere get an error matching ErrDuplicateEvent.
 func (s *Store[TTx]) Append(ctx context.Context, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	res, err := s.append(ctx, s.driver.Executor(), s.group, stream, expected, events)
+	res, err := s.append(ctx, "append", s.driver.Executor(), s.group, stream, expected, events)
 	if err == nil {
 		s.notifyAppended(res)
 	}
@@ -81,26 +81,46 @@ func (s *Store[TTx]) notifyAppended(res *AppendResult) {
 // tx's commit (no NOTIFY in it, which would take PostgreSQL's
 // database-wide notify lock).
 func (s *Store[TTx]) AppendTx(ctx context.Context, tx TTx, stream StreamID, expected ExpectedVersion, events ...EventData) (*AppendResult, error) {
-	res, err := s.append(ctx, s.driver.UnwrapExecutor(tx), nil, stream, expected, events)
+	res, err := s.append(ctx, "append_tx", s.driver.UnwrapExecutor(tx), nil, stream, expected, events)
 	if err == nil {
 		s.notifyAppended(res)
 	}
 	return res, err
 }
 
-// append runs one append on exec, or through group when it is not nil.
-func (s *Store[TTx]) append(ctx context.Context, exec meowmxdriver.Executor, group *groupCommitter, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
+// append runs one append on exec, or through group when it is not nil,
+// and records it (op names it in its span).
+func (s *Store[TTx]) append(ctx context.Context, op string, exec meowmxdriver.Executor, group *groupCommitter, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, error) {
+	ctx, span := s.tel.startAppend(ctx, op, stream, expected, len(events))
+	res, batch, err := s.appendOnce(ctx, span, exec, group, stream, expected, events)
+	s.tel.endAppend(ctx, span, res, batch, err)
+	return res, err
+}
+
+// appendOnce is append, unrecorded; it returns the size of the batch the
+// append was sent in (0: not grouped).
+func (s *Store[TTx]) appendOnce(ctx context.Context, span appendSpan, exec meowmxdriver.Executor, group *groupCommitter, stream StreamID, expected ExpectedVersion, events []EventData) (*AppendResult, int, error) {
 	p, err := appendParams(stream, expected, events)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
+	}
+	if span.span != nil {
+		injectTrace(p.Metadata, span.span.SpanContext())
 	}
 	var res *meowmxdriver.EventAppendResult
+	batch := 0
 	if group != nil {
 		r := group.append(ctx, p)
-		res, err = r.res, r.err
+		res, err, batch = r.res, r.err, r.batch
 	} else {
 		res, err = exec.EventAppend(ctx, p)
 	}
+	out, err := s.appended(ctx, exec, stream, expected, events, res, err)
+	return out, batch, err
+}
+
+// appended turns a driver's answer to an append into its outcome.
+func (s *Store[TTx]) appended(ctx context.Context, exec meowmxdriver.Executor, stream StreamID, expected ExpectedVersion, events []EventData, res *meowmxdriver.EventAppendResult, err error) (*AppendResult, error) {
 	switch {
 	case errors.Is(err, meowmxdriver.ErrDuplicate), errors.Is(err, meowmxdriver.ErrReordered):
 		return nil, &ConcurrencyError{Stream: stream, Expected: expected, Err: err}
@@ -167,7 +187,7 @@ func (s *Store[TTx]) retried(ctx context.Context, exec meowmxdriver.Executor, st
 			reason = "only in part: event " + events[0].UUID.String() + " is stored but not " + ev.UUID.String()
 		case r.StreamID != stream:
 			reason = "in stream " + r.StreamID.String()
-		case r.Type != ev.Type || !bytes.Equal(r.Data, ev.Data) || !bytes.Equal(r.Metadata, ev.Metadata):
+		case r.Type != ev.Type || !bytes.Equal(r.Data, ev.Data) || !sameMetadata(r.Metadata, ev.Metadata):
 			reason = "with other content"
 		case i > 0 && r.Version != stored[0].Version+int64(i):
 			reason = "at other versions"

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // PageSizeDefault is the default for Config.PageSize.
@@ -36,6 +39,23 @@ type Config struct {
 	// interval. Defaults to NotifyIntervalDefault; -1 sends them back to
 	// back (one in flight at a time).
 	NotifyInterval time.Duration
+	// TracerProvider receives the store's spans: one per append, page
+	// read, handler call, park and replay (see the package documentation,
+	// "Observability"). While it traces (the append's span is sampled),
+	// appends store their span's context in the events' metadata, under
+	// TraceParentKey, and the spans of the handlers, in any process, link
+	// to it. Defaults to otel.GetTracerProvider(): the global provider,
+	// a no-op until otel.SetTracerProvider is called, which costs the
+	// store nothing.
+	TracerProvider trace.TracerProvider
+	// MeterProvider receives the store's metrics: append latency by
+	// outcome, events appended, group-commit batch sizes; per
+	// subscription, events handled, handler latency, lag in events and in
+	// seconds, events parked, retries; the horizon's age and whether the
+	// notification listener is connected. Defaults to
+	// otel.GetMeterProvider(): the global provider, a no-op until
+	// otel.SetMeterProvider is called.
+	MeterProvider metric.MeterProvider
 }
 
 // Group commit defaults and limits.

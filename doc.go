@@ -230,6 +230,51 @@
 // event id is the checkpoint's EventID: SELECT transaction_id, id FROM
 // es_events WHERE id = <event id>).
 //
+// # Observability
+//
+// A store reports OpenTelemetry traces and metrics to Config.TracerProvider
+// and Config.MeterProvider, otel's global providers by default: until the
+// program sets them (otel.SetTracerProvider, otel.SetMeterProvider) they
+// are no-ops, and the store starts no span and allocates nothing for them.
+//
+// Spans follow the semantic conventions for messaging and databases where
+// they fit (messaging.system "meowmx", db.system.name "postgresql" or
+// "sqlite"), with meowmx.* attributes beside them:
+//
+//	send <aggregate type>   producer: one per Append/AppendTx; stream, expected
+//	                        version, event count, group-commit batch size,
+//	                        meowmx.outcome ok, conflict or error
+//	read_stream, read_all   client: one per page read (ReadStream, IterAll, a
+//	                        subscription's pages); db.response.returned_rows
+//	process <subscription>  consumer: one per handler call (an event, or a
+//	                        batch); partition, first and last position,
+//	                        attempt, outcome; linked to the appends' spans
+//	park <subscription>     an event parked after its last attempt
+//	replay <subscription>   a parked event handed to the handler again
+//
+// While an append's span is sampled, the append stores the span's W3C
+// trace context in each event's metadata, under TraceParentKey
+// ({"traceparent":"00-…-01", …}), and the spans of the handlers that
+// process the event, in this process or any other, link to it: a trace
+// follows an event from the request that appended it to every
+// subscription that handled it. Metadata is never changed otherwise (an
+// unsampled span, no provider, metadata that is not a JSON object or
+// already mentions the key). The handler's context carries its span, so
+// the handler's own spans are its children.
+//
+// Metrics: meowmx.append.duration (histogram by meowmx.outcome; its count
+// is the appends by outcome), meowmx.events.appended,
+// meowmx.group_commit.batch_size; per meowmx.subscription (a consumer
+// group's name for its partitions) meowmx.subscription.handled,
+// meowmx.subscription.handler.duration, meowmx.subscription.parked,
+// meowmx.subscription.retries, and the gauges meowmx.subscription.lag
+// (events) and meowmx.subscription.lag.age (seconds), reported by the
+// process that owns the subscription (for a group, each member its own
+// partitions: sum them); meowmx.horizon.age and meowmx.listener.connected
+// (0 or 1). The gauges are read when the metrics are collected, one
+// query each, and only while the store runs a subscription. `meowmx
+// worker --metrics :9464` serves them to Prometheus.
+//
 // # Drivers
 //
 // A Store runs on a driver: meowmxpgx for a pgx v5 pool, meowmxsqlite for

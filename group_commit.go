@@ -50,6 +50,7 @@ const (
 // another flusher.
 type groupCommitter struct {
 	send     func(context.Context, []*meowmxdriver.EventAppendParams) ([]*meowmxdriver.EventAppendResult, error)
+	onBatch  func(n int) // called with the size of each batch sent; may be nil
 	window   time.Duration
 	maxBatch int
 	inFlight int
@@ -71,8 +72,9 @@ type groupAppend struct {
 
 // groupResult is the outcome of one append in a batch.
 type groupResult struct {
-	res *meowmxdriver.EventAppendResult
-	err error
+	res   *meowmxdriver.EventAppendResult
+	err   error
+	batch int // the size of the batch it was sent in (0: not sent)
 }
 
 // groupBatch is the appends sent together. Its context ends when every
@@ -205,14 +207,22 @@ func (g *groupCommitter) flush(busy bool) {
 // runAlone sends p as a batch of its own, which the driver runs as
 // EventAppend: its outcome, error included, is final.
 func (g *groupCommitter) runAlone(ctx context.Context, p *meowmxdriver.EventAppendParams) groupResult {
+	g.sent(1)
 	results, err := g.send(ctx, []*meowmxdriver.EventAppendParams{p})
 	switch {
 	case err != nil:
-		return groupResult{err: err}
+		return groupResult{err: err, batch: 1}
 	case len(results) != 1:
-		return groupResult{err: fmt.Errorf("meowmx: driver returned %d results for 1 append", len(results))}
+		return groupResult{err: fmt.Errorf("meowmx: driver returned %d results for 1 append", len(results)), batch: 1}
 	}
-	return groupResult{res: results[0]}
+	return groupResult{res: results[0], batch: 1}
+}
+
+// sent reports a batch of n appends sent.
+func (g *groupCommitter) sent(n int) {
+	if g.onBatch != nil {
+		g.onBatch(n)
+	}
 }
 
 // waitWindow waits for the window to pass or the queue to fill.
@@ -251,6 +261,7 @@ func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 		for i, a := range items {
 			ps[i] = a.p
 		}
+		g.sent(len(ps))
 		results, err := g.send(b.ctx, ps)
 		var ie *meowmxdriver.BatchItemError
 		switch {
@@ -266,11 +277,11 @@ func (g *groupCommitter) run(b *groupBatch, items []*groupAppend) {
 		for i, a := range items {
 			switch {
 			case err != nil:
-				a.done <- groupResult{err: err}
+				a.done <- groupResult{err: err, batch: len(items)}
 			case results[i].Err != nil:
-				a.done <- groupResult{err: results[i].Err}
+				a.done <- groupResult{err: results[i].Err, batch: len(items)}
 			default:
-				a.done <- groupResult{res: results[i]}
+				a.done <- groupResult{res: results[i], batch: len(items)}
 			}
 		}
 		return

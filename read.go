@@ -139,9 +139,14 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 			if o.Limit > 0 && left <= n {
 				n, ask = left, left
 			}
-			rows, err = exec.StreamRead(ctx, &meowmxdriver.StreamReadParams{
+			rctx, span := s.tel.startRead(ctx, "read_stream", nil)
+			if recording(span) { // no attributes built otherwise
+				span.SetAttributes(keyStreamID.String(id))
+			}
+			rows, err = exec.StreamRead(rctx, &meowmxdriver.StreamReadParams{
 				AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: ask,
 			})
+			endRead(span, len(rows), err)
 			switch {
 			case errors.Is(err, meowmxdriver.ErrInvalidInput): // not a valid id for the column: no such stream
 				return
@@ -351,9 +356,14 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 }
 
 func (s *Store[TTx]) readAll(ctx context.Context, exec meowmxdriver.Executor, o *ReadAllOpts) ([]*RecordedEvent, error) {
+	ctx, span := s.tel.startRead(ctx, "read_all", nil)
+	if recording(span) { // no attributes built otherwise
+		span.SetAttributes(keyPosition.String(o.After.String()))
+	}
 	evs, err := exec.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
 		After: o.After, AggregateTypes: o.AggregateTypes, EventTypes: o.EventTypes, Limit: o.Limit,
 	})
+	endRead(span, len(evs), err)
 	if err != nil {
 		return nil, fmt.Errorf("meowmx: read all: %w", err)
 	}

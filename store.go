@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/meowmx/meowmx/internal/notifier"
 	"github.com/meowmx/meowmx/meowmxdriver"
@@ -18,6 +19,7 @@ type Store[TTx any] struct {
 	caps   meowmxdriver.Capabilities
 	group  *groupCommitter // nil when group commit is off or the driver has no batches
 	hub    *notifier.Hub   // wakes subscriptions
+	tel    *telemetry      // traces and metrics; nil records nothing
 }
 
 // NewStore returns a store on a driver, such as meowmxpgx.New(pool, nil).
@@ -31,10 +33,26 @@ func NewStore[TTx any](driver meowmxdriver.Driver[TTx], config *Config) (*Store[
 		return nil, err
 	}
 	caps := driver.Capabilities()
-	s := &Store[TTx]{driver: driver, config: cfg, caps: caps,
+	tel, err := newTelemetry(cfg.TracerProvider, cfg.MeterProvider, driver.Name())
+	if err != nil {
+		return nil, err
+	}
+	s := &Store[TTx]{driver: driver, config: cfg, caps: caps, tel: tel,
 		hub: notifier.New(caps.Listener, cfg.NotifyInterval, cfg.Logger)}
+	tel.listening = s.hub.Connected
+	tel.listSubscriptions = func(ctx context.Context) ([]*SubscriptionInfo, error) {
+		return driver.Executor().SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: LagCountMax})
+	}
+	tel.oldestHolder = func(ctx context.Context) (time.Duration, error) {
+		hs, err := driver.Executor().HorizonHolders(ctx, &meowmxdriver.HorizonHoldersParams{Limit: 1})
+		if err != nil || len(hs) == 0 {
+			return 0, err
+		}
+		return hs[0].Age, nil
+	}
 	if caps.BatchAppender != nil && !cfg.GroupCommit.Disabled {
 		s.group = newGroupCommitter(caps.BatchAppender.EventAppendBatch, cfg.GroupCommit)
+		s.group.onBatch = tel.recordBatch
 	}
 	return s, nil
 }

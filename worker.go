@@ -183,6 +183,9 @@ type worker[TTx any] struct {
 	warnings    horizonWarnings
 	stallWarned time.Time // when warnStalled last logged
 	failing     bool      // an outage is being retried (see failed)
+
+	tel     *subTelemetry // traces and metrics (telemetry.go); nil records nothing
+	attempt int           // the attempt at the events being handled (0: the first)
 }
 
 // stopError ends RunSubscription with err.
@@ -201,6 +204,8 @@ var errFenced = errors.New("meowmx: checkpoint moved by another session")
 // owns the subscription while this one does.
 func (w *worker[TTx]) run(ctx context.Context) error {
 	defer w.lease.release(ctx)
+	w.tel = w.s.tel.track(w.c.Name, w.partition, w.partitions)
+	defer w.tel.untrack()
 	backoff := newOwnBackoff(w.c.LockInterval, w.c.MaxPollInterval)
 	standby := false
 	for ctx.Err() == nil {
@@ -240,7 +245,9 @@ func (w *worker[TTx]) run(ctx context.Context) error {
 			standby = false
 			w.log.InfoContext(ctx, "meowmx: subscription owned by this worker", "owner", w.lease.owner.String())
 			started := time.Now()
+			w.tel.setOwning(true)
 			err = w.own(ctx)
+			w.tel.setOwning(false)
 			w.lease.release(ctx)
 			if errors.Is(err, errDrained) {
 				return nil

@@ -91,10 +91,13 @@ func (w *worker[TTx]) dropPrefetch() {
 
 // read reads the page after a position.
 func (w *worker[TTx]) read(ctx context.Context, after Position) ([]*RecordedEvent, error) {
-	return w.ex.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
+	ctx, span := w.tel.startRead(ctx, after)
+	rows, err := w.ex.EventReadAll(ctx, &meowmxdriver.EventReadAllParams{
 		After: after, AggregateTypes: w.c.AggregateTypes, EventTypes: w.c.EventTypes, Limit: w.c.BatchSize,
 		Partition: w.partition, Partitions: w.partitions,
 	})
+	endRead(span, len(rows), err)
+	return rows, err
 }
 
 // handleChunk handles events in one transaction. When the handler fails on
@@ -135,6 +138,7 @@ func (w *worker[TTx]) handleChunk(ctx context.Context, evs []*RecordedEvent) err
 // MaxAttempts times (counting the attempt that already failed with herr),
 // then applies the failure policy.
 func (w *worker[TTx]) retry(ctx context.Context, ev *RecordedEvent, herr error) error {
+	defer func() { w.attempt = 0 }()
 	backoff := w.c.RetryBackoff
 	for attempt := 2; attempt <= w.c.MaxAttempts; attempt++ {
 		w.log.WarnContext(ctx, "meowmx: handler failed; retrying", "event", ev.Position, "stream", ev.StreamID.String(),
@@ -143,6 +147,8 @@ func (w *worker[TTx]) retry(ctx context.Context, ev *RecordedEvent, herr error) 
 			return ctx.Err()
 		}
 		backoff = min(2*backoff, RetryBackoffMax)
+		w.attempt = attempt
+		w.tel.retried(ctx)
 		var err error
 		if _, herr, err = w.runTx(ctx, []*RecordedEvent{ev}); err != nil || herr == nil {
 			return err
@@ -162,7 +168,14 @@ func (w *worker[TTx]) retry(ctx context.Context, ev *RecordedEvent, herr error) 
 }
 
 // park parks one event and advances the checkpoint past it.
-func (w *worker[TTx]) park(ctx context.Context, ev *RecordedEvent, herr error, attempts int) error {
+func (w *worker[TTx]) park(ctx context.Context, ev *RecordedEvent, herr error, attempts int) (err error) {
+	ctx, span := w.tel.startEventSpan(ctx, "park", ev, keyAttempt.Int(attempts))
+	defer func() {
+		if err == nil {
+			w.tel.parkedN(ctx, 1)
+		}
+		endOutcome(span, err)
+	}()
 	etx, err := w.s.driver.Begin(ctx)
 	if err != nil {
 		return err
@@ -229,7 +242,12 @@ func (w *worker[TTx]) runTx(ctx context.Context, evs []*RecordedEvent) (failed i
 			return 0, nil, err
 		}
 	}
-	return 0, nil, w.commit(ctx, etx, evs[len(evs)-1].Position, parked)
+	if err := w.commit(ctx, etx, evs[len(evs)-1].Position, parked); err != nil {
+		return 0, nil, err
+	}
+	w.tel.handledN(ctx, len(handle))
+	w.tel.parkedN(ctx, len(behind))
+	return 0, nil, nil
 }
 
 // splitBlocked splits evs into the events to hand to the handler and the
@@ -258,10 +276,16 @@ func (w *worker[TTx]) handOver(ctx context.Context, tx TTx, evs, handle []*Recor
 		if len(handle) == 0 {
 			return 0, nil
 		}
-		return -1, call(func() error { return w.c.BatchHandler.HandleEvents(ctx, tx, handle) })
+		hctx, h := w.tel.startHandler(ctx, handle, w.attempt)
+		herr := call(func() error { return w.c.BatchHandler.HandleEvents(hctx, tx, handle) })
+		w.tel.endHandler(ctx, h, herr)
+		return -1, herr
 	}
-	for _, ev := range handle {
-		if herr := call(func() error { return w.c.Handler.HandleEvent(ctx, tx, ev) }); herr != nil {
+	for i, ev := range handle {
+		hctx, h := w.tel.startHandler(ctx, handle[i:i+1], w.attempt)
+		herr := call(func() error { return w.c.Handler.HandleEvent(hctx, tx, ev) })
+		w.tel.endHandler(ctx, h, herr)
+		if herr != nil {
 			for i := range evs {
 				if evs[i] == ev {
 					return i, herr

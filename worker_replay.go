@@ -1,6 +1,7 @@
 package meowmx
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 
@@ -91,23 +92,35 @@ func (w *worker[TTx]) unmark(ctx context.Context, p *meowmxdriver.ParkedRow) err
 // replayOne hands one parked event to the handler, MaxAttempts times at
 // most, and tells whether it succeeded; when it did not, the event stays
 // parked with the handler's last error.
-func (w *worker[TTx]) replayOne(ctx context.Context, ev *RecordedEvent, p *meowmxdriver.ParkedRow) (bool, error) {
-	backoff := w.c.RetryBackoff
+func (w *worker[TTx]) replayOne(ctx context.Context, ev *RecordedEvent, p *meowmxdriver.ParkedRow) (ok bool, err error) {
+	ctx, span := w.tel.startEventSpan(ctx, "replay", ev)
 	var herr error
+	defer func() {
+		if recording(span) {
+			span.SetAttributes(keyReplayed.Bool(ok))
+		}
+		endOutcome(span, cmp.Or(err, herr))
+	}()
+	backoff := w.c.RetryBackoff
 	for attempt := 1; attempt <= max(w.c.MaxAttempts, 1); attempt++ {
 		if attempt > 1 && !sleep(ctx, backoff) {
 			return false, ctx.Err()
 		}
 		backoff = min(2*backoff, RetryBackoffMax)
-		var err error
+		w.attempt = attempt
+		if attempt > 1 {
+			w.tel.retried(ctx)
+		}
 		herr, err = w.replayTx(ctx, ev, p)
 		if err != nil || herr == nil {
+			w.attempt = 0
 			return err == nil, err
 		}
 		if ctx.Err() != nil {
 			return false, ctx.Err()
 		}
 	}
+	w.attempt = 0
 	r := w.parkedRow(ev, herr.Error(), w.c.MaxAttempts)
 	r.Mark = p.Mark
 	return false, w.ex.ParkedInsert(ctx, &meowmxdriver.ParkedInsertParams{Rows: []*meowmxdriver.ParkedRow{r}})
@@ -123,11 +136,13 @@ func (w *worker[TTx]) replayTx(ctx context.Context, ev *RecordedEvent, p *meowmx
 	}
 	defer func() { _ = etx.Rollback(context.WithoutCancel(ctx)) }()
 	tx := w.s.driver.UnwrapTx(etx)
+	hctx, h := w.tel.startHandler(ctx, []*RecordedEvent{ev}, w.attempt)
 	if w.c.Handler != nil {
-		herr = call(func() error { return w.c.Handler.HandleEvent(ctx, tx, ev) })
+		herr = call(func() error { return w.c.Handler.HandleEvent(hctx, tx, ev) })
 	} else {
-		herr = call(func() error { return w.c.BatchHandler.HandleEvents(ctx, tx, []*RecordedEvent{ev}) })
+		herr = call(func() error { return w.c.BatchHandler.HandleEvents(hctx, tx, []*RecordedEvent{ev}) })
 	}
+	w.tel.endHandler(ctx, h, herr)
 	if herr != nil && etx.Broken() { // the connection's failure, not the handler's
 		return nil, fmt.Errorf("meowmx: handler's connection broke: %w", herr)
 	}
@@ -141,5 +156,9 @@ func (w *worker[TTx]) replayTx(ctx context.Context, ev *RecordedEvent, p *meowmx
 	if !ok {
 		return nil, errFenced
 	}
-	return nil, etx.Commit(ctx)
+	if err := etx.Commit(ctx); err != nil {
+		return nil, err
+	}
+	w.tel.handledN(ctx, 1)
+	return nil, nil
 }

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel/metric"
 	"golang.org/x/term"
 
 	"github.com/meowmx/meowmx"
@@ -199,6 +200,9 @@ type app struct {
 	// started is set when a command's own code starts: errors before that
 	// are the command line's.
 	started bool
+	// meterProvider receives the metrics of the stores opened (--metrics);
+	// nil: the global provider, a no-op.
+	meterProvider metric.MeterProvider
 }
 
 func (a *app) out() io.Writer { return a.env.Stdout }

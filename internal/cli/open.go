@@ -153,7 +153,7 @@ func (a *app) openFor(ctx context.Context, mode openMode) (*backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	cfg := &meowmx.Config{Logger: a.storeLogger()}
+	cfg := a.storeConfig()
 	if kind == dbSQLite {
 		readOnly := false
 		if mode == openRead {

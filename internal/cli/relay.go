@@ -92,5 +92,5 @@ Ctrl-C stops it cleanly.`,
 	f.StringVar(&c.Stream, "stream", meowmxnats.StreamDefault, "JetStream stream to publish to")
 	f.DurationVar(&c.StreamConfig.Duplicates, "duplicates", meowmxnats.DuplicatesDefault, "de-duplication window of a stream the relay creates")
 	f.StringVar(&retention, "retention", "limits", "retention of a stream the relay creates: limits, interest or workqueue")
-	return cmd
+	return a.withMetrics(cmd)
 }

@@ -100,7 +100,7 @@ subscription is deleted while it runs.`,
 	c.Flags().StringVar(&typ, "type", "", "handle this aggregate type only")
 	c.Flags().IntVar(&partitions, "partitions", 0, fmt.Sprintf("run as a member of a consumer group of this many partitions (2 to %d)", meowmx.MaxPartitions))
 	_ = c.MarkFlagRequired("name")
-	return c
+	return a.withMetrics(c)
 }
 
 func (a *app) subsCmd() *cobra.Command {

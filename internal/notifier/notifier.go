@@ -44,6 +44,8 @@ type Hub struct {
 	cancel context.CancelFunc // stops the listening goroutine
 	done   chan struct{}      // closed when it has stopped
 
+	connected atomic.Bool // the listening connection is up
+
 	pending atomic.Uint64 // highest transaction id not yet notified
 	sending atomic.Bool   // a NOTIFY is in flight
 	senders sync.WaitGroup
@@ -137,7 +139,11 @@ func (h *Hub) listen(ctx context.Context, done chan struct{}) {
 	backoff := reconnectMin
 	for {
 		start := time.Now()
-		err := h.listener.Listen(ctx, h.Wake)
+		err := h.listener.Listen(ctx, func(tx uint64) {
+			h.connected.Store(true) // Listen calls fn(0) once connected
+			h.Wake(tx)
+		})
+		h.connected.Store(false)
 		if ctx.Err() != nil {
 			return
 		}
@@ -155,6 +161,10 @@ func (h *Hub) listen(ctx context.Context, done chan struct{}) {
 		backoff = min(2*backoff, reconnectMax)
 	}
 }
+
+// Connected tells whether the listening connection is up: it is open
+// while a worker is subscribed, and reconnects when it drops.
+func (h *Hub) Connected() bool { return h.connected.Load() }
 
 // Announce wakes every subscriber, in this process and the others: a
 // checkpoint was moved or parked events marked for replay.
