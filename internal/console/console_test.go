@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"html"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -56,6 +57,15 @@ func runSub(t *testing.T, s *meowmx.Store[*sql.Tx], name string, handler meowmx.
 	t.Cleanup(stop)
 	require.NoError(t, s.WaitForSubscription(context.Background(), name))
 	return stop
+}
+
+// newServer serves h on a loopback port for the test's length and
+// returns its URL.
+func newServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func serve(t *testing.T, s console.Store, cfg console.Config) *httptest.Server {
@@ -147,6 +157,15 @@ func TestConsolePages(t *testing.T) {
 	require.Contains(t, body, `"ver">#2<`)
 	require.NotContains(t, body, `"ver">#3<`)
 	require.Contains(t, body, "from=3")
+
+	// Links carry ids that need escaping, once.
+	appendEv(t, s, "cat", "x&y z/%41?", "Born", `{}`)
+	_, body = get(t, http.DefaultClient, srv.URL+"/streams?type=cat&prefix=x")
+	m := regexp.MustCompile(`href="(/stream\?id=[^"]+)"`).FindStringSubmatch(body)
+	require.Len(t, m, 2, body)
+	code, page := get(t, http.DefaultClient, srv.URL+html.UnescapeString(m[1]))
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, page, `<h1 class="id">x&amp;y z/%41?</h1>`)
 
 	_, body = get(t, http.DefaultClient, srv.URL+"/log?event=Born")
 	require.Equal(t, 3, strings.Count(body, `class="type">Born`))

@@ -20,7 +20,6 @@ var funcs = template.FuncMap{
 	"when":   func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05.000") },
 	"ago":    ago,
 	"num":    num,
-	"q":      url.QueryEscape,
 	"join":   strings.Join,
 }
 
