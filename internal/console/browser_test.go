@@ -88,7 +88,10 @@ func TestConsoleBrowser(t *testing.T) {
 			if !shots {
 				return nil
 			}
-			b, err := chromedp.FullScreenshot(100)(ctx, t)
+			if _, err := chromedp.Evaluate[bool](`window.scrollTo(0, 0), true`)(ctx, t); err != nil {
+				return err
+			}
+			b, err := chromedp.CaptureScreenshot()(ctx, t) // the viewport: a full-page capture draws the sticky header mid-page
 			if err != nil {
 				return err
 			}
