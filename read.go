@@ -242,6 +242,11 @@ type ReadAllOpts struct {
 	// warning. Zero: it ends at the horizon at once. On SQLite there is no
 	// horizon to wait for. ReadAll ignores it.
 	AwaitOlder time.Duration
+	// Backward makes ReadAll read newest first: the events before After,
+	// or the newest when After is the zero Position. Page back by passing
+	// the last event's Position as the next call's After. IterAll refuses
+	// it.
+	Backward bool
 }
 
 // ReadAll returns events of all streams, or of some categories, in global
@@ -264,6 +269,17 @@ func (s *Store[TTx]) ReadAll(ctx context.Context, opts *ReadAllOpts) ([]*Recorde
 	if o.Limit == 0 {
 		o.Limit = s.config.PageSize
 	}
+	if o.Backward {
+		if s.caps.Browser == nil {
+			return nil, ErrBrowseUnsupported
+		}
+		evs, err := s.caps.Browser.EventReadBackward(ctx, &meowmxdriver.EventReadBackwardParams{
+			Before: o.After, AggregateTypes: o.AggregateTypes, EventTypes: o.EventTypes, Limit: o.Limit})
+		if err != nil {
+			return nil, fmt.Errorf("meowmx: read all backward: %w", err)
+		}
+		return evs, nil
+	}
 	return s.readAll(ctx, s.driver.Executor(), &o)
 }
 
@@ -279,6 +295,10 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 	return func(yield func(*RecordedEvent, error) bool) {
 		if err := checkReadAll(&o); err != nil {
 			yield(nil, err)
+			return
+		}
+		if o.Backward {
+			yield(nil, &ArgumentError{Arg: "ReadAllOpts.Backward", Reason: "IterAll reads forward only; page back with ReadAll"})
 			return
 		}
 		o.Limit = s.config.PageSize

@@ -80,6 +80,9 @@ type Capabilities struct {
 	// Drivers without it assign positions in commit order (SQLite: one
 	// writer at a time), and HorizonGet returns a zero Horizon.
 	Horizon bool
+	// Browser lists categories and streams and reads events newest
+	// first, for the console.
+	Browser Browser
 }
 
 // BatchAppender runs several appends in one transaction.

@@ -138,7 +138,7 @@ func (d *Driver) Name() string { return "postgres" }
 // Capabilities implements meowmxdriver.Driver: batches of appends, a
 // commit horizon and, unless Config.DisableNotify, LISTEN/NOTIFY.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	c := meowmxdriver.Capabilities{BatchAppender: d, Horizon: true}
+	c := meowmxdriver.Capabilities{BatchAppender: d, Horizon: true, Browser: browser{d}}
 	if !d.disableNotify {
 		c.Listener = listener{d}
 	}

@@ -27,6 +27,7 @@ type queries struct {
 	snapshotGet  string
 	snapshotSave string
 	idKind       idKind
+	browse       browseQueries
 }
 
 // idKind is the kind of the aggregate id column's type.
@@ -164,6 +165,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.event_uuid = ANY($1::uuid[])
 		ORDER BY e.aggregate_id, e.version`)
+	q.browse = buildBrowseQueries(r, q.idKind)
 	q.snapshotGet = r.Replace(`SELECT aggregate_id::text, version, json_data,
 			COALESCE(aggregate_type, ''), COALESCE(snapshot_version, -1), COALESCE(state_shape, '')
 		FROM {s}.es_aggregate_snapshots

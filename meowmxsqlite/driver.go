@@ -165,7 +165,7 @@ func (d *Driver) Name() string { return "sqlite" }
 // Config.ProbeInterval is -1); no commit horizon, which it needs no more
 // than it has.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	var c meowmxdriver.Capabilities
+	c := meowmxdriver.Capabilities{Browser: browser{d}}
 	if d.probe > 0 {
 		c.Listener = probeListener{d: d, interval: d.probe}
 	}

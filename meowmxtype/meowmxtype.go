@@ -385,3 +385,17 @@ var ErrNotMigrated = errors.New("meowmx: tables not found (run the migrations)")
 // caller's context ended) before the commit was confirmed. Its events may
 // or may not be stored.
 var ErrCommitUnknown = errors.New("meowmx: outcome unknown: the transaction may have committed")
+
+// CategoryInfo describes a category (aggregate type): how many streams it
+// has and how many events they hold.
+type CategoryInfo struct {
+	Type string
+	// Streams is the number of streams of the category, and Events the
+	// number of their events.
+	Streams, Events int64
+	// Estimated is true when the category has more streams than were
+	// counted: Streams and Events are then estimates (from the database's
+	// statistics where it keeps them, else the counted part: a lower
+	// bound).
+	Estimated bool
+}

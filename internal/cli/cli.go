@@ -162,6 +162,7 @@ func newRoot(app *app) *cobra.Command {
 		app.relayCmd(),
 		app.subsCmd(),
 		app.demoCmd(),
+		app.consoleCmd(),
 	)
 	root.SetHelpCommand(&cobra.Command{Use: "help [command]", Short: "Help about any command", Hidden: false,
 		RunE: func(c *cobra.Command, args []string) error {

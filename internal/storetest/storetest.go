@@ -60,6 +60,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("Canceled", func(t *testing.T) { t.Parallel(); testCanceled(t, b) })
 	t.Run("Delivery", func(t *testing.T) { t.Parallel(); testDelivery(t, b) })
 	t.Run("Lag", func(t *testing.T) { t.Parallel(); testLag(t, b) })
+	t.Run("Browse", func(t *testing.T) { t.Parallel(); testBrowse(t, b) })
 	t.Run("SubscriptionOneOwner", func(t *testing.T) { t.Parallel(); testSubscriptionOneOwner(t, b) })
 	runSubscriptions(t, b)
 	runGroups(t, b)
