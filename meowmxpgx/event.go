@@ -288,6 +288,33 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 	return e.readEvents(ctx, p.Limit, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
 }
 
+// StreamScan implements meowmxdriver.StreamScanner: StreamRead, handed
+// over in chunks of up to readChunkMax rows as they arrive. In a
+// transaction the connection is busy until it returns: the root package
+// streams on the pool only.
+func (e *executor) StreamScan(ctx context.Context, p *meowmxdriver.StreamReadParams, each func([]*meowmxtype.RecordedEvent) bool) error {
+	q, err := e.queries(ctx)
+	if err != nil {
+		return err
+	}
+	if err := q.checkID(p.AggregateID); err != nil {
+		return err
+	}
+	to := p.To
+	if to < 0 || to > math.MaxInt32 {
+		to = math.MaxInt32
+	}
+	backward := 0
+	if p.Backward {
+		backward = 1
+	}
+	rows, err := e.db.Query(ctx, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
+	if err != nil {
+		return interpretError(err, onRead)
+	}
+	return scanEventsEach(rows, each)
+}
+
 // readEvents runs a query of eventColumns. It allocates the rows in one
 // slice (of up to sizeHint at first) and shares the strings that repeat
 // from row to row (aggregate id and type, event type): a stream read
@@ -343,28 +370,17 @@ func scanEvents(rows pgx.Rows, sizeHint int) ([]*meowmxtype.RecordedEvent, error
 	defer rows.Close()
 	// Rows go into chunks that double up to readChunkMax rows, never
 	// copied: the result points into them.
+	var sc eventScanner
 	chunk := make([]meowmxtype.RecordedEvent, 0, min(max(sizeHint, 1), readChunkMax))
 	out := make([]*meowmxtype.RecordedEvent, 0, cap(chunk))
-	var (
-		aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
-		u                         pgtype.UUID
-		ids, aggTypes, eventTypes interner
-	)
 	for rows.Next() {
 		if len(chunk) == cap(chunk) {
 			chunk = make([]meowmxtype.RecordedEvent, 0, min(2*cap(chunk), readChunkMax))
 		}
 		chunk = append(chunk, meowmxtype.RecordedEvent{})
 		ev := &chunk[len(chunk)-1]
-		if err := rows.Scan(&ev.Position.EventID, &ev.Position.TransactionID, &aggID, &aggType, &ev.Version,
-			&eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &u, &ev.RecordedAt); err != nil {
-			return nil, interpretError(err, onRead)
-		}
-		ev.StreamID.ID = ids.last(aggID)
-		ev.StreamID.Type = aggTypes.get(aggType)
-		ev.Type = eventTypes.get(eventType)
-		if u.Valid {
-			ev.UUID = u.Bytes
+		if err := sc.scan(rows, ev); err != nil {
+			return nil, err
 		}
 		out = append(out, ev)
 	}
@@ -372,6 +388,59 @@ func scanEvents(rows pgx.Rows, sizeHint int) ([]*meowmxtype.RecordedEvent, error
 		return nil, interpretError(err, onRead)
 	}
 	return out, nil
+}
+
+// scanEventsEach reads rows of eventColumns and hands them to each in
+// chunks of readChunkMax, then closes them; each returning false drops
+// the rest.
+func scanEventsEach(rows pgx.Rows, each func([]*meowmxtype.RecordedEvent) bool) error {
+	defer rows.Close()
+	var sc eventScanner
+	var chunk []meowmxtype.RecordedEvent
+	var out []*meowmxtype.RecordedEvent
+	for rows.Next() {
+		if len(chunk) == cap(chunk) {
+			chunk = make([]meowmxtype.RecordedEvent, 0, readChunkMax)
+			out = make([]*meowmxtype.RecordedEvent, 0, readChunkMax)
+		}
+		chunk = append(chunk, meowmxtype.RecordedEvent{})
+		ev := &chunk[len(chunk)-1]
+		if err := sc.scan(rows, ev); err != nil {
+			return err
+		}
+		if out = append(out, ev); len(out) == readChunkMax && !each(out) {
+			return nil
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return interpretError(err, onRead)
+	}
+	if len(out) > 0 && len(out) < readChunkMax {
+		each(out)
+	}
+	return nil
+}
+
+// eventScanner scans rows of eventColumns, sharing the strings that repeat
+// from row to row.
+type eventScanner struct {
+	aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
+	u                         pgtype.UUID
+	ids, aggTypes, eventTypes interner
+}
+
+func (sc *eventScanner) scan(rows pgx.Rows, ev *meowmxtype.RecordedEvent) error {
+	if err := rows.Scan(&ev.Position.EventID, &ev.Position.TransactionID, &sc.aggID, &sc.aggType, &ev.Version,
+		&sc.eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &sc.u, &ev.RecordedAt); err != nil {
+		return interpretError(err, onRead)
+	}
+	ev.StreamID.ID = sc.ids.last(sc.aggID)
+	ev.StreamID.Type = sc.aggTypes.get(sc.aggType)
+	ev.Type = sc.eventTypes.get(sc.eventType)
+	if sc.u.Valid {
+		ev.UUID = sc.u.Bytes
+	}
+	return nil
 }
 
 // readChunkMax is the most rows readEvents allocates at once.
