@@ -27,6 +27,7 @@ type queries struct {
 	snapshotGet  string
 	snapshotSave string
 	idKind       idKind
+	cast         string // the cast of a text to the id column's type
 }
 
 // idKind is the kind of the aggregate id column's type.
@@ -100,7 +101,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 		return nil, err
 	}
 	r := strings.NewReplacer("{s}", schema, "{id}", cast, "{ids}", strings.ReplaceAll(cast+"[]", "::text::", "::text[]::"))
-	q := &queries{}
+	q := &queries{cast: cast}
 	switch cast {
 	case "::text::uuid":
 		q.idKind = idUUID

@@ -123,6 +123,7 @@ func newRoot(app *app) *cobra.Command {
 		app.subCmd(),
 		app.updateCatCmd(),
 		app.loadCmd(),
+		app.importCmd(),
 		app.workerCmd(),
 		app.subsCmd(),
 		app.demoCmd(),
