@@ -332,6 +332,10 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 		}
 		o.Limit = s.config.PageSize
 		exec := s.driver.Executor()
+		if sc, ok := exec.(meowmxdriver.StreamScanner); ok && !o.Follow {
+			s.scanAll(ctx, sc, &o, yield)
+			return
+		}
 		var f *follower
 		if o.Follow {
 			f = s.follow(exec)
@@ -373,6 +377,38 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 				return
 			}
 			h = nil
+		}
+	}
+}
+
+// scanAll is scanStream for IterAll without Follow: windows of
+// scanWindowPages pages, each one query below the commit horizon of its
+// own, yielded as its rows arrive.
+func (s *Store[TTx]) scanAll(ctx context.Context, sc meowmxdriver.StreamScanner, o *ReadAllOpts, yield func(*RecordedEvent, error) bool) {
+	window := s.config.PageSize * scanWindowPages
+	for {
+		got, stopped := 0, false
+		err := sc.EventScanAll(ctx, &meowmxdriver.EventReadAllParams{
+			After: o.After, AggregateTypes: o.AggregateTypes, EventTypes: o.EventTypes, Limit: window,
+		}, func(c []*RecordedEvent) bool {
+			got += len(c)
+			o.After = c[len(c)-1].Position
+			for _, ev := range c {
+				if !yield(ev, nil) {
+					stopped = true
+					return false
+				}
+			}
+			return true
+		})
+		switch {
+		case stopped:
+			return
+		case err != nil:
+			yield(nil, fmt.Errorf("meowmx: read all: %w", err))
+			return
+		case got < window:
+			return
 		}
 	}
 }

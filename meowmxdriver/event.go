@@ -141,4 +141,6 @@ type StreamScanner interface {
 	// rest of the rows are read and dropped. Each chunk is a new slice of
 	// new events, the caller's to keep.
 	StreamScan(ctx context.Context, p *StreamReadParams, each func([]*meowmxtype.RecordedEvent) bool) error
+	// EventScanAll is EventReadAll, streamed as StreamScan streams.
+	EventScanAll(ctx context.Context, p *EventReadAllParams, each func([]*meowmxtype.RecordedEvent) bool) error
 }

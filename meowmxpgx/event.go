@@ -237,9 +237,46 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 	if err != nil {
 		return nil, err
 	}
+	sql, args := q.readAllStatement(p)
+	if p.Partitions > 1 {
+		return e.readEventsInOrder(ctx, min(p.Limit, 64), sql, args...)
+	}
+	// Readers poll across streams and often find nothing: start small.
+	return e.readEvents(ctx, min(p.Limit, 64), sql, args...)
+}
+
+// EventScanAll implements meowmxdriver.StreamScanner. A partition's read
+// is not streamed: it needs indexOrderSQL before it.
+func (e *executor) EventScanAll(ctx context.Context, p *meowmxdriver.EventReadAllParams, each func([]*meowmxtype.RecordedEvent) bool) error {
+	if p.Partitions > 1 {
+		evs, err := e.EventReadAll(ctx, p)
+		if err == nil && len(evs) > 0 {
+			each(evs)
+		}
+		return err
+	}
+	q, err := e.queries(ctx)
+	if err != nil {
+		return err
+	}
+	sql, args := q.readAllStatement(p)
+	rows, err := e.db.Query(ctx, sql, args...)
+	if err != nil {
+		return interpretError(err, onRead)
+	}
+	return scanEventsEach(rows, each)
+}
+
+// readAllStatement returns the query of EventReadAll and its arguments.
+func (q *queries) readAllStatement(p *meowmxdriver.EventReadAllParams) (string, []any) {
 	args := []any{p.After.TransactionID, p.After.EventID, p.Limit}
 	byType, byEvent := 0, 0
-	if len(p.AggregateTypes) > 0 {
+	switch len(p.AggregateTypes) {
+	case 0:
+	case 1:
+		byType = 2
+		args = append(args, p.AggregateTypes[0])
+	default:
 		byType = 1
 		args = append(args, p.AggregateTypes)
 	}
@@ -248,11 +285,9 @@ func (e *executor) EventReadAll(ctx context.Context, p *meowmxdriver.EventReadAl
 		args = append(args, p.EventTypes)
 	}
 	if p.Partitions > 1 {
-		args = append(args, p.Partitions, p.Partition)
-		return e.readEventsInOrder(ctx, min(p.Limit, 64), q.readAll[byType][byEvent][1], args...)
+		return q.readAll[byType][byEvent][1], append(args, p.Partitions, p.Partition)
 	}
-	// Readers poll across streams and often find nothing: start small.
-	return e.readEvents(ctx, min(p.Limit, 64), q.readAll[byType][byEvent][0], args...)
+	return q.readAll[byType][byEvent][0], args
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {

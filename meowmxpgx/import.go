@@ -14,7 +14,7 @@ import (
 	"github.com/meowmx/meowmx/meowmxtype"
 )
 
-var importColumns = []string{"transaction_id", "aggregate_id", "version", "event_type", "json_data", "metadata", "event_uuid", "created_at"} //nolint:gochecknoglobals // constant table
+var importColumns = []string{"transaction_id", "aggregate_id", "version", "event_type", "json_data", "metadata", "event_uuid", "created_at", "aggregate_type"} //nolint:gochecknoglobals // constant table
 
 // EventImport implements meowmxdriver.Importer, in one transaction: it
 // locks the batch's streams (es_aggregates, FOR UPDATE), keeps the events
@@ -129,7 +129,7 @@ func (d *Driver) importTx(ctx context.Context, tx pgx.Tx, q *queries, evs []*meo
 		if ev.RecordedAt.IsZero() {
 			at.Time = time.Now()
 		}
-		return []any{xid, id, int32(ev.Version), ev.Type, []byte(ev.Data), meta, u, at}, nil
+		return []any{xid, id, int32(ev.Version), ev.Type, []byte(ev.Data), meta, u, at, ev.StreamID.Type}, nil
 	}))
 	if err != nil {
 		return nil, err
