@@ -217,15 +217,16 @@ type LoadOpts struct {
 // an unregistered type one matching ErrUnknownEventType (unless
 // RepositoryConfig.SkipUnknownEvents), and an Apply error is wrapped.
 func (r *Repository[T, TTx]) Load(ctx context.Context, id string, opts *LoadOpts) (*Aggregate[T], error) {
-	return r.load(ctx, r.store.driver.Executor(), id, opts)
+	return r.load(ctx, r.store.driver.Executor(), id, opts, true)
 }
 
 // LoadTx is Load inside the caller's transaction.
 func (r *Repository[T, TTx]) LoadTx(ctx context.Context, tx TTx, id string, opts *LoadOpts) (*Aggregate[T], error) {
-	return r.load(ctx, r.store.driver.UnwrapExecutor(tx), id, opts)
+	return r.load(ctx, r.store.driver.UnwrapExecutor(tx), id, opts, false)
 }
 
-func (r *Repository[T, TTx]) load(ctx context.Context, exec meowmxdriver.Executor, id string, opts *LoadOpts) (*Aggregate[T], error) {
+// pooled tells that exec is the pool (see Store.iterStream).
+func (r *Repository[T, TTx]) load(ctx context.Context, exec meowmxdriver.Executor, id string, opts *LoadOpts, pooled bool) (*Aggregate[T], error) {
 	if err := checkName("aggregate id", id); err != nil {
 		return nil, err
 	}
@@ -246,7 +247,7 @@ func (r *Repository[T, TTx]) load(ctx context.Context, exec meowmxdriver.Executo
 	}
 	read.From = a.version + 1
 	stream := StreamID{Type: r.typ, ID: id}
-	for ev, err := range r.store.iterStream(ctx, exec, id, read) {
+	for ev, err := range r.store.iterStream(ctx, exec, id, read, pooled) {
 		if err != nil {
 			return nil, fmt.Errorf("meowmx: load %s: %w", stream, err)
 		}

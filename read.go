@@ -63,7 +63,7 @@ type ReadStreamOpts struct {
 // streams that may be long.
 func (s *Store[TTx]) ReadStream(ctx context.Context, id string, opts *ReadStreamOpts) ([]*RecordedEvent, error) {
 	var out []*RecordedEvent
-	for ev, err := range s.iterStream(ctx, s.driver.Executor(), id, noFollow(opts)) {
+	for ev, err := range s.iterStream(ctx, s.driver.Executor(), id, noFollow(opts), true) {
 		if err != nil {
 			return nil, err
 		}
@@ -75,7 +75,7 @@ func (s *Store[TTx]) ReadStream(ctx context.Context, id string, opts *ReadStream
 // ReadStreamTx is ReadStream inside the caller's transaction.
 func (s *Store[TTx]) ReadStreamTx(ctx context.Context, tx TTx, id string, opts *ReadStreamOpts) ([]*RecordedEvent, error) {
 	var out []*RecordedEvent
-	for ev, err := range s.iterStream(ctx, s.driver.UnwrapExecutor(tx), id, noFollow(opts)) {
+	for ev, err := range s.iterStream(ctx, s.driver.UnwrapExecutor(tx), id, noFollow(opts), false) {
 		if err != nil {
 			return nil, err
 		}
@@ -95,10 +95,13 @@ func (s *Store[TTx]) ReadStreamTx(ctx context.Context, tx TTx, id string, opts *
 //		...
 //	}
 func (s *Store[TTx]) IterStream(ctx context.Context, id string, opts *ReadStreamOpts) iter.Seq2[*RecordedEvent, error] {
-	return s.iterStream(ctx, s.driver.Executor(), id, opts)
+	return s.iterStream(ctx, s.driver.Executor(), id, opts, true)
 }
 
-func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor, id string, opts *ReadStreamOpts) iter.Seq2[*RecordedEvent, error] {
+// iterStream reads a stream page by page. When exec is the pool (pooled)
+// and can stream (meowmxdriver.StreamScanner), a read that does not follow
+// goes through scanStream instead.
+func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor, id string, opts *ReadStreamOpts, pooled bool) iter.Seq2[*RecordedEvent, error] {
 	var o ReadStreamOpts
 	if opts != nil {
 		o = *opts
@@ -106,6 +109,10 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 	return func(yield func(*RecordedEvent, error) bool) {
 		if err := checkReadStream(id, &o); err != nil {
 			yield(nil, err)
+			return
+		}
+		if sc, ok := exec.(meowmxdriver.StreamScanner); ok && pooled && !o.Follow {
+			s.scanStream(ctx, sc, id, &o, yield)
 			return
 		}
 		from, to := o.From, int64(math.MaxInt64)
@@ -185,6 +192,62 @@ func (s *Store[TTx]) iterStream(ctx context.Context, exec meowmxdriver.Executor,
 				}
 			}
 			h = nil
+		}
+	}
+}
+
+// scanWindowPages is how many pages (Config.PageSize) one query of
+// scanStream reads.
+const scanWindowPages = 16
+
+// scanStream reads a stream in windows of scanWindowPages pages, each one
+// query whose rows it yields as they arrive (meowmxdriver.StreamScanner):
+// the database sends rows while the caller decodes and handles the ones
+// before, as with one streaming query, where page after page each waited
+// for the other (IterStream read at 0.56x one streaming query). Memory
+// stays flat: the rows not yet decoded wait in the connection's buffers,
+// and the connection is the caller's while it handles a window's events.
+// When the caller stops, the rest of the window is read and dropped.
+func (s *Store[TTx]) scanStream(ctx context.Context, sc meowmxdriver.StreamScanner, id string, o *ReadStreamOpts, yield func(*RecordedEvent, error) bool) {
+	from, to, left := o.From, int64(math.MaxInt64), o.Limit
+	if o.To != nil {
+		to = *o.To
+	}
+	window := s.config.PageSize * scanWindowPages
+	for from <= to {
+		ask := window
+		if o.Limit > 0 && left < ask {
+			ask = left
+		}
+		got, last, stopped := 0, int64(0), false
+		err := sc.StreamScan(ctx, &meowmxdriver.StreamReadParams{
+			AggregateID: id, From: from, To: to, Backward: o.Backward, Limit: ask,
+		}, func(c []*RecordedEvent) bool {
+			got, last = got+len(c), c[len(c)-1].Version
+			for _, ev := range c {
+				if !yield(ev, nil) {
+					stopped = true
+					return false
+				}
+			}
+			return true
+		})
+		switch {
+		case stopped:
+			return
+		case errors.Is(err, meowmxdriver.ErrInvalidInput): // not a valid id for the column: no such stream
+			return
+		case err != nil:
+			yield(nil, fmt.Errorf("meowmx: read stream %q: %w", id, err))
+			return
+		}
+		if left -= got; got < ask || (o.Limit > 0 && left <= 0) {
+			return
+		}
+		if o.Backward {
+			to = last - 1
+		} else {
+			from = last + 1
 		}
 	}
 }
@@ -303,6 +366,10 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 		}
 		o.Limit = s.config.PageSize
 		exec := s.driver.Executor()
+		if sc, ok := exec.(meowmxdriver.StreamScanner); ok && !o.Follow {
+			s.scanAll(ctx, sc, &o, yield)
+			return
+		}
 		var f *follower
 		if o.Follow {
 			f = s.follow(exec)
@@ -371,6 +438,38 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 				return
 			}
 			h = nil
+		}
+	}
+}
+
+// scanAll is scanStream for IterAll without Follow: windows of
+// scanWindowPages pages, each one query below the commit horizon of its
+// own, yielded as its rows arrive.
+func (s *Store[TTx]) scanAll(ctx context.Context, sc meowmxdriver.StreamScanner, o *ReadAllOpts, yield func(*RecordedEvent, error) bool) {
+	window := s.config.PageSize * scanWindowPages
+	for {
+		got, stopped := 0, false
+		err := sc.EventScanAll(ctx, &meowmxdriver.EventReadAllParams{
+			After: o.After, AggregateTypes: o.AggregateTypes, EventTypes: o.EventTypes, Limit: window,
+		}, func(c []*RecordedEvent) bool {
+			got += len(c)
+			o.After = c[len(c)-1].Position
+			for _, ev := range c {
+				if !yield(ev, nil) {
+					stopped = true
+					return false
+				}
+			}
+			return true
+		})
+		switch {
+		case stopped:
+			return
+		case err != nil:
+			yield(nil, fmt.Errorf("meowmx: read all: %w", err))
+			return
+		case got < window:
+			return
 		}
 	}
 }

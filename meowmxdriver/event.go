@@ -129,3 +129,18 @@ func (e *BatchItemError) Error() string {
 
 // Unwrap returns Err.
 func (e *BatchItemError) Unwrap() error { return e.Err }
+
+// StreamScanner is an EventExecutor that can stream a stream read: the
+// executor of a pool, which may run a query while the caller runs others.
+// The root package reads long streams through it in windows of many pages,
+// so that the database sends rows while the reader decodes the ones before,
+// as one streaming query does.
+type StreamScanner interface {
+	// StreamScan runs StreamRead and hands its rows to each in chunks, in
+	// order, as they arrive. each returning false stops the scan: the
+	// rest of the rows are read and dropped. Each chunk is a new slice of
+	// new events, the caller's to keep.
+	StreamScan(ctx context.Context, p *StreamReadParams, each func([]*meowmxtype.RecordedEvent) bool) error
+	// EventScanAll is EventReadAll, streamed as StreamScan streams.
+	EventScanAll(ctx context.Context, p *EventReadAllParams, each func([]*meowmxtype.RecordedEvent) bool) error
+}

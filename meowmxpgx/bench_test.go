@@ -47,6 +47,7 @@ type benchEnv struct {
 	// plain SQL does; grouped is the default store, with group commit.
 	store, grouped *meowmx.Store[pgx.Tx]
 	schema         string // quoted
+	schemaName     string // as created
 }
 
 // newBenchEnv opens a pool of its own, large enough for 16 writers, on a
@@ -87,7 +88,7 @@ func newBenchEnv(b *testing.B) *benchEnv {
 	for _, c := range conns {
 		c.Release()
 	}
-	return &benchEnv{pool: pool, store: store, grouped: grouped, schema: pgx.Identifier{schema}.Sanitize()}
+	return &benchEnv{pool: pool, store: store, grouped: grouped, schema: pgx.Identifier{schema}.Sanitize(), schemaName: schema}
 }
 
 //nolint:gochecknoglobals // distinguishes the streams of successive runs

@@ -22,12 +22,13 @@ type queries struct {
 	streamLock   string
 	uuidStored   string
 	streamRead   [2]string       // [backward]
-	readAll      [2][2][2]string // [byAggregateType][byEventType][partitioned]
+	readAll      [3][2][2]string // [byAggregateType: no, some, one][byEventType][partitioned]
 	listByUUID   string
 	snapshotGet  string
 	snapshotSave string
 	idKind       idKind
 	browse       browseQueries
+	cast         string // the cast of a text to the id column's type
 }
 
 // idKind is the kind of the aggregate id column's type.
@@ -101,7 +102,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 		return nil, err
 	}
 	r := strings.NewReplacer("{s}", schema, "{id}", cast, "{ids}", strings.ReplaceAll(cast+"[]", "::text::", "::text[]::"))
-	q := &queries{}
+	q := &queries{cast: cast}
 	switch cast {
 	case "::text::uuid":
 		q.idKind = idUUID
@@ -138,12 +139,19 @@ func buildQueries(schema, idType string) (*queries, error) {
 			WHERE e.aggregate_id = $1{id} AND e.version >= $2::bigint AND e.version <= $3::bigint
 			ORDER BY e.version ` + order + ` LIMIT $4`)
 	}
-	for byType := range 2 {
+	for byType := range 3 {
 		for byEvent := range 2 {
 			for partitioned := range 2 {
 				where, next := "", 4
-				if byType == 1 {
-					where += fmt.Sprintf(" AND a.aggregate_type = ANY($%d::text[])", next)
+				switch byType {
+				case 1:
+					where += fmt.Sprintf(" AND e.aggregate_type = ANY($%d::text[])", next)
+					next++
+				case 2:
+					// One category walks its own events in the
+					// (aggregate_type, transaction_id, id) index
+					// (migration 011), and needs no es_aggregates.
+					where += fmt.Sprintf(" AND e.aggregate_type = $%d::text", next)
 					next++
 				}
 				if byEvent == 1 {
@@ -153,8 +161,13 @@ func buildQueries(schema, idType string) (*queries, error) {
 				if partitioned == 1 {
 					where += " AND " + partitionSQL("e", fmt.Sprintf("$%d::int", next)) + fmt.Sprintf(" = $%d", next+1)
 				}
-				q.readAll[byType][byEvent][partitioned] = r.Replace(`SELECT ` + eventColumns + `
-					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+				from := `SELECT ` + eventColumns + `
+					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id`
+				if byType > 0 { // the event carries its category (migration 011)
+					from = `SELECT ` + strings.Replace(eventColumns, "a.aggregate_type", "e.aggregate_type", 1) + `
+					FROM {s}.es_events e`
+				}
+				q.readAll[byType][byEvent][partitioned] = r.Replace(from + `
 					WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
 					  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + where + `
 					ORDER BY e.transaction_id, e.id LIMIT $3`)
@@ -226,8 +239,8 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + inOrder + uuidCheck + `
 			RETURNING a.version`
 	}
-	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
-		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `
+	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid, aggregate_type)
+		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `, $2
 		FROM agg, ` + unnest
 	if !many { // one event: one row already, no aggregate needed
 		return `WITH agg AS (` + guard + `) ` + insert + `
@@ -361,8 +374,8 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		columns, from, order = "g.version - %[1]s.n + v.pos, v.t, v.d::json, v.m::json", " JOIN v ON v.idx = %[1]s.idx", "%[1]s.idx, v.pos"
 	}
 	fmt.Fprintf(&b, `
-	INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid)
-	SELECT pg_current_xact_id(), g.id, `+columns+`, %[2]s
+	INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid, aggregate_type)
+	SELECT pg_current_xact_id(), g.id, `+columns+`, %[2]s, %[1]s.typ
 	FROM (%[3]s) g JOIN %[1]s ON %[1]s.id{id} = g.id`+from+`
 	ORDER BY `+order+`
 	RETURNING e.aggregate_id::text, e.transaction_id, e.created_at, e.version, e.id`, src, uuid, strings.Join(moved, " UNION ALL "))

@@ -158,6 +158,7 @@ func newRoot(app *app) *cobra.Command {
 		app.subCmd(),
 		app.updateCatCmd(),
 		app.loadCmd(),
+		app.importCmd(),
 		app.workerCmd(),
 		app.relayCmd(),
 		app.subsCmd(),

@@ -99,6 +99,11 @@ func testReadStream[TTx any](t *testing.T, b Backend[TTx]) {
 		}
 		return out
 	}
+	// A store reading a page of one event: on PostgreSQL IterStream and
+	// ReadStream stream windows of 16 pages (16 events here), so the
+	// cases below cross windows too.
+	small, err := meowmx.NewStore(s.Driver(), &meowmx.Config{PageSize: 1})
+	require.NoError(t, err)
 	for _, tc := range []struct {
 		name string
 		opts *meowmx.ReadStreamOpts
@@ -133,17 +138,47 @@ func testReadStream[TTx any](t *testing.T, b Backend[TTx]) {
 				iterated = append(iterated, e)
 			}
 			require.Equal(t, tc.want, versions(iterated))
+			got, err = small.ReadStream(ctx, "long", tc.opts)
+			require.NoError(t, err)
+			require.Equal(t, tc.want, versions(got), "pages of one event")
+			iterated = nil
+			for e, err := range small.IterStream(ctx, "long", tc.opts) {
+				require.NoError(t, err)
+				iterated = append(iterated, e)
+			}
+			require.Equal(t, tc.want, versions(iterated), "pages of one event")
 		})
 	}
-	// Breaking out of the iterator early is fine.
-	seen := 0
-	for _, err := range s.IterStream(ctx, "long", nil) {
-		require.NoError(t, err)
-		if seen++; seen == 10 {
-			break
+	// Breaking out of the iterator early is fine, within the first window
+	// or a later one, and leaves the store usable.
+	for _, stop := range []int{10, 20} {
+		seen := 0
+		for _, err := range small.IterStream(ctx, "long", nil) {
+			require.NoError(t, err)
+			if seen++; seen == stop {
+				break
+			}
 		}
+		require.Equal(t, stop, seen)
+		got, err := small.ReadStream(ctx, "long", &meowmx.ReadStreamOpts{From: n - 1})
+		require.NoError(t, err)
+		require.Equal(t, []int64{n - 1}, versions(got))
 	}
-	require.Equal(t, 10, seen)
+	// The loop may use the store while it iterates: read and append.
+	seen := 0
+	for e, err := range small.IterStream(ctx, "long", &meowmx.ReadStreamOpts{To: new(int64(n - 1))}) {
+		require.NoError(t, err)
+		require.Equal(t, int64(seen), e.Version)
+		inner, err := small.ReadStream(ctx, "long", &meowmx.ReadStreamOpts{From: e.Version, Limit: 1})
+		require.NoError(t, err)
+		require.Equal(t, []int64{e.Version}, versions(inner))
+		if seen%10 == 0 {
+			_, err = small.Append(ctx, cat("side"), meowmx.AnyVersion, ev("E", "0"))
+			require.NoError(t, err)
+		}
+		seen++
+	}
+	require.Equal(t, n, seen)
 }
 
 func testReadAll[TTx any](t *testing.T, b Backend[TTx]) {

@@ -1,0 +1,237 @@
+package meowmx
+
+import (
+	"bufio"
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/meowmx/meowmx/meowmxdriver"
+)
+
+// ImportBatchSizeDefault is the default for ImportOpts.BatchSize.
+const ImportBatchSizeDefault = 10_000
+
+// ErrImportRefused matches the error of Store.Import for events that cannot
+// go into the store as they are: a stream of another aggregate type than
+// stored, versions with gaps or repeats, a stream's first imported version
+// more than one past its stored version. Nothing of the refused batch was
+// written; the batches before it were.
+var ErrImportRefused = meowmxdriver.ErrImportRefused
+
+// ErrImportUnsupported is returned by Store.Import when the driver cannot
+// import.
+var ErrImportUnsupported = errors.New("meowmx: the driver cannot import events")
+
+// ImportOpts tune Store.Import. Nil means the defaults.
+type ImportOpts struct {
+	// BatchSize is how many events each transaction writes. Defaults to
+	// ImportBatchSizeDefault.
+	BatchSize int
+	// Progress, when set, is called after each batch with the totals so
+	// far.
+	Progress func(ImportResult)
+}
+
+// ImportResult counts what Store.Import did.
+type ImportResult struct {
+	// Written counts the events written; Skipped those found stored
+	// already (the same stream and version, or the same UUID).
+	Written, Skipped int64
+}
+
+// Import writes events in bulk — COPY on PostgreSQL, batched inserts on
+// SQLite — a transaction per ImportOpts.BatchSize events, for moving a
+// store, restoring a backup or seeding a test database. Each event keeps
+// its stream, version, type, data, metadata, UUID and RecordedAt; its
+// Position is ignored: the events get new positions, in the order given,
+// so events given in position order (ReadNDJSON of `meowmx read --json`)
+// keep their order. An event whose stream already holds its version, or
+// whose UUID is stored, is skipped: importing the same events again writes
+// nothing. Streams are created or moved to their last imported version.
+//
+// Events of a stream must have consecutive versions that start at most one
+// past the stream's stored version, else the batch is refused with an
+// error matching ErrImportRefused; the batches before it stay written.
+// Import bypasses optimistic concurrency: run it when no one else writes
+// the same streams. Subscribers are woken as by other writers (the probe).
+func (s *Store[TTx]) Import(ctx context.Context, events iter.Seq2[*RecordedEvent, error], opts *ImportOpts) (*ImportResult, error) {
+	var o ImportOpts
+	if opts != nil {
+		o = *opts
+	}
+	if o.BatchSize < 0 {
+		return nil, &ArgumentError{Arg: "ImportOpts.BatchSize", Reason: fmt.Sprintf("%d is negative", o.BatchSize)}
+	}
+	o.BatchSize = cmp.Or(o.BatchSize, ImportBatchSizeDefault)
+	im, ok := s.driver.Executor().(meowmxdriver.Importer)
+	if !ok {
+		return nil, ErrImportUnsupported
+	}
+	// The events are read (and decoded) in a goroutine, a batch ahead of
+	// the one being written, so that reading and writing overlap.
+	type batch struct {
+		evs []*RecordedEvent
+		err error
+	}
+	batches := make(chan batch, 1)
+	stop := make(chan struct{})
+	go func() {
+		defer close(batches)
+		send := func(b batch) bool {
+			select {
+			case batches <- b:
+				return true
+			case <-stop:
+				return false
+			}
+		}
+		evs, n := make([]*RecordedEvent, 0, o.BatchSize), 0
+		for ev, err := range events {
+			if err == nil {
+				n++
+				if err = checkImported(ev); err != nil {
+					err = fmt.Errorf("event %d: %w", n, err)
+				}
+			}
+			if err != nil {
+				send(batch{err: err})
+				return
+			}
+			if evs = append(evs, ev); len(evs) == o.BatchSize {
+				if !send(batch{evs: evs}) {
+					return
+				}
+				evs = make([]*RecordedEvent, 0, o.BatchSize)
+			}
+		}
+		if len(evs) > 0 {
+			send(batch{evs: evs})
+		}
+	}()
+	defer func() {
+		close(stop)
+		for range batches { // until the reader has ended
+		}
+	}()
+	res := &ImportResult{}
+	for b := range batches {
+		if b.err != nil {
+			return res, fmt.Errorf("meowmx: import: %w", b.err)
+		}
+		r, err := im.EventImport(ctx, &meowmxdriver.EventImportParams{Events: b.evs})
+		if err != nil {
+			return res, fmt.Errorf("meowmx: import: %w", err)
+		}
+		res.Written += int64(r.Written)
+		res.Skipped += int64(r.Skipped)
+		if o.Progress != nil {
+			o.Progress(*res)
+		}
+	}
+	return res, nil
+}
+
+func checkImported(ev *RecordedEvent) error {
+	if err := checkName("aggregate type", ev.StreamID.Type); err != nil {
+		return err
+	}
+	if err := checkName("aggregate id", ev.StreamID.ID); err != nil {
+		return err
+	}
+	if err := checkName("event type", ev.Type); err != nil {
+		return err
+	}
+	if ev.Version < 0 || ev.Version > 1<<31-1 {
+		return &ArgumentError{Arg: "version", Reason: fmt.Sprintf("%d is out of range", ev.Version)}
+	}
+	if len(ev.Data) == 0 {
+		return &ArgumentError{Arg: "data", Reason: "empty"}
+	}
+	return nil // the database refuses data that is not JSON
+}
+
+// ndjsonEvent is a line of `meowmx read --json`.
+type ndjsonEvent struct {
+	Position      *Position       `json:"position"`
+	AggregateType string          `json:"aggregate_type"`
+	AggregateID   string          `json:"aggregate_id"`
+	Version       *int64          `json:"version"`
+	EventType     string          `json:"event_type"`
+	Data          json.RawMessage `json:"data"`
+	Metadata      json.RawMessage `json:"metadata"`
+	UUID          string          `json:"uuid"`
+	RecordedAt    time.Time       `json:"recorded_at"`
+}
+
+// ReadNDJSON iterates over the events of r, one JSON object per line as
+// `meowmx read --json` prints them (position, aggregate_type, aggregate_id,
+// version, event_type, data, and optionally metadata, uuid, recorded_at),
+// for Store.Import. Blank lines are skipped. A line that is not such an
+// event ends the iteration with an *ArgumentError naming the line.
+func ReadNDJSON(r io.Reader) iter.Seq2[*RecordedEvent, error] {
+	return func(yield func(*RecordedEvent, error) bool) {
+		br := bufio.NewReaderSize(r, 1<<16)
+		for line := 1; ; line++ {
+			b, err := br.ReadBytes('\n')
+			if len(bytes.TrimSpace(b)) > 0 {
+				ev, perr := parseNDJSON(b)
+				if perr != nil {
+					yield(nil, &ArgumentError{Arg: fmt.Sprintf("line %d", line), Reason: perr.Error()})
+					return
+				}
+				if !yield(ev, nil) {
+					return
+				}
+			}
+			if errors.Is(err, io.EOF) {
+				return
+			}
+			if err != nil {
+				yield(nil, fmt.Errorf("meowmx: read NDJSON: %w", err))
+				return
+			}
+		}
+	}
+}
+
+func parseNDJSON(b []byte) (*RecordedEvent, error) {
+	var je ndjsonEvent
+	if err := json.Unmarshal(b, &je); err != nil {
+		return nil, err
+	}
+	switch {
+	case je.AggregateType == "" || je.AggregateID == "" || je.EventType == "":
+		return nil, errors.New("aggregate_type, aggregate_id and event_type are required")
+	case je.Version == nil:
+		return nil, errors.New("version is required")
+	case len(je.Data) == 0:
+		return nil, errors.New("data is required")
+	}
+	ev := &RecordedEvent{
+		StreamID: StreamID{Type: je.AggregateType, ID: je.AggregateID}, Version: *je.Version,
+		Type: je.EventType, Data: je.Data, RecordedAt: je.RecordedAt,
+	}
+	if len(je.Metadata) > 0 && string(je.Metadata) != "null" {
+		ev.Metadata = je.Metadata
+	}
+	if je.Position != nil {
+		ev.Position = *je.Position
+	}
+	if je.UUID != "" {
+		u, err := uuid.Parse(je.UUID)
+		if err != nil {
+			return nil, fmt.Errorf("uuid: %w", err)
+		}
+		ev.UUID = u
+	}
+	return ev, nil
+}

@@ -1,0 +1,171 @@
+package meowmxsqlite_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxsqlite"
+)
+
+func newImportStore(t *testing.T) *meowmx.Store[*sql.Tx] {
+	t.Helper()
+	d, err := meowmxsqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { d.Close() })
+	s, err := meowmx.NewStore(d, nil)
+	require.NoError(t, err)
+	_, err = s.Migrate(context.Background(), nil)
+	require.NoError(t, err)
+	return s
+}
+
+// ndjson writes events as `meowmx read --json` prints them.
+func ndjson(t *testing.T, evs []*meowmx.RecordedEvent) *bytes.Buffer {
+	t.Helper()
+	var b bytes.Buffer
+	for _, e := range evs {
+		line := map[string]any{"position": e.Position, "aggregate_type": e.StreamID.Type, "aggregate_id": e.StreamID.ID,
+			"version": e.Version, "event_type": e.Type, "data": e.Data, "recorded_at": e.RecordedAt}
+		if e.Metadata != nil {
+			line["metadata"] = e.Metadata
+		}
+		if e.UUID != (uuid.UUID{}) {
+			line["uuid"] = e.UUID.String()
+		}
+		j, err := json.Marshal(line)
+		require.NoError(t, err)
+		b.Write(append(j, '\n'))
+	}
+	return &b
+}
+
+// readAllEvents reads the store's n events, once other tests' open
+// transactions let the commit horizon pass them, and checks there are no
+// more.
+func readAllEvents(t *testing.T, s *meowmx.Store[*sql.Tx], n int) []*meowmx.RecordedEvent {
+	t.Helper()
+	var out []*meowmx.RecordedEvent
+	require.Eventually(t, func() bool {
+		out = nil
+		for e, err := range s.IterAll(context.Background(), nil) {
+			require.NoError(t, err)
+			out = append(out, e)
+		}
+		return len(out) >= n
+	}, 30*time.Second, 10*time.Millisecond)
+	require.Len(t, out, n)
+	return out
+}
+
+// TestImport (SQLite: batched inserts) moves a store's events into another through NDJSON: every
+// event keeps its stream, version, type, data, metadata, UUID and time,
+// and the global order; importing again writes nothing; a stream stored
+// in part gets the rest; bad batches are refused whole.
+func TestImport(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	src, dst := newImportStore(t), newImportStore(t)
+	for i := range 20 {
+		e := meowmx.EventData{Type: "E", Data: json.RawMessage(fmt.Sprintf(`{"i": %d}`, i))}
+		if i%3 == 0 {
+			e.Metadata = json.RawMessage(`{"m": 1}`)
+		}
+		if i%2 == 0 {
+			e.UUID = uuid.New()
+		}
+		_, err := src.Append(ctx, meowmx.StreamID{Type: fmt.Sprintf("t%d", i%2), ID: fmt.Sprintf("s%d", i%4)}, meowmx.AnyVersion, e)
+		require.NoError(t, err)
+	}
+	want := readAllEvents(t, src, 20)
+	// dst holds the first two events of s0 already.
+	s0, err := src.ReadStream(ctx, "s0", &meowmx.ReadStreamOpts{Limit: 2})
+	require.NoError(t, err)
+	for _, e := range s0 {
+		_, err := dst.Append(ctx, e.StreamID, meowmx.Exact(e.Version-1), meowmx.EventData{Type: e.Type, Data: e.Data, Metadata: e.Metadata, UUID: e.UUID})
+		require.NoError(t, err)
+	}
+	file := ndjson(t, want).Bytes()
+	var progress []meowmx.ImportResult
+	res, err := dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader(file)), &meowmx.ImportOpts{BatchSize: 3,
+		Progress: func(r meowmx.ImportResult) { progress = append(progress, r) }})
+	require.NoError(t, err)
+	require.Equal(t, &meowmx.ImportResult{Written: 18, Skipped: 2}, res)
+	require.Len(t, progress, 7, "one call per batch")
+
+	got := readAllEvents(t, dst, 20)
+	strip := func(evs []*meowmx.RecordedEvent) []meowmx.RecordedEvent {
+		var out []meowmx.RecordedEvent
+		for _, e := range evs {
+			c := *e
+			c.Position = meowmx.Position{}
+			c.RecordedAt = c.RecordedAt.UTC()
+			// read --json prints payloads compacted (json.Marshal).
+			var b bytes.Buffer
+			require.NoError(t, json.Compact(&b, c.Data))
+			c.Data = b.Bytes()
+			if c.Metadata != nil {
+				var m bytes.Buffer
+				require.NoError(t, json.Compact(&m, c.Metadata))
+				c.Metadata = m.Bytes()
+			}
+			out = append(out, c)
+		}
+		return out
+	}
+	// The first two events of s0 were appended to dst first; the others
+	// follow in the file's order.
+	var order []meowmx.RecordedEvent
+	order = append(order, strip(s0)...)
+	for _, e := range strip(want) {
+		if !(e.StreamID.ID == "s0" && e.Version < 2) {
+			order = append(order, e)
+		}
+	}
+	gotStripped := strip(got)
+	require.Equal(t, order[2:], gotStripped[2:], "streams, versions, data, metadata, UUIDs, times and order kept")
+	for _, id := range []string{"s0", "s1", "s2", "s3"} {
+		st, err := dst.Stream(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, int64(4), st.Version, "stream %s", id)
+	}
+
+	// Again: nothing written.
+	res, err = dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader(file)), nil)
+	require.NoError(t, err)
+	require.Equal(t, &meowmx.ImportResult{Skipped: 20}, res)
+	readAllEvents(t, dst, 20)
+
+	// The store stays writable at the imported versions.
+	_, err = dst.Append(ctx, meowmx.StreamID{Type: "t1", ID: "s1"}, meowmx.Exact(4), meowmx.EventData{Type: "E", Data: json.RawMessage(`{}`)})
+	require.NoError(t, err)
+
+	for _, tc := range []struct{ name, lines string }{
+		{"gap", `{"aggregate_type":"t","aggregate_id":"g","version":0,"event_type":"E","data":{}}
+{"aggregate_type":"t","aggregate_id":"g","version":2,"event_type":"E","data":{}}`},
+		{"past the stored version", `{"aggregate_type":"t1","aggregate_id":"s1","version":7,"event_type":"E","data":{}}`},
+		{"another type", `{"aggregate_type":"t0","aggregate_id":"s1","version":6,"event_type":"E","data":{}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader([]byte(tc.lines))), nil)
+			require.ErrorIs(t, err, meowmx.ErrImportRefused)
+		})
+	}
+	readAllEvents(t, dst, 21) // refused batches write nothing
+	_, err = dst.Stream(ctx, "g")
+	require.ErrorIs(t, err, meowmx.ErrStreamNotFound)
+
+	_, err = dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader([]byte("{\"aggregate_type\":\"t\"}\n"))), nil)
+	require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
+	_, err = dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader([]byte(`{"aggregate_type":"t","aggregate_id":"x","version":0,"event_type":"E","data":{"a":}}`))), nil)
+	require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
+}
