@@ -79,7 +79,8 @@
 //	})
 //
 // With RepositoryConfig.SnapshotEvery, the state is also saved every N
-// events in es_aggregate_snapshots, and loads start from the latest
+// events in es_aggregate_snapshot (PostgreSQL; es_aggregate_snapshots on
+// SQLite: the Python client's names), and loads start from the latest
 // snapshot. A snapshot of another struct shape or SnapshotVersion is never
 // used: the aggregate is replayed instead.
 //

@@ -348,6 +348,7 @@ func scanEvents(rows pgx.Rows, sizeHint int) ([]*meowmxtype.RecordedEvent, error
 	var (
 		aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
 		u                         pgtype.UUID
+		at                        pgtype.Timestamptz // NULL: written before the tables were adopted
 		ids, aggTypes, eventTypes interner
 	)
 	for rows.Next() {
@@ -357,8 +358,11 @@ func scanEvents(rows pgx.Rows, sizeHint int) ([]*meowmxtype.RecordedEvent, error
 		chunk = append(chunk, meowmxtype.RecordedEvent{})
 		ev := &chunk[len(chunk)-1]
 		if err := rows.Scan(&ev.Position.EventID, &ev.Position.TransactionID, &aggID, &aggType, &ev.Version,
-			&eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &u, &ev.RecordedAt); err != nil {
+			&eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &u, &at); err != nil {
 			return nil, interpretError(err, onRead)
+		}
+		if at.Valid {
+			ev.RecordedAt = at.Time
 		}
 		ev.StreamID.ID = ids.last(aggID)
 		ev.StreamID.Type = aggTypes.get(aggType)

@@ -166,10 +166,10 @@ func buildQueries(schema, idType string) (*queries, error) {
 		ORDER BY e.aggregate_id, e.version`)
 	q.snapshotGet = r.Replace(`SELECT aggregate_id::text, version, json_data,
 			COALESCE(aggregate_type, ''), COALESCE(snapshot_version, -1), COALESCE(state_shape, '')
-		FROM {s}.es_aggregate_snapshots
+		FROM {s}.es_aggregate_snapshot
 		WHERE aggregate_id = $1{id} AND version <= $2::bigint
 		ORDER BY version DESC LIMIT 1`)
-	q.snapshotSave = r.Replace(`INSERT INTO {s}.es_aggregate_snapshots AS s
+	q.snapshotSave = r.Replace(`INSERT INTO {s}.es_aggregate_snapshot AS s
 			(aggregate_id, version, json_data, aggregate_type, snapshot_version, state_shape)
 		VALUES ($1{id}, $2::bigint, $3::text::json, $4, $5::bigint, $6)
 		ON CONFLICT (aggregate_id, version) DO UPDATE SET json_data = EXCLUDED.json_data,

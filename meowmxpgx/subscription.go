@@ -78,25 +78,25 @@ func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.Subsc
 	}
 	return scanSubscription(e.db.QueryRow(ctx, e.r(`WITH ensured AS (
 			INSERT INTO {s}.es_event_subscriptions AS s
-				(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types, partition_count)
+				(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types, partition_count, filter_stored)
 			SELECT $1, COALESCE(h.transaction_id, CASE WHEN $4::bool THEN '0'::xid8 ELSE $2::xid8 END),
-				COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[], NULLIF($7::int, 0)
+				COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[], NULLIF($7::int, 0), true
 			FROM (SELECT) one LEFT JOIN LATERAL (
 				SELECT e.transaction_id, e.id FROM {s}.es_events e
 				WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 				ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
 			ON CONFLICT (subscription_name) DO UPDATE
-				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types, filter_stored = true
 				WHERE COALESCE(s.partition_count, 0) = $7::int AND s.group_name IS NULL
 			RETURNING `+subscriptionColumns+`
 		), parts AS (
 			INSERT INTO {s}.es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
-				aggregate_types, event_types, group_name, partition_no, partition_count)
+				aggregate_types, event_types, group_name, partition_no, partition_count, filter_stored)
 			SELECT g.subscription_name || '#' || n, g.last_transaction_id, g.last_event_id, $5::text[], $6::text[],
-				g.subscription_name, n, $7::int
+				g.subscription_name, n, $7::int, true
 			FROM ensured g, generate_series(0, $7::int - 1) n
 			ON CONFLICT (subscription_name) DO UPDATE
-				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types, filter_stored = true
 				WHERE s.group_name = EXCLUDED.group_name
 		)
 		SELECT * FROM ensured
@@ -117,8 +117,12 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	// it, the estimate is the difference of event ids.
 	// A group's own row counts nothing: its partitions do, each of the
 	// events of its streams.
+	// A row that the Python client created has no stored filter
+	// (filter_stored is false): it runs one aggregate type, which is that
+	// of the event at its checkpoint (it only ever advances to events of
+	// its type). Without a checkpoint event, its lag is unknown.
 	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
-			s.aggregate_types, s.event_types,
+			f.types, s.event_types,
 			COALESCE(s.group_name, ''), COALESCE(s.partition_no, 0), COALESCE(s.partition_count, 0), c.lag, c.waiting, c.oldest,
 			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name),
 			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0),
@@ -127,15 +131,20 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			ARRAY(SELECT w.host || '/' || w.pid || '/' || w.worker_id FROM {s}.es_subscription_workers w
 				WHERE w.subscription_name = s.subscription_name AND w.seen_until > clock_timestamp()
 				  AND w.worker_id IS DISTINCT FROM (CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END)
-				ORDER BY w.worker_id)
+				ORDER BY w.worker_id),
+			NOT s.filter_stored, f.types IS NULL AND NOT s.filter_stored
 		FROM {s}.es_event_subscriptions s, LATERAL (
+			SELECT CASE WHEN s.filter_stored THEN s.aggregate_types ELSE (
+				SELECT ARRAY[a.aggregate_type] FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+				WHERE e.id = s.last_event_id) END AS types) f, LATERAL (
 			SELECT count(*) AS lag,
 				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
 				min(x.created_at) AS oldest
 			FROM (SELECT e.transaction_id, e.created_at
 				FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
-				  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
+				  AND (s.filter_stored OR f.types IS NOT NULL)
+				  AND (f.types IS NULL OR a.aggregate_type = ANY(f.types))
 				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
 				  AND (s.group_name IS NULL OR `+partitionSQL("e.aggregate_id", "s.partition_count")+` = s.partition_no)
 				  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
@@ -151,9 +160,11 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		var ownerID *string
 		var leaseLeft, sinceProgress *time.Duration
 		var standbys []string
+		var inferred, unknown bool
 		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate,
-			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys)
+			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys, &inferred, &unknown)
 		if s != nil {
+			s.FilterInferred, s.LagUnknown = inferred && !unknown, unknown
 			s.Standbys = meowmxtype.ParseSubscriptionOwners(standbys)
 			s.SinceProgress = -1
 			if ownerID != nil {
@@ -170,7 +181,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			if oldest != nil {
 				s.OldestUnhandled = *oldest
 			}
-			if lag > int64(p.LagCap) {
+			if lag > int64(p.LagCap) && !unknown {
 				s.Lag, s.LagEstimated = max(estimate, lag), true
 			}
 			if s.Partitions > 0 && s.Group == "" {
@@ -310,7 +321,8 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 		SET last_transaction_id = COALESCE($2::xid8, last_transaction_id),
 		    last_event_id = COALESCE($3::bigint, last_event_id),
 		    aggregate_types = CASE WHEN $4 THEN $5::text[] ELSE aggregate_types END,
-		    event_types = CASE WHEN $4 THEN $6::text[] ELSE event_types END
+		    event_types = CASE WHEN $4 THEN $6::text[] ELSE event_types END,
+		    filter_stored = filter_stored OR $4
 		WHERE subscription_name = $1`),
 		p.Name, tx, id, p.SetFilter, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
 	if err != nil {

@@ -116,14 +116,17 @@ type jsonEvent struct {
 	Data          json.RawMessage `json:"data"`
 	Metadata      json.RawMessage `json:"metadata,omitempty"`
 	UUID          string          `json:"uuid,omitempty"`
-	RecordedAt    time.Time       `json:"recorded_at"`
+	RecordedAt    *time.Time      `json:"recorded_at"` // null: never recorded (adopted events)
 }
 
 func (p *printer) print(ev *meowmx.RecordedEvent) error {
 	if p.json {
 		je := jsonEvent{
 			Position: ev.Position, AggregateType: ev.StreamID.Type, AggregateID: ev.StreamID.ID,
-			Version: ev.Version, EventType: ev.Type, Data: ev.Data, Metadata: ev.Metadata, RecordedAt: ev.RecordedAt,
+			Version: ev.Version, EventType: ev.Type, Data: ev.Data, Metadata: ev.Metadata,
+		}
+		if !ev.RecordedAt.IsZero() {
+			je.RecordedAt = &ev.RecordedAt
 		}
 		if ev.UUID != [16]byte{} {
 			je.UUID = ev.UUID.String()
