@@ -1,6 +1,7 @@
 package meowmxpgx_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
+	"github.com/meowmx/meowmx/meowmxdriver"
 	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
@@ -382,4 +384,153 @@ func requireNoDuplicateIndexes(t *testing.T, pool *pgxpool.Pool, schema string) 
 	dups, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	require.Empty(t, dups, "indexes of one definition")
+}
+
+// TestPythonSetupOnGoTables: the Python client's setup runs on tables that
+// Go created first, for Go's default id type and the others, and both
+// clients then work on them: Python's appends (through its foreign keys
+// and notify trigger), Go's snapshots in the table Python created nothing
+// beside, no index twice.
+func TestPythonSetupOnGoTables(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		goType, pyType string // what Go migrates with, what Python's setup is given
+		newID          func() string
+	}{
+		{"", "UUID", uuid.NewString}, // Go's default, TEXT; Python's default
+		{"UUID", "UUID", uuid.NewString},
+		{"CHAR(20)", "CHAR(20)", func() string { return uuid.NewString()[:20] }},
+	} {
+		t.Run("go "+cmp.Or(tc.goType, "default"), func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			pool, schema := dbtest.Schema(t)
+			driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+			require.NoError(t, err)
+			store, err := meowmx.NewStore(driver, nil)
+			require.NoError(t, err)
+			_, err = store.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: tc.goType})
+			require.NoError(t, err)
+			requireTables(t, pool, schema)
+
+			require.NoError(t, pythonSetup(t, pool, schema, tc.pyType), "Python's setup accepts Go's tables")
+			requireNoDuplicateIndexes(t, pool, schema)
+			var trigger bool
+			require.NoError(t, pool.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_trigger
+				WHERE tgrelid = $1::regclass AND tgname = 'channel_event_notify_trg')`,
+				pgx.Identifier{schema, "es_events"}.Sanitize()).Scan(&trigger))
+			require.True(t, trigger, "Python's notify trigger was created")
+			res, err := store.Migrate(ctx, nil)
+			require.NoError(t, err)
+			require.Empty(t, res.Applied)
+
+			id := tc.newID()
+			require.True(t, pythonAppend(t, pool, schema, "cat", id, -1, `{"n": 0}`))
+			_, err = store.Append(ctx, meowmx.StreamID{Type: "cat", ID: id}, meowmx.Exact(0), ev("Go", `{"n": 1}`))
+			require.NoError(t, err)
+			evs, err := store.ReadStream(ctx, id, nil)
+			require.NoError(t, err)
+			require.Len(t, evs, 2)
+			require.False(t, evs[0].RecordedAt.IsZero(), "Python's append after adoption has its time")
+
+			// Go's snapshots are in es_aggregate_snapshot, which the
+			// Python client also has in its schema.
+			ex := driver.Executor()
+			require.NoError(t, ex.SnapshotSave(ctx, &meowmxdriver.SnapshotSaveParams{AggregateID: id, Version: 1,
+				Data: []byte(`{"n":1}`), AggregateType: "cat", SnapshotVersion: 1, StateShape: "x"}))
+			snap, err := ex.SnapshotGetLatest(ctx, &meowmxdriver.SnapshotGetLatestParams{AggregateID: id, MaxVersion: -1})
+			require.NoError(t, err)
+			require.Equal(t, "cat", snap.AggregateType)
+			var n int
+			require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FROM `+pgx.Identifier{schema, "es_aggregate_snapshot"}.Sanitize()+
+				` WHERE version = 1`).Scan(&n))
+			require.Equal(t, 1, n)
+		})
+	}
+}
+
+// TestPythonSnapshotTableBoth: a database where Go's migrations 001-007
+// made es_aggregate_snapshots and the Python client es_aggregate_snapshot:
+// migration 008 moves Go's snapshots into Python's table and drops Go's.
+func TestPythonSnapshotTableBoth(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, schema := dbtest.Schema(t)
+	require.NoError(t, pythonSetup(t, pool, schema, "UUID"))
+	s := pgx.Identifier{schema}.Sanitize()
+	id := uuid.NewString()
+	require.True(t, pythonAppend(t, pool, schema, "cat", id, -1, `{}`))
+	// Go's table as 001 and 003 made it.
+	_, err := pool.Exec(ctx, `CREATE TABLE `+s+`.es_aggregate_snapshots (aggregate_id UUID NOT NULL, version INTEGER NOT NULL,
+		json_data JSON NOT NULL, aggregate_type TEXT, snapshot_version INTEGER, state_shape TEXT, PRIMARY KEY (aggregate_id, version))`)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO `+s+`.es_aggregate_snapshots VALUES ($1, 0, '{"go":true}', 'cat', 1, 'x'), ($1, 1, '{"go":1}', 'cat', 1, 'x')`, id)
+	require.NoError(t, err)
+	_, err = pool.Exec(ctx, `INSERT INTO `+s+`.es_aggregate_snapshot VALUES ($1, 0, '{"py":true}')`, id)
+	require.NoError(t, err)
+
+	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+	require.NoError(t, err)
+	_, err = driver.Migrate(ctx, nil)
+	require.NoError(t, err)
+	requireTables(t, pool, schema)
+	rows, err := pool.Query(ctx, `SELECT version, json_data::text, COALESCE(aggregate_type, '') FROM `+s+`.es_aggregate_snapshot ORDER BY version`)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var v int
+		var d, typ string
+		err := r.Scan(&v, &d, &typ)
+		return fmt.Sprint(v, " ", d, " ", typ), err
+	})
+	require.NoError(t, err)
+	require.Equal(t, []string{`0 {"py":true} `, `1 {"go":1} cat`}, got, "Python's row kept, Go's moved")
+}
+
+// TestPythonSubscriptionLag: a subscription that the Python client created
+// and runs has no filter in its row; its listing infers the aggregate type
+// it reads from the event at its checkpoint, and counts its lag over that
+// type only, and says the lag is unknown before it handled anything.
+func TestPythonSubscriptionLag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, schema := dbtest.Schema(t)
+	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+	require.NoError(t, err)
+	store, err := meowmx.NewStore(driver, nil)
+	require.NoError(t, err)
+	_, err = store.Migrate(ctx, nil)
+	require.NoError(t, err)
+	require.NoError(t, pythonSetup(t, pool, schema, "UUID"))
+	catID, dogID := uuid.NewString(), uuid.NewString()
+	require.True(t, pythonAppend(t, pool, schema, "cat", catID, -1, `{}`, `{}`))
+	require.True(t, pythonAppend(t, pool, schema, "dog", dogID, -1, `{}`, `{}`, `{}`))
+
+	// A Python subscription that has not run a batch with events yet.
+	_, err = pythonBatch(ctx, pool, schema, "py-new", "fish", 10, func(pgx.Tx, pythonEvent) error { return nil })
+	require.NoError(t, err)
+	// One that is caught up on cats, one that is half way.
+	require.Eventually(t, func() bool {
+		n, err := pythonBatch(ctx, pool, schema, "py-cats", "cat", 10, func(pgx.Tx, pythonEvent) error { return nil })
+		require.NoError(t, err)
+		return n == 2
+	}, 30*time.Second, 10*time.Millisecond)
+	n, err := pythonBatch(ctx, pool, schema, "py-dogs", "dog", 1, func(pgx.Tx, pythonEvent) error { return nil })
+	require.NoError(t, err)
+	require.Equal(t, 1, n)
+
+	subs, err := store.Subscriptions(ctx)
+	require.NoError(t, err)
+	byName := map[string]*meowmx.SubscriptionInfo{}
+	for _, s := range subs {
+		byName[s.Name] = s
+	}
+	require.Len(t, byName, 3)
+	require.Equal(t, int64(0), byName["py-cats"].Lag, "caught up on its type")
+	require.Equal(t, []string{"cat"}, byName["py-cats"].AggregateTypes)
+	require.True(t, byName["py-cats"].FilterInferred)
+	require.Equal(t, int64(2), byName["py-dogs"].Lag)
+	require.Equal(t, []string{"dog"}, byName["py-dogs"].AggregateTypes)
+	require.True(t, byName["py-new"].LagUnknown)
+	require.Equal(t, int64(0), byName["py-new"].Lag, "not every event in the store")
+	require.False(t, byName["py-new"].FilterInferred)
 }
