@@ -18,25 +18,29 @@ CREATE TABLE IF NOT EXISTS {{schema}}.es_events (
   json_data       JSON        NOT NULL,
   UNIQUE (aggregate_id, version)
 );
-DO $$
+-- DO blocks take the schema from the setting meowmx.schema (a quoted
+-- identifier, set by Migrate), never from text pasted into their body.
+DO $meowmx$
+DECLARE
+  s text := current_setting('meowmx.schema');
 BEGIN
   -- A plain, valid, non-unique btree index on exactly these columns, in
   -- this order, with the default operator classes and no predicate.
   IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am m ON m.oid = c.relam
-      WHERE i.indrelid = '{{schema}}.es_aggregates'::regclass AND m.amname = 'btree' AND i.indisvalid
+      WHERE i.indrelid = (s || '.es_aggregates')::regclass AND m.amname = 'btree' AND i.indisvalid
         AND i.indpred IS NULL AND i.indexprs IS NULL AND NOT i.indisunique
         AND i.indkey::text = (SELECT attnum::text FROM pg_attribute
-          WHERE attrelid = '{{schema}}.es_aggregates'::regclass AND attname = 'aggregate_type')) THEN
-    CREATE INDEX IF NOT EXISTS idx_es_aggregate_aggregate_type ON {{schema}}.es_aggregates (aggregate_type);
+          WHERE attrelid = (s || '.es_aggregates')::regclass AND attname = 'aggregate_type')) THEN
+    EXECUTE 'CREATE INDEX IF NOT EXISTS idx_es_aggregate_aggregate_type ON ' || s || '.es_aggregates (aggregate_type)';
   END IF;
   IF NOT EXISTS (SELECT FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am m ON m.oid = c.relam
-      WHERE i.indrelid = '{{schema}}.es_events'::regclass AND m.amname = 'btree' AND i.indisvalid
+      WHERE i.indrelid = (s || '.es_events')::regclass AND m.amname = 'btree' AND i.indisvalid
         AND i.indpred IS NULL AND i.indexprs IS NULL AND NOT i.indisunique
         AND i.indkey::text = (SELECT string_agg(attnum::text, ' ' ORDER BY array_position(ARRAY['transaction_id', 'id'], attname::text))
-          FROM pg_attribute WHERE attrelid = '{{schema}}.es_events'::regclass AND attname IN ('transaction_id', 'id'))) THEN
-    CREATE INDEX IF NOT EXISTS idx_es_event_transaction_id_id ON {{schema}}.es_events (transaction_id, id);
+          FROM pg_attribute WHERE attrelid = (s || '.es_events')::regclass AND attname IN ('transaction_id', 'id'))) THEN
+    EXECUTE 'CREATE INDEX IF NOT EXISTS idx_es_event_transaction_id_id ON ' || s || '.es_events (transaction_id, id)';
   END IF;
-END $$;
+END $meowmx$;
 
 CREATE TABLE IF NOT EXISTS {{schema}}.es_aggregate_snapshots (
   aggregate_id  {{id_type}} NOT NULL,

@@ -7,26 +7,28 @@
 -- created its own first, Go's columns are added to that one and Go's
 -- snapshots move into it (a snapshot that both hold at one version keeps
 -- the Python row: a snapshot is a cache, a lost one costs a longer load).
-DO $$
+DO $meowmx$
+DECLARE
+  s text := current_setting('meowmx.schema'); -- quoted (see 001)
 BEGIN
-  IF to_regclass('{{schema}}.es_aggregate_snapshots') IS NULL THEN
+  IF to_regclass(s || '.es_aggregate_snapshots') IS NULL THEN
     NULL; -- nothing of Go's to move
-  ELSIF to_regclass('{{schema}}.es_aggregate_snapshot') IS NULL THEN
-    ALTER TABLE {{schema}}.es_aggregate_snapshots RENAME TO es_aggregate_snapshot;
+  ELSIF to_regclass(s || '.es_aggregate_snapshot') IS NULL THEN
+    EXECUTE 'ALTER TABLE ' || s || '.es_aggregate_snapshots RENAME TO es_aggregate_snapshot';
   ELSE
-    ALTER TABLE {{schema}}.es_aggregate_snapshot
+    EXECUTE 'ALTER TABLE ' || s || '.es_aggregate_snapshot
       ADD COLUMN IF NOT EXISTS aggregate_type   TEXT,
       ADD COLUMN IF NOT EXISTS snapshot_version INTEGER,
-      ADD COLUMN IF NOT EXISTS state_shape      TEXT;
-    INSERT INTO {{schema}}.es_aggregate_snapshot
+      ADD COLUMN IF NOT EXISTS state_shape      TEXT';
+    EXECUTE 'INSERT INTO ' || s || '.es_aggregate_snapshot
         (aggregate_id, version, json_data, aggregate_type, snapshot_version, state_shape)
-      SELECT s.aggregate_id, s.version, s.json_data, s.aggregate_type, s.snapshot_version, s.state_shape
-      FROM {{schema}}.es_aggregate_snapshots s
-      WHERE EXISTS (SELECT FROM {{schema}}.es_aggregates a WHERE a.id = s.aggregate_id)
-      ON CONFLICT DO NOTHING;
-    DROP TABLE {{schema}}.es_aggregate_snapshots;
+      SELECT g.aggregate_id, g.version, g.json_data, g.aggregate_type, g.snapshot_version, g.state_shape
+      FROM ' || s || '.es_aggregate_snapshots g
+      WHERE EXISTS (SELECT FROM ' || s || '.es_aggregates a WHERE a.id = g.aggregate_id)
+      ON CONFLICT DO NOTHING';
+    EXECUTE 'DROP TABLE ' || s || '.es_aggregate_snapshots';
   END IF;
-END $$;
+END $meowmx$;
 CREATE TABLE IF NOT EXISTS {{schema}}.es_aggregate_snapshot (
   aggregate_id      {{id_type}} NOT NULL,
   version           INTEGER     NOT NULL,
@@ -43,8 +45,9 @@ CREATE TABLE IF NOT EXISTS {{schema}}.es_aggregate_snapshot (
 -- predicate and expressions, access method) is dropped, whatever either
 -- is called; one that nothing matches takes the Python client's name, so
 -- that the Python client's CREATE INDEX IF NOT EXISTS finds it.
-DO $$
+DO $meowmx$
 DECLARE
+  s text := current_setting('meowmx.schema');
   r RECORD;
   mine regclass;
 BEGIN
@@ -52,7 +55,7 @@ BEGIN
       ('idx_es_aggregates_aggregate_type', 'idx_es_aggregate_aggregate_type'),
       ('idx_es_events_transaction_id_id',  'idx_es_event_transaction_id_id')) v(go_name, py_name)
   LOOP
-    mine := to_regclass('{{schema}}.' || quote_ident(r.go_name));
+    mine := to_regclass(s || '.' || quote_ident(r.go_name));
     CONTINUE WHEN mine IS NULL;
     IF EXISTS (
         SELECT FROM pg_index i, pg_index o, pg_class ic, pg_class oc
@@ -64,11 +67,11 @@ BEGIN
           AND pg_get_expr(o.indpred, o.indrelid) IS NOT DISTINCT FROM pg_get_expr(i.indpred, i.indrelid)
           AND pg_get_expr(o.indexprs, o.indrelid) IS NOT DISTINCT FROM pg_get_expr(i.indexprs, i.indrelid)) THEN
       EXECUTE 'DROP INDEX ' || mine::text;
-    ELSIF to_regclass('{{schema}}.' || quote_ident(r.py_name)) IS NULL THEN
+    ELSIF to_regclass(s || '.' || quote_ident(r.py_name)) IS NULL THEN
       EXECUTE 'ALTER INDEX ' || mine::text || ' RENAME TO ' || quote_ident(r.py_name);
     END IF;
   END LOOP;
-END $$;
+END $meowmx$;
 
 -- 3. An honest recorded time. created_at is nullable: NULL is an event
 -- whose write time was never recorded (written before these tables were
