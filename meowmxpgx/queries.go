@@ -155,7 +155,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 				q.readAll[byType][byEvent][partitioned] = r.Replace(`SELECT ` + eventColumns + `
 					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 					WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-					  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + where + `
+					  AND e.transaction_id < ` + horizonSQL + where + `
 					ORDER BY e.transaction_id, e.id LIMIT $3`)
 			}
 		}

@@ -83,7 +83,7 @@ func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.Subsc
 				COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[], NULLIF($7::int, 0), true
 			FROM (SELECT) one LEFT JOIN LATERAL (
 				SELECT e.transaction_id, e.id FROM {s}.es_events e
-				WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+				WHERE $4::bool AND e.transaction_id < `+horizonSQL+`
 				ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
 			ON CONFLICT (subscription_name) DO UPDATE
 				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types, filter_stored = true
@@ -138,7 +138,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 				SELECT ARRAY[a.aggregate_type] FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 				WHERE e.id = s.last_event_id) END AS types) f, LATERAL (
 			SELECT count(*) AS lag,
-				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
+				count(*) FILTER (WHERE x.transaction_id >= `+horizonSQL+`) AS waiting,
 				min(x.created_at) AS oldest
 			FROM (SELECT e.transaction_id, e.created_at
 				FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
@@ -211,6 +211,37 @@ func advanceArgs(p *meowmxdriver.SubscriptionCommitParams) []any {
 }
 
 func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
+	// The row lock first (see rowLocker): a row that another client holds
+	// for a batch is not taken, and its lease UPDATE would wait for it.
+	if rows := e.d.rowLocks; rows != nil && e.pool {
+		if err := rows.lock(ctx, p.Name, p.TTL); errors.Is(err, errRowLocked) {
+			var exists bool
+			if err := e.db.QueryRow(ctx, e.r(`SELECT EXISTS (SELECT FROM {s}.es_event_subscriptions WHERE subscription_name = $1)`),
+				p.Name).Scan(&exists); err != nil {
+				return nil, interpretError(err, onRead)
+			}
+			if !exists {
+				return nil, interpretError(pgx.ErrNoRows, onRead)
+			}
+			return &meowmxdriver.SubscriptionLeaseResult{Holder: RowLockHolder, SinceProgress: -1}, nil
+		} else if err != nil {
+			return nil, err
+		}
+		r, err := e.subscriptionLease(ctx, p)
+		if err == nil {
+			rows.held(ctx, p.Name, p.Owner.ID, r.Held)
+		}
+		return r, err
+	}
+	return e.subscriptionLease(ctx, p)
+}
+
+// RowLockHolder is the holder that SubscriptionLease reports when another
+// client's session (the Python meowmx client, running a batch) holds the
+// subscription's row locked.
+var RowLockHolder = meowmxtype.SubscriptionOwner{ID: "row-lock-of-another-client"}
+
+func (e *executor) subscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
 	// The UPDATE holds the row's lock for the statement only; a lease
 	// that is free, passed or p.Owner's is taken. Otherwise the holder is
 	// read from the same snapshot.
@@ -271,6 +302,9 @@ func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.Subs
 			DELETE FROM {s}.es_subscription_workers WHERE subscription_name = $1 AND worker_id = $2)
 		UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
 		WHERE subscription_name = $1 AND owner_id = $2`), p.Name, p.Owner)
+	if rows := e.d.rowLocks; rows != nil && e.pool {
+		rows.held(ctx, p.Name, p.Owner, false)
+	}
 	return interpretError(err, onRead)
 }
 
@@ -358,7 +392,7 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 
 func (e *executor) HorizonGet(ctx context.Context) (*meowmxdriver.Horizon, error) {
 	var h meowmxdriver.Horizon
-	err := e.db.QueryRow(ctx, `SELECT pg_snapshot_xmin(s), pg_snapshot_xmax(s) FROM pg_current_snapshot() s`).
+	err := e.db.QueryRow(ctx, `SELECT `+horizonSQL+`, pg_snapshot_xmax(pg_current_snapshot())`).
 		Scan(&h.Xmin, &h.Xmax)
 	if err != nil {
 		return nil, interpretError(err, onRead)
@@ -379,6 +413,7 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 				backend_xid::text::bigint AS xid, xact_start AS since, now() - xact_start AS age,
 				left(COALESCE(query, ''), 500) AS query, age(backend_xid) AS xid_age
 			FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
+				AND application_name IS DISTINCT FROM '`+rowLockApplication+`' -- never writes: left out of the horizon
 			UNION ALL
 			SELECT 0, 'prepared', gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
 			FROM pg_prepared_xacts) h
