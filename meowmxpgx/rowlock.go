@@ -47,7 +47,10 @@ import (
 //     use pg_snapshot_xmin as it is). The locking sessions also end
 //     themselves when idle in their transaction for a lease's TTL
 //     (idle_in_transaction_session_timeout): a hung process does not keep
-//     Python out for longer than its lease.
+//     Python out for longer than its lease. A roll that finds a session
+//     waiting for the locking transaction (a DELETE of the row: a new KEY
+//     SHARE would not queue behind it, and it would wait for ever) locks
+//     nothing for that roll; the next lease call locks the rows again.
 //
 // Config.NoSubscriptionRowLock turns this off.
 
@@ -160,6 +163,22 @@ func (l *rowLocker) roll(ctx context.Context, extra string, ttl time.Duration) e
 	names := slices.Collect(maps.Keys(l.owners))
 	if extra != "" && l.owners[extra] == nil {
 		names = append(names, extra)
+	}
+	if l.open && len(names) > 0 {
+		// A new KEY SHARE joins the old one without queueing behind a
+		// session that waits for the row (a DELETE of the subscription),
+		// which would then wait for ever: while one waits, the rows are
+		// let go for one roll, and locked again at the next.
+		var waited bool
+		if err := l.conns[l.cur].QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_locks
+				WHERE locktype = 'transactionid' AND NOT granted
+				  AND transactionid::text::bigint = pg_current_xact_id()::text::bigint % 4294967296)`).Scan(&waited); err != nil {
+			l.reset(ctx)
+			return interpretError(err, onRead)
+		}
+		if waited {
+			names = nil
+		}
 	}
 	if len(names) == 0 {
 		l.reset(ctx)
