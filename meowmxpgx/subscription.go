@@ -211,29 +211,34 @@ func advanceArgs(p *meowmxdriver.SubscriptionCommitParams) []any {
 }
 
 func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
-	// The row lock first (see rowLocker): a row that another client holds
-	// for a batch is not taken, and its lease UPDATE would wait for it.
-	if rows := e.d.rowLocks; rows != nil && e.pool {
-		if err := rows.lock(ctx, p.Name, p.TTL); errors.Is(err, errRowLocked) {
-			var exists bool
-			if err := e.db.QueryRow(ctx, e.r(`SELECT EXISTS (SELECT FROM {s}.es_event_subscriptions WHERE subscription_name = $1)`),
-				p.Name).Scan(&exists); err != nil {
-				return nil, interpretError(err, onRead)
-			}
-			if !exists {
-				return nil, interpretError(pgx.ErrNoRows, onRead)
-			}
-			return &meowmxdriver.SubscriptionLeaseResult{Holder: RowLockHolder, SinceProgress: -1}, nil
-		} else if err != nil {
-			return nil, err
-		}
-		r, err := e.subscriptionLease(ctx, p)
-		if err == nil {
-			rows.held(ctx, p.Name, p.Owner.ID, r.Held)
-		}
+	r, err := e.subscriptionLease(ctx, p)
+	rows := e.d.rowLocks
+	if err != nil || rows == nil || !e.pool {
 		return r, err
 	}
-	return e.subscriptionLease(ctx, p)
+	if !r.Held {
+		rows.held(ctx, p.Name, p.Owner.ID, false)
+		return r, nil
+	}
+	// The lease is taken; the row lock (see rowLocker) comes before the
+	// worker handles anything. The lease UPDATE waited for a batch of the
+	// Python client that held the row, if any (and Python's batches skip
+	// the row while the UPDATE waits); when one began since, the lease
+	// goes back and the worker stands by.
+	if err := rows.lock(ctx, p.Name, p.TTL); err != nil {
+		_, relErr := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
+			WHERE subscription_name = $1 AND owner_id = $2`), p.Name, p.Owner.ID)
+		rows.held(ctx, p.Name, p.Owner.ID, false)
+		switch {
+		case relErr != nil:
+			return nil, interpretError(relErr, onRead)
+		case errors.Is(err, errRowLocked):
+			return &meowmxdriver.SubscriptionLeaseResult{Holder: RowLockHolder, SinceProgress: -1}, nil
+		}
+		return nil, err
+	}
+	rows.held(ctx, p.Name, p.Owner.ID, true)
+	return r, nil
 }
 
 // RowLockHolder is the holder that SubscriptionLease reports when another
