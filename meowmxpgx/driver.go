@@ -74,13 +74,13 @@ type Config struct {
 	// NoSubscriptionRowLock turns off the row lock that a worker's driver
 	// holds on a subscription's row while the worker holds its lease (a
 	// FOR KEY SHARE, on a connection of its own, in transactions that
-	// write nothing and are replaced every 200 ms; see rowlock.go). The
+	// write nothing and are replaced every 100 ms; see rowlock.go). The
 	// lock is what keeps the Python meowmx client's batches (SELECT … FOR
 	// UPDATE SKIP LOCKED on the row) from running beside a Go owner, and a
 	// Go worker from taking a subscription while Python runs a batch of it.
 	// Its cost: two connections per driver while it owns subscriptions,
 	// and Python's readers (not Go's: their horizon leaves these
-	// transactions out) see events up to about LockInterval + 200 ms later.
+	// transactions out) see events up to about 100 ms later.
 	// Set it when no Python client shares the database. Defaults to false.
 	NoSubscriptionRowLock bool
 }

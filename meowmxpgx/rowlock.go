@@ -38,13 +38,14 @@ import (
 //     connections of their own (application_name rowLockApplication), and
 //     Go's horizon (horizonSQL) leaves the transaction ids of those
 //     sessions out: an id that never writes an event cannot hide one;
-//   - the locking transaction is replaced every rowLockRoll (by the next
-//     lease call after it): a new one on a second connection takes the
-//     locks (a second KEY SHARE, no gap in which Python could take the
-//     row), then the old one commits. No transaction id lives longer than
-//     about rowLockRoll plus the owner's LockInterval, which bounds what
+//   - the locking transaction is replaced every rowLockRoll (by a
+//     goroutine of the driver while it holds locks): a new one on a second
+//     connection takes the locks (a second KEY SHARE, no gap in which
+//     Python could take the row), then the old one commits. No transaction
+//     id of theirs lives much longer than rowLockRoll, which bounds what
 //     they cost the server's VACUUM horizon and Python's own readers (which
-//     use pg_snapshot_xmin as it is). The locking sessions also end
+//     use pg_snapshot_xmin as it is: they see events up to about
+//     rowLockRoll later while a Go worker owns a subscription). The locking sessions also end
 //     themselves when idle in their transaction for a lease's TTL
 //     (idle_in_transaction_session_timeout): a hung process does not keep
 //     Python out for longer than its lease. A roll that finds a session
@@ -59,9 +60,10 @@ import (
 // writes events: readers would not wait for its transactions.
 const rowLockApplication = "meowmx row lock"
 
-// rowLockRoll is how long one locking transaction lives, at least: the
-// first lease call after it replaces it.
-const rowLockRoll = 200 * time.Millisecond
+// rowLockRoll is how long one locking transaction lives: a goroutine of
+// the driver replaces it that often while it holds locks (and a lease
+// call does, when it comes later).
+const rowLockRoll = 100 * time.Millisecond
 
 // horizonSQL is the commit horizon that Go's readers read below: the
 // oldest transaction id still running, among those of the snapshot,
@@ -97,6 +99,7 @@ type rowLocker struct {
 	locked map[string]bool            // rows locked by the open transaction
 	owners map[string]map[string]bool // lease holders by subscription
 	ttl    time.Duration              // the last lease TTL asked for
+	quit   chan struct{}              // stops the rolling goroutine; nil when none runs
 }
 
 func newRowLocker(d *Driver) *rowLocker {
@@ -216,7 +219,33 @@ func (l *rowLocker) roll(ctx context.Context, extra string, ttl time.Duration) e
 		}
 	}
 	l.cur, l.open, l.began, l.locked = next, true, time.Now(), got
+	if l.quit == nil {
+		l.quit = make(chan struct{})
+		go l.rolling(l.quit)
+	}
 	return nil
+}
+
+// rolling replaces the locking transaction every rowLockRoll, until quit
+// is closed, so that no transaction id of it lives longer, however seldom
+// the owners renew their leases (an idle owner renews every LeaseTimeout/3).
+func (l *rowLocker) rolling(quit chan struct{}) {
+	t := time.NewTicker(rowLockRoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-quit:
+			return
+		case <-t.C:
+		}
+		l.mu.Lock()
+		if l.open && time.Since(l.began) >= rowLockRoll*3/4 { // the ticks come a little after began
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = l.roll(ctx, "", l.ttl) // on failure it resets: the next lease call locks again
+			cancel()
+		}
+		l.mu.Unlock()
+	}
 }
 
 // lockRows locks the rows of names that no other session holds, in conn's
@@ -244,4 +273,8 @@ func (l *rowLocker) reset(ctx context.Context) {
 		}
 	}
 	l.open, l.locked = false, map[string]bool{}
+	if l.quit != nil {
+		close(l.quit)
+		l.quit = nil
+	}
 }
