@@ -19,13 +19,15 @@ import (
 // a Go worker owning a subscription, against the same without it:
 //
 //   - latency: append commit to the Go handler (another store writes);
+//
 //   - python-visibility: append commit until the Python client's read
 //     (plain pg_snapshot_xmin horizon, polled every millisecond) sees the
 //     event: the lock's transactions hold that horizon back;
+//
 //   - horizon: one read of Go's horizon (horizonSQL, which leaves the
 //     lock's transactions out) beside the plain pg_snapshot_xmin.
 //
-//	go test -run '^$' -bench 'SubscriptionRowLock' -benchtime 200x ./meowmxpgx/
+//     go test -run '^$' -bench 'SubscriptionRowLock' -benchtime 200x ./meowmxpgx/
 func BenchmarkSubscriptionRowLock(b *testing.B) {
 	for _, lock := range []bool{true, false} {
 		name := "row-lock"
