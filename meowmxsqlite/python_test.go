@@ -179,3 +179,43 @@ func TestPythonSQLiteFileRefused(t *testing.T) {
 	require.ErrorContains(t, err, "es_events exists without column(s) json_data")
 	require.Equal(t, before, schemaOf(t, db), "nothing changed")
 }
+
+// TestPythonSQLiteSubscriptionLag: the Python client's subscription rows
+// hold no filter; a listing infers it from the event at the checkpoint,
+// or says the lag is unknown, never counting every event.
+func TestPythonSQLiteSubscriptionLag(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "python.db")
+	db := openPlain(t, path)
+	_, err := db.Exec(pythonSQLiteTables)
+	require.NoError(t, err)
+	cat, dog := uuid.NewString(), uuid.NewString()
+	pythonSQLiteAppend(t, db, "cat", cat, -1, `{}`, `{}`)
+	pythonSQLiteAppend(t, db, "dog", dog, -1, `{}`, `{}`, `{}`)
+	var lastCat, firstDog int64
+	require.NoError(t, db.QueryRow(`SELECT max(id) FROM es_events WHERE aggregate_id = ?`, cat).Scan(&lastCat))
+	require.NoError(t, db.QueryRow(`SELECT min(id) FROM es_events WHERE aggregate_id = ?`, dog).Scan(&firstDog))
+	_, err = db.Exec(`INSERT INTO es_event_subscriptions VALUES ('py-cats', 0, ?), ('py-dogs', 0, ?), ('py-new', 0, 0)`, lastCat, firstDog)
+	require.NoError(t, err)
+
+	driver, err := meowmxsqlite.Open(ctx, path, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = driver.Close() })
+	store, err := meowmx.NewStore(driver, nil)
+	require.NoError(t, err)
+	_, err = store.Migrate(ctx, nil)
+	require.NoError(t, err)
+	subs, err := store.Subscriptions(ctx)
+	require.NoError(t, err)
+	by := map[string]*meowmx.SubscriptionInfo{}
+	for _, s := range subs {
+		by[s.Name] = s
+	}
+	require.Equal(t, int64(0), by["py-cats"].Lag)
+	require.Equal(t, []string{"cat"}, by["py-cats"].AggregateTypes)
+	require.True(t, by["py-cats"].FilterInferred)
+	require.Equal(t, int64(2), by["py-dogs"].Lag)
+	require.True(t, by["py-new"].LagUnknown)
+	require.Equal(t, int64(0), by["py-new"].Lag)
+}
