@@ -534,3 +534,49 @@ func TestPythonSubscriptionLag(t *testing.T) {
 	require.Equal(t, int64(0), byName["py-new"].Lag, "not every event in the store")
 	require.False(t, byName["py-new"].FilterInferred)
 }
+
+// TestPythonMigration008OnOldAdoption: a database that Go's migrations
+// 001 to 007 adopted before migration 008 (Go-named indexes beside
+// Python's, Python's events timed at the adoption, Go's plural snapshot
+// table beside Python's singular) is put right by 008.
+func TestPythonMigration008OnOldAdoption(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, schema := dbtest.Schema(t)
+	s := pgx.Identifier{schema}.Sanitize()
+	require.NoError(t, pythonSetup(t, pool, schema, "UUID"))
+	id := uuid.NewString()
+	require.True(t, pythonAppend(t, pool, schema, "cat", id, -1, `{}`, `{}`))
+	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+	require.NoError(t, err)
+	_, err = driver.Migrate(ctx, nil)
+	require.NoError(t, err)
+	// Back to what the old 001 to 007 left.
+	for _, q := range []string{
+		`DELETE FROM ` + s + `.meowmx_migrations WHERE version = 8`,
+		`CREATE INDEX idx_es_aggregates_aggregate_type ON ` + s + `.es_aggregates (aggregate_type)`,
+		`CREATE INDEX idx_es_events_transaction_id_id ON ` + s + `.es_events (transaction_id, id)`,
+		`UPDATE ` + s + `.meowmx_migrations SET applied_at = now() - interval '1 day' WHERE version = 1`,
+		`UPDATE ` + s + `.es_events SET created_at = (SELECT applied_at FROM ` + s + `.meowmx_migrations WHERE version = 1)`,
+		`CREATE TABLE ` + s + `.es_aggregate_snapshots (aggregate_id UUID NOT NULL, version INTEGER NOT NULL,
+			json_data JSON NOT NULL, aggregate_type TEXT, snapshot_version INTEGER, state_shape TEXT, PRIMARY KEY (aggregate_id, version))`,
+		`ALTER TABLE ` + s + `.es_event_subscriptions DROP COLUMN filter_stored`,
+	} {
+		_, err := pool.Exec(ctx, q)
+		require.NoError(t, err, q)
+	}
+	// A Go-written event keeps its time.
+	_, err = pool.Exec(ctx, `INSERT INTO `+s+`.es_events (transaction_id, aggregate_id, version, event_type, json_data, created_at)
+		VALUES (pg_current_xact_id(), $1, 2, 'Go', '{}', now())`, id)
+	require.NoError(t, err)
+	res, err := driver.Migrate(ctx, nil)
+	require.NoError(t, err)
+	require.Equal(t, []int{8}, res.Applied)
+	requireTables(t, pool, schema)
+	requireNoDuplicateIndexes(t, pool, schema)
+	var unknown, known int
+	require.NoError(t, pool.QueryRow(ctx, `SELECT count(*) FILTER (WHERE created_at IS NULL), count(*) FILTER (WHERE created_at IS NOT NULL)
+		FROM `+s+`.es_events`).Scan(&unknown, &known))
+	require.Equal(t, 2, unknown, "the adoption's time is not the events' time")
+	require.Equal(t, 1, known)
+}
