@@ -188,6 +188,14 @@
 // Store.Subscriptions reports it in SubscriptionInfo.HorizonHeldBy for the
 // subscriptions with events waiting behind it.
 //
+// One kind of transaction is left out of the horizon: those of the
+// sessions named "meowmx row lock", which a worker's driver keeps while it
+// owns a subscription, holding a FOR KEY SHARE lock on its row so that the
+// Python meowmx client's batches (SELECT … FOR UPDATE SKIP LOCKED) skip it.
+// They never write, so no event hides behind them; each lives about 100 ms
+// (see meowmxpgx.Config.NoSubscriptionRowLock). Never give that
+// application_name to a session that writes events.
+//
 // # Notifications and polling
 //
 // Store.Append wakes subscriptions of the same store at once, and those of
