@@ -233,7 +233,7 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 		case relErr != nil:
 			return nil, interpretError(relErr, onRead)
 		case errors.Is(err, errRowLocked):
-			return &meowmxdriver.SubscriptionLeaseResult{Holder: RowLockHolder, SinceProgress: -1}, nil
+			return &meowmxdriver.SubscriptionLeaseResult{Holder: meowmxtype.SubscriptionOwner{ID: RowLockHolderID}, SinceProgress: -1}, nil
 		}
 		return nil, err
 	}
@@ -241,10 +241,10 @@ func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.Subscr
 	return r, nil
 }
 
-// RowLockHolder is the holder that SubscriptionLease reports when another
-// client's session (the Python meowmx client, running a batch) holds the
-// subscription's row locked.
-var RowLockHolder = meowmxtype.SubscriptionOwner{ID: "row-lock-of-another-client"}
+// RowLockHolderID is the ID of the holder that SubscriptionLease reports
+// when another client's session (the Python meowmx client, running a
+// batch) holds the subscription's row locked.
+const RowLockHolderID = "row-lock-of-another-client"
 
 func (e *executor) subscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
 	// The UPDATE holds the row's lock for the statement only; a lease
