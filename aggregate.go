@@ -108,7 +108,9 @@ type RepositoryConfig struct {
 	SkipUnknownEvents bool
 	// SnapshotEvery turns snapshots on: after a save that leaves the
 	// aggregate N or more events past its latest snapshot (or its first
-	// event), its state is stored in es_aggregate_snapshots, and loading
+	// event), its state is stored in the snapshot table (es_aggregate_snapshot
+	// on PostgreSQL, es_aggregate_snapshots on SQLite, as the Python client
+	// names them), and loading
 	// starts from the latest snapshot. The state type must then encode to
 	// JSON whole: NewRepository refuses one with unexported or `json:"-"`
 	// fields. Defaults to 0: no snapshots are read or written.

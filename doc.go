@@ -86,7 +86,8 @@
 //	})
 //
 // With RepositoryConfig.SnapshotEvery, the state is also saved every N
-// events in es_aggregate_snapshots, and loads start from the latest
+// events in es_aggregate_snapshot (PostgreSQL; es_aggregate_snapshots on
+// SQLite: the Python client's names), and loads start from the latest
 // snapshot. A snapshot of another struct shape or SnapshotVersion is never
 // used: the aggregate is replayed instead.
 //
@@ -193,6 +194,14 @@
 // state, transaction start, query, from pg_stat_activity), and
 // Store.Subscriptions reports it in SubscriptionInfo.HorizonHeldBy for the
 // subscriptions with events waiting behind it.
+//
+// One kind of transaction is left out of the horizon: those of the
+// sessions named "meowmx row lock", which a worker's driver keeps while it
+// owns a subscription, holding a FOR KEY SHARE lock on its row so that the
+// Python meowmx client's batches (SELECT … FOR UPDATE SKIP LOCKED) skip it.
+// They never write, so no event hides behind them; each lives about 100 ms
+// (see meowmxpgx.Config.NoSubscriptionRowLock). Never give that
+// application_name to a session that writes events.
 //
 // # Notifications and polling
 //

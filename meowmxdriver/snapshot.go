@@ -2,7 +2,9 @@ package meowmxdriver
 
 import "context"
 
-// SnapshotExecutor stores aggregate snapshots in es_aggregate_snapshots.
+// SnapshotExecutor stores aggregate snapshots: in es_aggregate_snapshot on
+// PostgreSQL (the Python client's name there), es_aggregate_snapshots on SQLite
+// (its name there).
 type SnapshotExecutor interface {
 	// SnapshotGetLatest returns the snapshot of an aggregate with the
 	// highest version at or below MaxVersion, or ErrNotFound.
@@ -23,7 +25,7 @@ type SnapshotGetLatestParams struct {
 // of SnapshotRow.
 type SnapshotSaveParams = SnapshotRow
 
-// SnapshotRow is one row of es_aggregate_snapshots.
+// SnapshotRow is one row of the snapshot table.
 type SnapshotRow struct {
 	AggregateID string
 	// Version is the version of the last event the state includes.

@@ -168,7 +168,7 @@ func BenchmarkAggregateLoad(b *testing.B) {
 				var c benchCart
 				var version int64
 				var data []byte
-				require.NoError(b, pool.QueryRow(ctx, `SELECT version, json_data FROM `+table+`.es_aggregate_snapshots
+				require.NoError(b, pool.QueryRow(ctx, `SELECT version, json_data FROM `+table+`.es_aggregate_snapshot
 					WHERE aggregate_id = $1 ORDER BY version DESC LIMIT 1`, id).Scan(&version, &data))
 				require.NoError(b, json.Unmarshal(data, &c))
 				rows, err := pool.Query(ctx, `SELECT event_type, json_data FROM `+table+`.es_events

@@ -91,7 +91,7 @@ func buildBrowseQueries(r interface{ Replace(string) string }, kind idKind) brow
 				// refuses a parameter it cannot type), in a constant test.
 				b.readBackward[before][byType][byEvent] = r.Replace(`SELECT ` + eventColumns + `
 					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
-					WHERE e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+					WHERE e.transaction_id < ` + horizonSQL + `
 					  AND ($1::xid8, $2::bigint) IS NOT NULL` + where + `
 					ORDER BY e.transaction_id DESC, e.id DESC LIMIT $3`)
 			}

@@ -71,6 +71,18 @@ type Config struct {
 	// Defaults to ProbeIntervalDefault; -1 turns the probe off. Ignored
 	// with DisableNotify.
 	ProbeInterval time.Duration
+	// NoSubscriptionRowLock turns off the row lock that a worker's driver
+	// holds on a subscription's row while the worker holds its lease (a
+	// FOR KEY SHARE, on a connection of its own, in transactions that
+	// write nothing and are replaced every 100 ms; see rowlock.go). The
+	// lock is what keeps the Python meowmx client's batches (SELECT … FOR
+	// UPDATE SKIP LOCKED on the row) from running beside a Go owner, and a
+	// Go worker from taking a subscription while Python runs a batch of it.
+	// Its cost: two connections per driver while it owns subscriptions,
+	// and Python's readers (not Go's: their horizon leaves these
+	// transactions out) see events up to about 100 ms later.
+	// Set it when no Python client shares the database. Defaults to false.
+	NoSubscriptionRowLock bool
 }
 
 // ProbeIntervalDefault is the default for Config.ProbeInterval.
@@ -89,6 +101,8 @@ type Driver struct {
 	probeInterval time.Duration // 0: no probe
 
 	q atomic.Pointer[queries] // nil until the tables' id type is known
+
+	rowLocks *rowLocker // nil with Config.NoSubscriptionRowLock
 }
 
 // New returns a driver on pool. It does no I/O; the tables are looked up on
@@ -115,7 +129,7 @@ func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
 	case cfg.ProbeInterval < 0:
 		return nil, fmt.Errorf("meowmxpgx: Config.ProbeInterval %s is negative (use -1 to turn the probe off)", cfg.ProbeInterval)
 	}
-	return &Driver{
+	d := &Driver{
 		pool:   pool,
 		schema: cfg.Schema,
 		quoted: pgx.Identifier{cfg.Schema}.Sanitize(),
@@ -123,7 +137,11 @@ func New(pool *pgxpool.Pool, config *Config) (*Driver, error) {
 		channel:       channelName(cfg.Schema),
 		disableNotify: cfg.DisableNotify,
 		probeInterval: cfg.ProbeInterval,
-	}, nil
+	}
+	if !cfg.NoSubscriptionRowLock {
+		d.rowLocks = newRowLocker(d)
+	}
+	return d, nil
 }
 
 // Pool returns the pool the driver runs on.

@@ -463,6 +463,7 @@ func scanEventsEach(rows pgx.Rows, each func([]*meowmxtype.RecordedEvent) bool) 
 type eventScanner struct {
 	aggID, aggType, eventType pgtype.DriverBytes // valid until the next row
 	u                         pgtype.UUID
+	at                        pgtype.Timestamptz // NULL: written before the tables were adopted
 	ids, aggTypes, eventTypes interner
 	// raw is set once the columns are known to come in the binary
 	// formats decodeRaw reads: 1 yes, -1 no.
@@ -516,12 +517,15 @@ const pgEpoch = 946_684_800 * 1_000_000
 func (sc *eventScanner) decodeRaw(rows pgx.Rows, ev *meowmxtype.RecordedEvent) bool {
 	v := rows.RawValues()
 	if len(v[0]) != 8 || len(v[1]) != 8 || v[2] == nil || v[3] == nil || len(v[4]) != 4 || v[5] == nil ||
-		v[6] == nil || (v[8] != nil && len(v[8]) != 16) || len(v[9]) != 8 {
+		v[6] == nil || (v[8] != nil && len(v[8]) != 16) || (v[9] != nil && len(v[9]) != 8) {
 		return false
 	}
-	us := int64(binary.BigEndian.Uint64(v[9]))
-	if us == math.MaxInt64 || us == math.MinInt64 {
-		return false
+	var us int64
+	if v[9] != nil { // NULL: written before the tables were adopted
+		us = int64(binary.BigEndian.Uint64(v[9]))
+		if us == math.MaxInt64 || us == math.MinInt64 {
+			return false
+		}
 	}
 	ev.Position.EventID = int64(binary.BigEndian.Uint64(v[0]))
 	ev.Position.TransactionID = binary.BigEndian.Uint64(v[1])
@@ -536,11 +540,13 @@ func (sc *eventScanner) decodeRaw(rows pgx.Rows, ev *meowmxtype.RecordedEvent) b
 	if v[8] != nil {
 		ev.UUID = [16]byte(v[8])
 	}
-	t := time.UnixMicro(pgEpoch + us)
-	if sc.loc != nil {
-		t = t.In(sc.loc)
+	if v[9] != nil {
+		t := time.UnixMicro(pgEpoch + us)
+		if sc.loc != nil {
+			t = t.In(sc.loc)
+		}
+		ev.RecordedAt = t
 	}
-	ev.RecordedAt = t
 	return true
 }
 
@@ -555,8 +561,15 @@ func (sc *eventScanner) scan(rows pgx.Rows, ev *meowmxtype.RecordedEvent) error 
 		return nil
 	}
 	if err := rows.Scan(&ev.Position.EventID, &ev.Position.TransactionID, &sc.aggID, &sc.aggType, &ev.Version,
-		&sc.eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &sc.u, &ev.RecordedAt); err != nil {
+		&sc.eventType, (*[]byte)(&ev.Data), (*[]byte)(&ev.Metadata), &sc.u, &sc.at); err != nil {
 		return interpretError(err, onRead)
+	}
+	if sc.at.Valid && sc.at.InfinityModifier != pgtype.Finite {
+		return fmt.Errorf("%w: an event recorded at %s", meowmxdriver.ErrInvalidInput, sc.at.InfinityModifier)
+	}
+	ev.RecordedAt = time.Time{}
+	if sc.at.Valid {
+		ev.RecordedAt = sc.at.Time
 	}
 	ev.StreamID.ID = sc.ids.last(sc.aggID)
 	ev.StreamID.Type = sc.aggTypes.get(sc.aggType)

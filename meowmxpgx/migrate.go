@@ -74,6 +74,11 @@ func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*m
 			}
 			return err
 		}
+		// The migrations' DO blocks read the schema from here (a quoted
+		// identifier), never from their body's text.
+		if _, err := tx.Exec(ctx, `SELECT set_config('meowmx.schema', $1, true)`, d.quoted); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS `+d.quoted+`.meowmx_migrations (
 			version     INTEGER     PRIMARY KEY,
 			name        TEXT        NOT NULL,

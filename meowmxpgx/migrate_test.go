@@ -52,6 +52,7 @@ func TestSchemaNames(t *testing.T) {
 		`back\slash `,
 		`{{schema}} `,
 		`%s%d `,
+		`$$; $meowmx$ `, // the dollar quotes of the migrations' DO blocks
 	} {
 		t.Run(prefix, func(t *testing.T) {
 			t.Parallel()

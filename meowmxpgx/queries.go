@@ -169,7 +169,7 @@ func buildQueries(schema, idType string) (*queries, error) {
 				}
 				q.readAll[byType][byEvent][partitioned] = r.Replace(from + `
 					WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-					  AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())` + where + `
+					  AND e.transaction_id < ` + horizonSQL + where + `
 					ORDER BY e.transaction_id, e.id LIMIT $3`)
 			}
 		}
@@ -181,10 +181,10 @@ func buildQueries(schema, idType string) (*queries, error) {
 	q.browse = buildBrowseQueries(r, q.idKind)
 	q.snapshotGet = r.Replace(`SELECT aggregate_id::text, version, json_data,
 			COALESCE(aggregate_type, ''), COALESCE(snapshot_version, -1), COALESCE(state_shape, '')
-		FROM {s}.es_aggregate_snapshots
+		FROM {s}.es_aggregate_snapshot
 		WHERE aggregate_id = $1{id} AND version <= $2::bigint
 		ORDER BY version DESC LIMIT 1`)
-	q.snapshotSave = r.Replace(`INSERT INTO {s}.es_aggregate_snapshots AS s
+	q.snapshotSave = r.Replace(`INSERT INTO {s}.es_aggregate_snapshot AS s
 			(aggregate_id, version, json_data, aggregate_type, snapshot_version, state_shape)
 		VALUES ($1{id}, $2::bigint, $3::text::json, $4, $5::bigint, $6)
 		ON CONFLICT (aggregate_id, version) DO UPDATE SET json_data = EXCLUDED.json_data,

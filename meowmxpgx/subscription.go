@@ -78,25 +78,25 @@ func (e *executor) SubscriptionEnsure(ctx context.Context, p *meowmxdriver.Subsc
 	}
 	return scanSubscription(e.db.QueryRow(ctx, e.r(`WITH ensured AS (
 			INSERT INTO {s}.es_event_subscriptions AS s
-				(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types, partition_count)
+				(subscription_name, last_transaction_id, last_event_id, aggregate_types, event_types, partition_count, filter_stored)
 			SELECT $1, COALESCE(h.transaction_id, CASE WHEN $4::bool THEN '0'::xid8 ELSE $2::xid8 END),
-				COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[], NULLIF($7::int, 0)
+				COALESCE(h.id, CASE WHEN $4::bool THEN 0 ELSE $3::bigint END), $5::text[], $6::text[], NULLIF($7::int, 0), true
 			FROM (SELECT) one LEFT JOIN LATERAL (
 				SELECT e.transaction_id, e.id FROM {s}.es_events e
-				WHERE $4::bool AND e.transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+				WHERE $4::bool AND e.transaction_id < `+horizonSQL+`
 				ORDER BY e.transaction_id DESC, e.id DESC LIMIT 1) h ON true
 			ON CONFLICT (subscription_name) DO UPDATE
-				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types, filter_stored = true
 				WHERE COALESCE(s.partition_count, 0) = $7::int AND s.group_name IS NULL
 			RETURNING `+subscriptionColumns+`
 		), parts AS (
 			INSERT INTO {s}.es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
-				aggregate_types, event_types, group_name, partition_no, partition_count)
+				aggregate_types, event_types, group_name, partition_no, partition_count, filter_stored)
 			SELECT g.subscription_name || '#' || n, g.last_transaction_id, g.last_event_id, $5::text[], $6::text[],
-				g.subscription_name, n, $7::int
+				g.subscription_name, n, $7::int, true
 			FROM ensured g, generate_series(0, $7::int - 1) n
 			ON CONFLICT (subscription_name) DO UPDATE
-				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types
+				SET aggregate_types = EXCLUDED.aggregate_types, event_types = EXCLUDED.event_types, filter_stored = true
 				WHERE s.group_name = EXCLUDED.group_name
 		)
 		SELECT * FROM ensured
@@ -140,8 +140,12 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	// it, the estimate is the difference of event ids.
 	// A group's own row counts nothing: its partitions do, each of the
 	// events of its streams.
+	// A row that the Python client created has no stored filter
+	// (filter_stored is false): it runs one aggregate type, which is that
+	// of the event at its checkpoint (it only ever advances to events of
+	// its type). Without a checkpoint event, its lag is unknown.
 	rows, err := e.db.Query(ctx, e.r(`SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
-			s.aggregate_types, s.event_types,
+			f.types, s.event_types,
 			COALESCE(s.group_name, ''), COALESCE(s.partition_no, 0), COALESCE(s.partition_count, 0), c.lag + u.lag, c.waiting + u.waiting, LEAST(c.oldest, u.oldest),
 			(SELECT count(*) FROM {s}.es_parked_events p WHERE p.subscription_name = s.subscription_name),
 			GREATEST(COALESCE(pg_sequence_last_value(pg_get_serial_sequence($2, 'id')::regclass), 0) - s.last_event_id, 0),
@@ -150,33 +154,39 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			ARRAY(SELECT w.host || '/' || w.pid || '/' || w.worker_id FROM {s}.es_subscription_workers w
 				WHERE w.subscription_name = s.subscription_name AND w.seen_until > clock_timestamp()
 				  AND w.worker_id IS DISTINCT FROM (CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END)
-				ORDER BY w.worker_id)
+				ORDER BY w.worker_id),
+			NOT s.filter_stored, f.types IS NULL AND NOT s.filter_stored
 		FROM {s}.es_event_subscriptions s, LATERAL (
-			-- A subscription without a filter or partitions counts on
-			-- es_events alone, with no join (the join is a probe per
+			SELECT CASE WHEN s.filter_stored THEN s.aggregate_types ELSE (
+				SELECT ARRAY[a.aggregate_type] FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+				WHERE e.id = s.last_event_id) END AS types) f, LATERAL (
+			-- A subscription of Go's without a filter or partitions counts
+			-- on es_events alone, with no join (the join is a probe per
 			-- event: 3 times the cost); the other walk is then skipped
 			-- (its test of s is a one-time filter), and the other way
 			-- round.
 			SELECT count(*) AS lag,
-				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
+				count(*) FILTER (WHERE x.transaction_id >= `+horizonSQL+`) AS waiting,
 				min(x.created_at) AS oldest
 			FROM (SELECT e.transaction_id, e.created_at
 				FROM {s}.es_events e
-				WHERE s.aggregate_types IS NULL AND s.event_types IS NULL AND s.group_name IS NULL
+				WHERE s.filter_stored AND s.aggregate_types IS NULL AND s.event_types IS NULL AND s.group_name IS NULL
 				  AND COALESCE(s.partition_count, 0) < 2
 				  AND (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
 				ORDER BY e.transaction_id, e.id LIMIT $1) x) u, LATERAL (
 			SELECT count(*) AS lag,
-				count(*) FILTER (WHERE x.transaction_id >= pg_snapshot_xmin(pg_current_snapshot())) AS waiting,
+				count(*) FILTER (WHERE x.transaction_id >= `+horizonSQL+`) AS waiting,
 				min(x.created_at) AS oldest
 			FROM (SELECT e.transaction_id, e.created_at
 				FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
-				  AND (s.aggregate_types IS NULL OR a.aggregate_type = ANY(s.aggregate_types))
+				  AND (s.filter_stored OR f.types IS NOT NULL)
+				  AND (f.types IS NULL OR a.aggregate_type = ANY(f.types))
 				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
 				  AND (s.group_name IS NULL OR `+partitionSQL("e", "s.partition_count")+` = s.partition_no)
 				  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
-				  AND NOT (s.aggregate_types IS NULL AND s.event_types IS NULL AND s.group_name IS NULL)
+				  AND NOT (s.filter_stored AND s.aggregate_types IS NULL AND s.event_types IS NULL AND s.group_name IS NULL
+				    AND COALESCE(s.partition_count, 0) < 2)
 				ORDER BY e.transaction_id, e.id LIMIT $1) x) c
 		ORDER BY s.subscription_name`), p.LagCap+1, e.d.quoted+".es_events")
 	if err != nil {
@@ -189,9 +199,11 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		var ownerID *string
 		var leaseLeft, sinceProgress *time.Duration
 		var standbys []string
+		var inferred, unknown bool
 		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate,
-			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys)
+			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys, &inferred, &unknown)
 		if s != nil {
+			s.FilterInferred, s.LagUnknown = inferred && !unknown, unknown
 			s.Standbys = meowmxtype.ParseSubscriptionOwners(standbys)
 			s.SinceProgress = -1
 			if ownerID != nil {
@@ -208,7 +220,7 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			if oldest != nil {
 				s.OldestUnhandled = *oldest
 			}
-			if lag > int64(p.LagCap) {
+			if lag > int64(p.LagCap) && !unknown {
 				s.Lag, s.LagEstimated = max(estimate, lag), true
 			}
 			if s.Partitions > 0 && s.Group == "" {
@@ -238,6 +250,42 @@ func advanceArgs(p *meowmxdriver.SubscriptionCommitParams) []any {
 }
 
 func (e *executor) SubscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
+	r, err := e.subscriptionLease(ctx, p)
+	rows := e.d.rowLocks
+	if err != nil || rows == nil || !e.pool {
+		return r, err
+	}
+	if !r.Held {
+		rows.held(ctx, p.Name, p.Owner.ID, false)
+		return r, nil
+	}
+	// The lease is taken; the row lock (see rowLocker) comes before the
+	// worker handles anything. The lease UPDATE waited for a batch of the
+	// Python client that held the row, if any (and Python's batches skip
+	// the row while the UPDATE waits); when one began since, the lease
+	// goes back and the worker stands by.
+	if err := rows.lock(ctx, p.Name, p.TTL); err != nil {
+		_, relErr := e.db.Exec(ctx, e.r(`UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
+			WHERE subscription_name = $1 AND owner_id = $2`), p.Name, p.Owner.ID)
+		rows.held(ctx, p.Name, p.Owner.ID, false)
+		switch {
+		case relErr != nil:
+			return nil, interpretError(relErr, onRead)
+		case errors.Is(err, errRowLocked):
+			return &meowmxdriver.SubscriptionLeaseResult{Holder: meowmxtype.SubscriptionOwner{ID: RowLockHolderID}, SinceProgress: -1}, nil
+		}
+		return nil, err
+	}
+	rows.held(ctx, p.Name, p.Owner.ID, true)
+	return r, nil
+}
+
+// RowLockHolderID is the ID of the holder that SubscriptionLease reports
+// when another client's session (the Python meowmx client, running a
+// batch) holds the subscription's row locked.
+const RowLockHolderID = "row-lock-of-another-client"
+
+func (e *executor) subscriptionLease(ctx context.Context, p *meowmxdriver.SubscriptionLeaseParams) (*meowmxdriver.SubscriptionLeaseResult, error) {
 	// The UPDATE holds the row's lock for the statement only; a lease
 	// that is free, passed or p.Owner's is taken. Otherwise the holder is
 	// read from the same snapshot.
@@ -298,6 +346,9 @@ func (e *executor) SubscriptionRelease(ctx context.Context, p *meowmxdriver.Subs
 			DELETE FROM {s}.es_subscription_workers WHERE subscription_name = $1 AND worker_id = $2)
 		UPDATE {s}.es_event_subscriptions SET owner_id = NULL, lease_until = NULL
 		WHERE subscription_name = $1 AND owner_id = $2`), p.Name, p.Owner)
+	if rows := e.d.rowLocks; rows != nil && e.pool {
+		rows.held(ctx, p.Name, p.Owner, false)
+	}
 	return interpretError(err, onRead)
 }
 
@@ -348,7 +399,8 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 		SET last_transaction_id = COALESCE($2::xid8, last_transaction_id),
 		    last_event_id = COALESCE($3::bigint, last_event_id),
 		    aggregate_types = CASE WHEN $4 THEN $5::text[] ELSE aggregate_types END,
-		    event_types = CASE WHEN $4 THEN $6::text[] ELSE event_types END
+		    event_types = CASE WHEN $4 THEN $6::text[] ELSE event_types END,
+		    filter_stored = filter_stored OR $4
 		WHERE subscription_name = $1`),
 		p.Name, tx, id, p.SetFilter, nullableArray(p.AggregateTypes), nullableArray(p.EventTypes))
 	if err != nil {
@@ -384,7 +436,7 @@ func (e *executor) SubscriptionHead(ctx context.Context, p *meowmxdriver.Subscri
 
 func (e *executor) HorizonGet(ctx context.Context) (*meowmxdriver.Horizon, error) {
 	var h meowmxdriver.Horizon
-	err := e.db.QueryRow(ctx, `SELECT pg_snapshot_xmin(s), pg_snapshot_xmax(s) FROM pg_current_snapshot() s`).
+	err := e.db.QueryRow(ctx, `SELECT `+horizonSQL+`, pg_snapshot_xmax(pg_current_snapshot())`).
 		Scan(&h.Xmin, &h.Xmax)
 	if err != nil {
 		return nil, interpretError(err, onRead)
@@ -405,6 +457,7 @@ func (e *executor) HorizonHolders(ctx context.Context, p *meowmxdriver.HorizonHo
 				backend_xid::text::bigint AS xid, xact_start AS since, now() - xact_start AS age,
 				left(COALESCE(query, ''), 500) AS query, age(backend_xid) AS xid_age
 			FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND xact_start IS NOT NULL
+				AND application_name IS DISTINCT FROM '`+rowLockApplication+`' -- never writes: left out of the horizon
 			UNION ALL
 			SELECT 0, 'prepared', database, gid, transaction::text::bigint, prepared, now() - prepared, '', age(transaction)
 			FROM pg_prepared_xacts) h

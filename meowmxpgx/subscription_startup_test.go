@@ -48,10 +48,11 @@ func (s *schemaTracer) take() []string {
 // TestSubscriptionStartupStatements counts the statements a worker sends
 // on the subscription's tables when it takes ownership, before it reads
 // its first page. An existing subscription: the lease, which reads the
-// checkpoint; the configured filter stored (and the row read, once per
-// RunSubscription); the parked events listed. A new one: the lease, which
-// finds none; the subscription created with its filter; the lease; the
-// parked events. The row of an existing subscription keeps its checkpoint,
+// checkpoint; the row lock that keeps the Python client's batches out (on
+// the driver's locking connection); the configured filter stored (and the
+// row read, once per RunSubscription); the parked events listed. A new
+// one: the lease, which finds none; the subscription created with its
+// filter; the lease; the row lock; the parked events. The row of an existing subscription keeps its checkpoint,
 // whatever StartFrom says, and takes the new filter.
 func TestSubscriptionStartupStatements(t *testing.T) {
 	t.Parallel()
@@ -132,7 +133,7 @@ func TestSubscriptionStartupStatements(t *testing.T) {
 	first := appendOne("Born")
 	ev, sent := firstPage(&meowmx.SubscriptionConfig[pgx.Tx]{Name: "startup"})
 	require.Equal(t, first, ev.Position)
-	checkStartup(sent, 4)
+	checkStartup(sent, 5)
 
 	// Again, on the existing subscription, with another filter and a start
 	// position that must not apply: the checkpoint stays after "Born".
@@ -140,7 +141,7 @@ func TestSubscriptionStartupStatements(t *testing.T) {
 	ev, sent = firstPage(&meowmx.SubscriptionConfig[pgx.Tx]{Name: "startup",
 		AggregateTypes: []string{"cat"}, StartFrom: meowmx.StartFrom{End: true}})
 	require.Equal(t, second, ev.Position)
-	checkStartup(sent, 3)
+	checkStartup(sent, 4)
 	subs, err := s.Subscriptions(ctx)
 	require.NoError(t, err)
 	require.Len(t, subs, 1)

@@ -98,7 +98,7 @@ func TestConfig(t *testing.T) {
 	require.ErrorIs(t, err, meowmx.ErrInvalidArgument, "aggregate ids are TEXT")
 	res, err := s.Migrate(ctx, &meowmx.MigrateOpts{AggregateIDType: "text"})
 	require.NoError(t, err)
-	require.Equal(t, []int{1, 2, 3, 4}, res.Applied)
+	require.Equal(t, []int{1, 2, 3, 4, 5, 6}, res.Applied)
 }
 
 // TestMemoryIsPrivate checks that two Memory databases are apart, and

@@ -225,7 +225,12 @@ func (e *executor) query(ctx context.Context, query string, args ...any) (*sql.R
 	return s.QueryContext(ctx, args...)
 }
 
+// parseTime reads created_at; "" (NULL: an event that the Python client
+// wrote before the file was adopted) is the zero time, unknown.
 func parseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("meowmxsqlite: created_at %q: %w", s, err)

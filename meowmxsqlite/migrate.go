@@ -21,7 +21,11 @@ var migrationFS embed.FS
 // migrations in one BEGIN IMMEDIATE transaction, so that concurrent runs,
 // in this process or others, wait for each other. Aggregate ids are TEXT on
 // SQLite: any other AggregateIDType is refused with an error matching
-// meowmxdriver.ErrInvalidInput.
+// meowmxdriver.ErrInvalidInput. A file that the Python meowmx client
+// created is adopted: the Go client's columns are added to its tables in
+// that transaction, or, when a table lacks one of the Python client's own
+// columns, Migrate refuses with an error matching
+// meowmxdriver.ErrInvalidInput and the file is left as it was.
 func (d *Driver) Migrate(ctx context.Context, p *meowmxdriver.MigrateParams) (*meowmxdriver.MigrateResult, error) {
 	if p == nil {
 		p = &meowmxdriver.MigrateParams{}
@@ -83,6 +87,9 @@ func migrate(ctx context.Context, conn *sql.Conn, all []migration.Migration) (re
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return nil, err
 	}
+	if err := adopt(ctx, conn); err != nil {
+		return nil, err
+	}
 	res = &meowmxdriver.MigrateResult{}
 	for _, m := range all {
 		if slices.Contains(applied, m.Version) {
@@ -97,6 +104,9 @@ func migrate(ctx context.Context, conn *sql.Conn, all []migration.Migration) (re
 		}
 		res.Applied = append(res.Applied, m.Version)
 		res.Version = m.Version
+	}
+	if err := dropDuplicateIndexes(ctx, conn); err != nil {
+		return nil, err
 	}
 	return res, nil
 }

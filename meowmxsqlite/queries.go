@@ -93,7 +93,7 @@ func buildInsertSQL(n int) string {
 const insertBatch = 1000
 
 const eventColumns = `e.id, e.transaction_id, e.aggregate_id, a.aggregate_type, e.version,
-	e.event_type, e.json_data, e.metadata, e.event_uuid, e.created_at`
+	e.event_type, e.json_data, e.metadata, e.event_uuid, COALESCE(e.created_at, '')`
 
 const eventsFrom = ` FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id `
 

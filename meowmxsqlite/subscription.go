@@ -95,14 +95,14 @@ func scanSubscription(rows *sql.Rows, extra ...any) (*meowmxtype.SubscriptionInf
 // The WHERE true settles SQLite's parsing of an upsert on a SELECT with a
 // join.
 const ensureSQL = `INSERT INTO es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
-		aggregate_types, event_types, partition_count)
+		aggregate_types, event_types, partition_count, filter_stored)
 	SELECT ?1, COALESCE(h.transaction_id, CASE WHEN ?4 THEN 0 ELSE ?2 END), COALESCE(h.id, CASE WHEN ?4 THEN 0 ELSE ?3 END),
-		?5, ?6, NULLIF(?7, 0)
+		?5, ?6, NULLIF(?7, 0), 1
 	FROM (SELECT 1) one LEFT JOIN (
 		SELECT transaction_id, id FROM es_events WHERE ?4 ORDER BY id DESC LIMIT 1) h ON true
 	WHERE true
 	ON CONFLICT (subscription_name) DO UPDATE
-		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types, filter_stored = 1
 		WHERE COALESCE(s.partition_count, 0) = ?7 AND s.group_name IS NULL
 	RETURNING ` + subscriptionColumns
 
@@ -110,12 +110,12 @@ const ensureSQL = `INSERT INTO es_event_subscriptions AS s (subscription_name, l
 // many), at its checkpoint, or stores their filter.
 const ensurePartitionsSQL = `WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?2)
 	INSERT INTO es_event_subscriptions AS s (subscription_name, last_transaction_id, last_event_id,
-		aggregate_types, event_types, group_name, partition_no, partition_count)
+		aggregate_types, event_types, group_name, partition_no, partition_count, filter_stored)
 	SELECT g.subscription_name || '#' || n.i, g.last_transaction_id, g.last_event_id, g.aggregate_types, g.event_types,
-		g.subscription_name, n.i, ?2
+		g.subscription_name, n.i, ?2, 1
 	FROM es_event_subscriptions g, n WHERE g.subscription_name = ?1
 	ON CONFLICT (subscription_name) DO UPDATE
-		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types
+		SET aggregate_types = excluded.aggregate_types, event_types = excluded.event_types, filter_stored = 1
 		WHERE s.group_name = excluded.group_name`
 
 // SubscriptionEnsure implements meowmxdriver.SubscriptionExecutor. A new
@@ -188,13 +188,17 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 	// A group's own row counts nothing: its partitions do.
 	const behind = `FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.id > s.last_event_id
-		  AND (s.aggregate_types IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(s.aggregate_types)))
+		  AND (s.filter_stored OR s.f_types IS NOT NULL)
+		  AND (s.f_types IS NULL OR a.aggregate_type IN (SELECT value FROM json_each(s.f_types)))
 		  AND (s.event_types IS NULL OR e.event_type IN (SELECT value FROM json_each(s.event_types)))
 		  AND (s.group_name IS NULL OR ` + partitionFunc + `(e.aggregate_id, s.partition_count) = s.partition_no)
 		  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
 		ORDER BY e.id`
+	// A row that the Python client created has no stored filter: its
+	// aggregate type is that of the event at its checkpoint (see the
+	// PostgreSQL driver), else its lag is unknown.
 	rows, err := e.query(ctx, `SELECT s.subscription_name, s.last_transaction_id, s.last_event_id,
-			s.aggregate_types, s.event_types,
+			s.f_types, s.event_types,
 			COALESCE(s.group_name, ''), COALESCE(s.partition_no, 0), COALESCE(s.partition_count, 0),
 			(SELECT count(*) FROM (SELECT 1 `+behind+` LIMIT ?1)),
 			(SELECT e.created_at `+behind+` LIMIT 1),
@@ -204,8 +208,12 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			s.lease_until, s.progress_at, `+sqlNow+`,
 			(SELECT json_group_array(w.host || '/' || w.pid || '/' || w.worker_id) FROM es_subscription_workers w
 			 WHERE w.subscription_name = s.subscription_name AND w.seen_until > `+sqlNow+`
-			   AND w.worker_id IS NOT (CASE WHEN s.lease_until > `+sqlNow+` THEN s.owner_id END))
-		FROM es_event_subscriptions s
+			   AND w.worker_id IS NOT (CASE WHEN s.lease_until > `+sqlNow+` THEN s.owner_id END)),
+			NOT s.filter_stored, s.f_types IS NULL AND NOT s.filter_stored
+		FROM (SELECT s0.*, CASE WHEN s0.filter_stored THEN s0.aggregate_types ELSE (
+				SELECT json_array(a.aggregate_type) FROM es_events e JOIN es_aggregates a ON a.id = e.aggregate_id
+				WHERE e.id = s0.last_event_id) END AS f_types
+			FROM es_event_subscriptions s0) s
 		ORDER BY s.subscription_name`, p.LagCap+1)
 	if err != nil {
 		return nil, interpretError(err)
@@ -217,10 +225,13 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		var oldest, ownerID, leaseUntil, progressAt sql.NullString
 		var owner meowmxtype.SubscriptionOwner
 		var now, standbys string
-		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate, &ownerID, &owner.Host, &owner.PID, &leaseUntil, &progressAt, &now, &standbys)
+		var inferred, unknown bool
+		s, err := scanSubscription(rows, &lag, &oldest, &parked, &estimate, &ownerID, &owner.Host, &owner.PID, &leaseUntil, &progressAt, &now, &standbys,
+			&inferred, &unknown)
 		if err != nil {
 			return nil, err
 		}
+		s.FilterInferred, s.LagUnknown = inferred && !unknown, unknown
 		var ws []string
 		if err := json.Unmarshal([]byte(standbys), &ws); err != nil {
 			return nil, fmt.Errorf("meowmxsqlite: standbys %q: %w", standbys, err)
@@ -230,7 +241,7 @@ func (e *executor) SubscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			return nil, err
 		}
 		s.Lag, s.Parked = lag, parked
-		if lag > int64(p.LagCap) {
+		if lag > int64(p.LagCap) && !unknown {
 			s.Lag, s.LagEstimated = max(estimate, lag), true
 		}
 		if s.Partitions > 0 && s.Group == "" {
@@ -378,7 +389,8 @@ func (e *executor) SubscriptionSet(ctx context.Context, p *meowmxdriver.Subscrip
 		SET last_transaction_id = COALESCE(?2, last_transaction_id),
 		    last_event_id = COALESCE(?3, last_event_id),
 		    aggregate_types = CASE WHEN ?4 THEN ?5 ELSE aggregate_types END,
-		    event_types = CASE WHEN ?4 THEN ?6 ELSE event_types END
+		    event_types = CASE WHEN ?4 THEN ?6 ELSE event_types END,
+		    filter_stored = filter_stored OR ?4
 		WHERE subscription_name = ?1`,
 		p.Name, tx, id, p.SetFilter, filterJSON(p.AggregateTypes), filterJSON(p.EventTypes))
 	return n == 1, err

@@ -58,7 +58,9 @@ type RecordedEvent struct {
 	// UUID is the event's UUID, or the zero UUID when it was appended
 	// without one.
 	UUID uuid.UUID
-	// RecordedAt is when the event was written (the database's clock).
+	// RecordedAt is when the event was written (the database's clock),
+	// or the zero time when that was never recorded: events that another
+	// client (the Python meowmx) wrote before the tables were adopted.
 	RecordedAt time.Time
 }
 
@@ -250,6 +252,16 @@ type SubscriptionInfo struct {
 	// from Go).
 	AggregateTypes []string
 	EventTypes     []string
+	// FilterInferred is set when the subscription's row holds no filter
+	// of its own (the Python client created it and Go never ran it): its
+	// AggregateTypes are then inferred from the event at its checkpoint,
+	// the aggregate type that the Python client's subscription reads.
+	FilterInferred bool
+	// LagUnknown is set when the filter is neither stored nor inferable
+	// (a Python client's subscription that has not handled an event yet):
+	// Lag, Waiting and OldestUnhandled are then left zero, not counted
+	// over every event.
+	LagUnknown bool
 	// Lag counts the committed events after Position that the filter
 	// selects: how far behind the head the subscription is. Up to
 	// LagCountMax events are counted; beyond, Lag is an estimate.

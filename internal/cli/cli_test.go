@@ -119,8 +119,27 @@ func TestAppendAndRead(t *testing.T) {
 			r = run(t, db, "", "read", "--limit", "1")
 			require.Equal(t, 0, r.code, r.stderr)
 			require.Equal(t, 1, strings.Count(r.stdout, "\n"))
-			r = run(t, db, "", "read", "--type", "cat", "--from", "12")
+			r = run(t, db, "", "read", "--type", "cat", "--from", "12:x")
 			require.Equal(t, 2, r.code, "a category reads from a position")
+
+			// A bare transaction id, as the Python client's read-events
+			// example takes: after (--from) or up to (--to) its events.
+			// (On SQLite every event's transaction id is 0, as with the
+			// Python client there.)
+			if name != "postgres" {
+				return
+			}
+			var first map[string]any
+			require.NoError(t, json.Unmarshal([]byte(lines[0]), &first))
+			tx := strings.SplitN(first["position"].(string), ":", 2)[0]
+			r = run(t, db, "", "read", "--type", "cat", "--from", tx)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Equal(t, 1, strings.Count(r.stdout, "\n"), r.stdout)
+			require.Contains(t, r.stdout, "Fed")
+			r = run(t, db, "", "read", "--to", tx)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Equal(t, 1, strings.Count(r.stdout, "\n"), r.stdout)
+			require.Contains(t, r.stdout, "Adopted")
 		})
 	}
 }
@@ -207,6 +226,22 @@ func TestLoad(t *testing.T) {
 			require.Equal(t, 300, strings.Count(r.stdout, "\n"), "every counted event is stored")
 			r = run(t, db, "", "load", "--type", "order", "--percent-new", "101")
 			require.Equal(t, 2, r.code)
+
+			// --event-types, as the seed's aggregate-writer takes it.
+			r = run(t, db, "", "load", "--type", "toy", "--events", "60", "--event-types", "Thrown,Caught")
+			require.Equal(t, 0, r.code, r.stderr)
+			r = run(t, db, "", "read", "--type", "toy", "--json")
+			require.Equal(t, 0, r.code, r.stderr)
+			seen := map[string]int{}
+			for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+				var ev map[string]any
+				require.NoError(t, json.Unmarshal([]byte(line), &ev))
+				seen[ev["event_type"].(string)]++
+			}
+			require.Len(t, seen, 2, "both types, and only those: %v", seen)
+			require.Equal(t, 60, seen["Thrown"]+seen["Caught"])
+			r = run(t, db, "", "load", "--type", "toy", "--event-types", "Thrown,")
+			require.Equal(t, 2, r.code, "an empty event type")
 		})
 	}
 }

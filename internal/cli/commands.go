@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -59,7 +60,10 @@ func (a *app) appendCmd() *cobra.Command {
 		Long: `Append one event to the stream --type/--id, checking the stream's version.
 
 --expected-version is a version (the stream's last event), or any, no-stream or
-exists. When the stream is not at that version nothing is written and the exit
+exists. It is the version the stream is at before the append, not the Python
+client's version argument, which is the new event's own version (one more):
+Python's version=0 (a new stream) is --expected-version no-stream, and
+Python's version=N is --expected-version N-1. When the stream is not at that version nothing is written and the exit
 code is 3. Invalid JSON exits with 2, and nothing is written.`,
 		Example: `  meowmx append --type cat --id blanco --event Adopted --data '{"name":"Blanco"}' --expected-version no-stream
   meowmx append --type cat --id blanco --event Fed --data '{"food":"tuna"}' --expected-version 0`,
@@ -116,14 +120,17 @@ type jsonEvent struct {
 	Data          json.RawMessage `json:"data"`
 	Metadata      json.RawMessage `json:"metadata,omitempty"`
 	UUID          string          `json:"uuid,omitempty"`
-	RecordedAt    time.Time       `json:"recorded_at"`
+	RecordedAt    *time.Time      `json:"recorded_at"` // null: never recorded (adopted events)
 }
 
 func (p *printer) print(ev *meowmx.RecordedEvent) error {
 	if p.json {
 		je := jsonEvent{
 			Position: ev.Position, AggregateType: ev.StreamID.Type, AggregateID: ev.StreamID.ID,
-			Version: ev.Version, EventType: ev.Type, Data: ev.Data, Metadata: ev.Metadata, RecordedAt: ev.RecordedAt,
+			Version: ev.Version, EventType: ev.Type, Data: ev.Data, Metadata: ev.Metadata,
+		}
+		if !ev.RecordedAt.IsZero() {
+			je.RecordedAt = &ev.RecordedAt
 		}
 		if ev.UUID != [16]byte{} {
 			je.UUID = ev.UUID.String()
@@ -158,7 +165,9 @@ func (a *app) readCmd() *cobra.Command {
 
 For a stream, --from and --to are versions (inclusive). For a category or all
 events they are positions (transaction_id:event_id, as printed): --from reads
-after it, --to stops at it. --tail keeps watching for new events until Ctrl-C.`,
+after it, --to stops at it. A bare transaction id, as the Python client's
+read-events example takes, means after (--from) or up to (--to) every event of
+that transaction. --tail keeps watching for new events until Ctrl-C.`,
 		Example: `  meowmx read --id blanco
   meowmx read --type cat --pretty
   meowmx read --json | jq .event_type
@@ -208,9 +217,15 @@ func parsePositionFlag(name, s string) (*meowmx.Position, error) {
 	if s == "" {
 		return nil, nil
 	}
+	if tx, err := strconv.ParseUint(s, 10, 64); err == nil {
+		// A bare transaction id, as the Python client's read-events
+		// example takes: after (--from) or up to (--to) every event of
+		// that transaction.
+		return &meowmx.Position{TransactionID: tx, EventID: math.MaxInt64}, nil
+	}
 	p, err := meowmx.ParsePosition(s)
 	if err != nil {
-		return nil, usagef("--%s %s: want a position transaction_id:event_id when reading a category or all events", name, short(s))
+		return nil, usagef("--%s %s: want a position transaction_id:event_id, or a transaction id, when reading a category or all events", name, short(s))
 	}
 	return &p, nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,6 +56,7 @@ commit was not confirmed is retried safely: the final count is exact.`,
 	f.IntVar(&o.percentNew, "percent-new", 20, "percent of events that start a new stream")
 	f.IntVar(&o.maxLength, "max-length", 50, "most events per stream")
 	f.IntVar(&o.concurrency, "concurrency", 4, "concurrent writers")
+	f.StringSliceVar(&o.eventTypes, "event-types", nil, "event types, comma separated: each event takes one at random (default Created for a new stream's event, Updated for the others)")
 	_ = c.MarkFlagRequired("type")
 	return c
 }
@@ -61,6 +64,7 @@ commit was not confirmed is retried safely: the final count is exact.`,
 type loadOpts struct {
 	typ                                        string
 	events, percentNew, maxLength, concurrency int
+	eventTypes                                 []string
 }
 
 func (o loadOpts) validate() error {
@@ -73,6 +77,8 @@ func (o loadOpts) validate() error {
 		return usagef("--max-length %d: want 1 or more", o.maxLength)
 	case o.concurrency < 1 || o.concurrency > 1024:
 		return usagef("--concurrency %d: want 1 to 1024", o.concurrency)
+	case slices.Contains(o.eventTypes, ""):
+		return usagef("--event-types %q: want one or more names, comma separated", strings.Join(o.eventTypes, ","))
 	}
 	return nil
 }
@@ -155,10 +161,18 @@ func (r *loadRun) retire(id string) {
 	}
 }
 
+// eventType returns one of --event-types at random, or def without them.
+func (r *loadRun) eventType(def string) string {
+	if len(r.opts.eventTypes) == 0 {
+		return def
+	}
+	return r.opts.eventTypes[rand.IntN(len(r.opts.eventTypes))]
+}
+
 // one writes one event and returns true, or counts a conflict and returns
 // false.
 func (r *loadRun) one(ctx context.Context, b *backend) (bool, error) {
-	ev := meowmx.EventData{Type: "Created", UUID: uuid.New(),
+	ev := meowmx.EventData{Type: r.eventType("Created"), UUID: uuid.New(),
 		Data: mustJSON(map[string]any{"n": rand.IntN(1_000_000), "at": time.Now().UTC()})}
 	id, ok := r.pick()
 	if !ok || rand.IntN(100) < r.opts.percentNew {
@@ -183,7 +197,7 @@ func (r *loadRun) one(ctx context.Context, b *backend) (bool, error) {
 	}); err != nil {
 		return false, err
 	}
-	ev.Type = "Updated"
+	ev.Type = r.eventType("Updated")
 	err := r.retry(ctx, func() error {
 		_, err := b.Append(ctx, info.StreamID, meowmx.Exact(info.Version), ev)
 		return err

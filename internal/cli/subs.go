@@ -137,12 +137,21 @@ events.`,
 				if len(s.EventTypes) > 0 {
 					filter += " events " + strings.Join(s.EventTypes, ",")
 				}
+				switch {
+				case s.LagUnknown:
+					filter = "unknown (another client's subscription)"
+				case s.FilterInferred:
+					filter += " (inferred: another client's subscription)"
+				}
 				if s.Ahead {
 					filter += "  AHEAD OF THE DATABASE: reset it"
 				}
 				lag, behind := fmt.Sprint(s.Lag), "-"
 				if s.LagEstimated {
 					lag = "~" + lag // an estimate
+				}
+				if s.LagUnknown {
+					lag = "?"
 				}
 				if !s.OldestUnhandled.IsZero() {
 					behind = time.Since(s.OldestUnhandled).Round(time.Second).String()
