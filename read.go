@@ -366,15 +366,6 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 		}
 		o.Limit = s.config.PageSize
 		exec := s.driver.Executor()
-		if sc, ok := exec.(meowmxdriver.StreamScanner); ok && !o.Follow {
-			s.scanAll(ctx, sc, &o, yield)
-			return
-		}
-		var f *follower
-		if o.Follow {
-			f = s.follow(exec)
-			defer f.close()
-		}
 		var h, start *meowmxdriver.Horizon
 		var began time.Time
 		var recheck time.Duration
@@ -385,6 +376,18 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 				return
 			}
 			began = time.Now()
+		}
+		if sc, ok := exec.(meowmxdriver.StreamScanner); ok && !o.Follow {
+			// Read what is below the horizon in windows; pages then wait
+			// for the transactions older than the read (AwaitOlder).
+			if !s.scanAll(ctx, sc, &o, yield) || start == nil {
+				return
+			}
+		}
+		var f *follower
+		if o.Follow {
+			f = s.follow(exec)
+			defer f.close()
 		}
 		for {
 			var err error
@@ -444,8 +447,9 @@ func (s *Store[TTx]) IterAll(ctx context.Context, opts *ReadAllOpts) iter.Seq2[*
 
 // scanAll is scanStream for IterAll without Follow: windows of
 // scanWindowPages pages, each one query below the commit horizon of its
-// own, yielded as its rows arrive.
-func (s *Store[TTx]) scanAll(ctx context.Context, sc meowmxdriver.StreamScanner, o *ReadAllOpts, yield func(*RecordedEvent, error) bool) {
+// own, yielded as its rows arrive. It reports whether it read to the end
+// (no error, the caller did not stop).
+func (s *Store[TTx]) scanAll(ctx context.Context, sc meowmxdriver.StreamScanner, o *ReadAllOpts, yield func(*RecordedEvent, error) bool) bool {
 	window := s.config.PageSize * scanWindowPages
 	for {
 		got, stopped := 0, false
@@ -464,12 +468,12 @@ func (s *Store[TTx]) scanAll(ctx context.Context, sc meowmxdriver.StreamScanner,
 		})
 		switch {
 		case stopped:
-			return
+			return false
 		case err != nil:
 			yield(nil, fmt.Errorf("meowmx: read all: %w", err))
-			return
+			return false
 		case got < window:
-			return
+			return true
 		}
 	}
 }

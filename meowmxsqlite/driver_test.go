@@ -82,7 +82,8 @@ func TestConfig(t *testing.T) {
 	require.Equal(t, "sqlite", d.Name())
 	caps := d.Capabilities()
 	require.NotNil(t, caps.Listener, "the probe wakes subscriptions for other processes' appends")
-	caps.Listener = nil
+	require.NotNil(t, caps.Browser, "the console browses SQLite too")
+	caps.Listener, caps.Browser = nil, nil
 	require.Equal(t, meowmxdriver.Capabilities{}, caps, "one writer: no batches, no horizon, no locks across processes")
 	require.NoError(t, d.Close())
 	_, err = meowmxsqlite.Open(ctx, meowmxsqlite.Memory, &meowmxsqlite.Config{ProbeInterval: -2})

@@ -3,13 +3,15 @@
 -- by prefix reads one range), with the version, so that a page of streams
 -- and a category's counts are read from the index alone. UUID ids have no
 -- collation; the order of UUIDs is the order of their text.
-DO $$
+DO $meowmx$
+DECLARE
+  s text := current_setting('meowmx.schema'); -- quoted (see 001)
 BEGIN
   IF lower('{{id_type}}') = 'uuid' THEN
-    CREATE INDEX IF NOT EXISTS idx_es_aggregates_type_id
-      ON {{schema}}.es_aggregates (aggregate_type COLLATE "C", id) INCLUDE (version);
+    EXECUTE 'CREATE INDEX IF NOT EXISTS idx_es_aggregates_type_id ON ' || s ||
+      '.es_aggregates (aggregate_type COLLATE "C", id) INCLUDE (version)';
   ELSE
-    CREATE INDEX IF NOT EXISTS idx_es_aggregates_type_id
-      ON {{schema}}.es_aggregates (aggregate_type COLLATE "C", id COLLATE "C") INCLUDE (version);
+    EXECUTE 'CREATE INDEX IF NOT EXISTS idx_es_aggregates_type_id ON ' || s ||
+      '.es_aggregates (aggregate_type COLLATE "C", id COLLATE "C") INCLUDE (version)';
   END IF;
-END $$;
+END $meowmx$;

@@ -23,14 +23,16 @@ UPDATE {{schema}}.es_events e SET aggregate_type = a.aggregate_type
   FROM {{schema}}.es_aggregates a
   WHERE a.id = e.aggregate_id AND e.aggregate_type IS NULL;
 
+-- The body names no schema (a schema's name could end its quoting): the
+-- function finds es_aggregates on the search path it is created with.
 CREATE OR REPLACE FUNCTION {{schema}}.meowmx_event_aggregate_type() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET search_path = {{schema}} AS $meowmx$
 BEGIN
   SELECT a.aggregate_type INTO NEW.aggregate_type
-    FROM {{schema}}.es_aggregates a WHERE a.id = NEW.aggregate_id;
+    FROM es_aggregates a WHERE a.id = NEW.aggregate_id;
   RETURN NEW;
 END;
-$$;
+$meowmx$;
 
 DROP TRIGGER IF EXISTS meowmx_event_aggregate_type ON {{schema}}.es_events;
 CREATE TRIGGER meowmx_event_aggregate_type
