@@ -1,12 +1,10 @@
-package meowmxsqlite_test
+package storetest
 
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,20 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/meowmx/meowmx"
-	"github.com/meowmx/meowmx/meowmxsqlite"
 )
-
-func newImportStore(t *testing.T) *meowmx.Store[*sql.Tx] {
-	t.Helper()
-	d, err := meowmxsqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { d.Close() })
-	s, err := meowmx.NewStore(d, nil)
-	require.NoError(t, err)
-	_, err = s.Migrate(context.Background(), nil)
-	require.NoError(t, err)
-	return s
-}
 
 // ndjson writes events as `meowmx read --json` prints them.
 func ndjson(t *testing.T, evs []*meowmx.RecordedEvent) *bytes.Buffer {
@@ -52,7 +37,7 @@ func ndjson(t *testing.T, evs []*meowmx.RecordedEvent) *bytes.Buffer {
 // readAllEvents reads the store's n events, once other tests' open
 // transactions let the commit horizon pass them, and checks there are no
 // more.
-func readAllEvents(t *testing.T, s *meowmx.Store[*sql.Tx], n int) []*meowmx.RecordedEvent {
+func readAllEvents[TTx any](t *testing.T, s *meowmx.Store[TTx], n int) []*meowmx.RecordedEvent {
 	t.Helper()
 	var out []*meowmx.RecordedEvent
 	require.Eventually(t, func() bool {
@@ -67,14 +52,14 @@ func readAllEvents(t *testing.T, s *meowmx.Store[*sql.Tx], n int) []*meowmx.Reco
 	return out
 }
 
-// TestImport (SQLite: batched inserts) moves a store's events into another through NDJSON: every
+// testImport moves a store's events into another through NDJSON (COPY on
+// PostgreSQL, batched inserts on SQLite): every
 // event keeps its stream, version, type, data, metadata, UUID and time,
 // and the global order; importing again writes nothing; a stream stored
 // in part gets the rest; bad batches are refused whole.
-func TestImport(t *testing.T) {
-	t.Parallel()
+func testImport[TTx any](t *testing.T, b Backend[TTx]) {
 	ctx := context.Background()
-	src, dst := newImportStore(t), newImportStore(t)
+	src, dst := b.NewStore(t, nil), b.NewStore(t, nil)
 	for i := range 20 {
 		e := meowmx.EventData{Type: "E", Data: json.RawMessage(fmt.Sprintf(`{"i": %d}`, i))}
 		if i%3 == 0 {
