@@ -87,6 +87,11 @@ func (m *member[TTx]) run(ctx context.Context) error {
 		return err
 	}
 	m.log.InfoContext(ctx, "meowmx: consumer group: joining", "partitions", m.c.Partitions, "member", m.owner.String())
+	if ix := m.s.caps.PartitionIndexer; ix != nil {
+		done := make(chan struct{})
+		defer func() { cancel(); <-done }()
+		go func() { defer close(done); m.index(ctx, ix) }()
+	}
 	tick := time.NewTicker(m.c.LockInterval)
 	defer tick.Stop()
 	for {
@@ -106,6 +111,20 @@ func (m *member[TTx]) run(ctx context.Context) error {
 			}
 		case <-tick.C:
 		}
+	}
+}
+
+// index makes the driver build the index of groups of this size (see
+// meowmxdriver.PartitionIndexer). Without it the group reads as before,
+// more slowly: a failure is logged once, as a warning.
+func (m *member[TTx]) index(ctx context.Context, ix meowmxdriver.PartitionIndexer) {
+	start := time.Now()
+	switch err := ix.PartitionIndex(ctx, m.c.Partitions); {
+	case ctx.Err() != nil:
+	case err != nil:
+		m.log.WarnContext(ctx, "meowmx: consumer group: cannot index the partitions; reading without the index", "err", err)
+	case time.Since(start) > time.Second:
+		m.log.InfoContext(ctx, "meowmx: consumer group: partitions indexed", "took", time.Since(start))
 	}
 }
 

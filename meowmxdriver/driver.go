@@ -83,6 +83,21 @@ type Capabilities struct {
 	// Browser lists categories and streams and reads events newest
 	// first, for the console.
 	Browser Browser
+	// PartitionIndexer indexes the events of each partition of a
+	// consumer group, so that a partition's read walks its own events
+	// only. Without it, a partition's read skips the others' events.
+	PartitionIndexer PartitionIndexer
+}
+
+// PartitionIndexer builds what lets a consumer group's partitions read
+// their own events without walking the others' (an index on PostgreSQL).
+type PartitionIndexer interface {
+	// PartitionIndex makes sure the index for groups of partitions
+	// partitions exists, building it when it does not; it may take
+	// minutes on a large store, and other statements run meanwhile. A
+	// driver that another process is building it for returns at once.
+	// Reads are correct, only slower, without it.
+	PartitionIndex(ctx context.Context, partitions int) error
 }
 
 // BatchAppender runs several appends in one transaction.

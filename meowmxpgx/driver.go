@@ -154,9 +154,10 @@ func (d *Driver) Schema() string { return d.schema }
 func (d *Driver) Name() string { return "postgres" }
 
 // Capabilities implements meowmxdriver.Driver: batches of appends, a
-// commit horizon and, unless Config.DisableNotify, LISTEN/NOTIFY.
+// commit horizon, partition indexes and, unless Config.DisableNotify,
+// LISTEN/NOTIFY.
 func (d *Driver) Capabilities() meowmxdriver.Capabilities {
-	c := meowmxdriver.Capabilities{BatchAppender: d, Horizon: true, Browser: browser{d}}
+	c := meowmxdriver.Capabilities{BatchAppender: d, Horizon: true, Browser: browser{d}, PartitionIndexer: d}
 	if !d.disableNotify {
 		c.Listener = listener{d}
 	}

@@ -285,9 +285,9 @@ func (q *queries) readAllStatement(p *meowmxdriver.EventReadAllParams) (string, 
 		args = append(args, p.EventTypes)
 	}
 	if p.Partitions > 1 {
-		return q.readAll[byType][byEvent][1], append(args, p.Partitions, p.Partition)
+		return q.partitionRead(byType, byEvent, p.Partitions), append(args, p.Partition)
 	}
-	return q.readAll[byType][byEvent][0], args
+	return q.readAll[byType][byEvent], args
 }
 
 func (e *executor) StreamGet(ctx context.Context, p *meowmxdriver.StreamGetParams) (*meowmxtype.StreamInfo, error) {
@@ -371,7 +371,7 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 // one row in 200, and would otherwise read and sort every event after the
 // checkpoint for each page.
 const indexOrderSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),
-	set_config('enable_bitmapscan', 'off', true)`
+	set_config('enable_bitmapscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`
 
 // readEventsInOrder is readEvents with indexOrderSQL before the query, in
 // one round trip, when the executor is the pool (in a caller's

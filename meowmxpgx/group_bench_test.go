@@ -2,6 +2,7 @@ package meowmxpgx_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
@@ -11,8 +12,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/meowmx/meowmx"
+	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
 // benchChildEnv makes the child worker (see runChild) run the
@@ -29,7 +32,7 @@ func benchChildConfig(spec string) *meowmx.SubscriptionConfig[pgx.Tx] {
 		d = time.Millisecond
 	}
 	return &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, Partitions: n, StartFrom: meowmx.StartFrom{End: true},
-		BatchSize: 1000, LockInterval: 50 * time.Millisecond, PollInterval: 10 * time.Millisecond,
+		BatchSize: 1000,
 		Handler: meowmx.HandlerFunc[pgx.Tx](func(context.Context, pgx.Tx, *meowmx.RecordedEvent) error {
 			if d > 0 {
 				time.Sleep(d)
@@ -73,6 +76,9 @@ func BenchmarkGroup(b *testing.B) {
 						workers = append(workers, startBenchChild(b, schema, fmt.Sprintf("%s/%d/%s", kind, run.partitions, name)))
 					}
 					waitSpread(b, s, name, run.partitions, run.workers)
+					if run.partitions > 0 {
+						waitPartitionIndex(b, pool, schema, run.partitions)
+					}
 					start := time.Now()
 					require.NoError(b, s.ResetSubscription(context.Background(), name, meowmx.Position{}))
 					waitFor(b, s, name)
@@ -103,6 +109,18 @@ func fillBacklog(b testing.TB, pool *pgxpool.Pool, schema string, n, perStream i
 	require.NoError(b, err)
 	_, err = pool.Exec(ctx, `ANALYZE `+q("es_events")+`; ANALYZE `+q("es_aggregates"))
 	require.NoError(b, err)
+}
+
+// waitPartitionIndex waits until the index of groups of n partitions,
+// which their first member builds, is ready.
+func waitPartitionIndex(b testing.TB, pool *pgxpool.Pool, schema string, n int) {
+	b.Helper()
+	name := pgx.Identifier{schema, fmt.Sprintf("es_events_partition_%d", n)}.Sanitize()
+	require.Eventually(b, func() bool {
+		var valid bool
+		err := pool.QueryRow(context.Background(), `SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)`, name).Scan(&valid)
+		return err == nil && valid
+	}, 5*time.Minute, 10*time.Millisecond, "the index %s is built", name)
 }
 
 // startBenchChild starts a worker process of BenchmarkGroup.
@@ -136,4 +154,52 @@ func waitSpread(b testing.TB, s *meowmx.Store[pgx.Tx], name string, partitions, 
 		}
 		return false
 	}, time.Minute, 10*time.Millisecond, "the workers of %s start", name)
+}
+
+// BenchmarkPartitionIndexAppend measures what the index of a consumer
+// group (Driver.PartitionIndex) costs appends: 16 writers append one
+// event each to new streams of a store with the index of groups of 8
+// partitions and of one without, in rounds of 1 600 appends that
+// alternate which store goes first. It reports appends/s on each and
+// ratio (with the index over without).
+func BenchmarkPartitionIndexAppend(b *testing.B) {
+	ctx := context.Background()
+	with, pool, schema := newSchemaStore(b, nil, nil)
+	d, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
+	require.NoError(b, err)
+	require.NoError(b, d.PartitionIndex(ctx, 8))
+	without, _, _ := newSchemaStore(b, nil, nil)
+	const writers, round = 16, 1600
+	var tw, to time.Duration
+	run := func(s *meowmx.Store[pgx.Tx], d *time.Duration, r int) {
+		start := time.Now()
+		var g errgroup.Group
+		for w := range writers {
+			g.Go(func() error {
+				for i := range round / writers {
+					id := meowmx.StreamID{Type: "cat", ID: fmt.Sprintf("r%d-w%d-%d", r, w, i)}
+					if _, err := s.Append(ctx, id, meowmx.NoStream, meowmx.EventData{Type: "Meowed", Data: json.RawMessage(`{"n": 1}`)}); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		require.NoError(b, g.Wait())
+		*d += time.Since(start)
+	}
+	b.ResetTimer()
+	for r := range b.N {
+		if r%2 == 0 {
+			run(with, &tw, r)
+			run(without, &to, r)
+		} else {
+			run(without, &to, r)
+			run(with, &tw, r)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*round)/tw.Seconds(), "indexed-appends/s")
+	b.ReportMetric(float64(b.N*round)/to.Seconds(), "plain-appends/s")
+	b.ReportMetric(to.Seconds()/tw.Seconds(), "ratio")
 }

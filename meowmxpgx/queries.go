@@ -3,7 +3,9 @@ package meowmxpgx
 import (
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 
@@ -21,8 +23,10 @@ type queries struct {
 	streamGets   string // streamGet of many ids
 	streamLock   string
 	uuidStored   string
-	streamRead   [2]string       // [backward]
-	readAll      [3][2][2]string // [byAggregateType: no, some, one][byEventType][partitioned]
+	streamRead   [2]string    // [backward]
+	readAll      [3][2]string // [byAggregateType: no, some, one][byEventType]
+	readPart     sync.Map     // partitionRead's statements, by partitionKey
+	replace      func(string) string
 	listByUUID   string
 	snapshotGet  string
 	snapshotSave string
@@ -96,6 +100,68 @@ func partitionSQL(e, n string) string {
 	return "(" + e + ".partition_hash % " + n + ")"
 }
 
+// partitionKey names a statement of partitionRead.
+type partitionKey struct{ byType, byEvent, partitions int }
+
+// partitionRead returns readAll's statement for a partition of a group of
+// n partitions. n is written into the statement, so that it can walk the
+// group's index (Driver.PartitionIndex) when it exists.
+func (q *queries) partitionRead(byType, byEvent, n int) string {
+	k := partitionKey{byType, byEvent, n}
+	if sql, ok := q.readPart.Load(k); ok {
+		return sql.(string)
+	}
+	sql, _ := q.readPart.LoadOrStore(k, q.replace(readAllSQL(byType, byEvent == 1, n)))
+	return sql.(string)
+}
+
+// readAllSQL is the keyset read of events across streams below the commit
+// horizon, from $1, $2 (the position after which to read), at most $3
+// events, in position order; filtered by aggregate types (byType 1: any
+// of $4, 2: $4) and event types (the next parameter), and, with
+// partitions above 1, to partition $next of that many.
+func readAllSQL(byType int, byEvent bool, partitions int) string {
+	where, next := "", 4
+	switch byType {
+	case 1:
+		where += fmt.Sprintf(" AND e.aggregate_type = ANY($%d::text[])", next)
+		next++
+	case 2:
+		// One category walks its own events in the (aggregate_type,
+		// transaction_id, id) index (migration 011), and needs no
+		// es_aggregates.
+		where += fmt.Sprintf(" AND e.aggregate_type = $%d::text", next)
+		next++
+	}
+	if byEvent {
+		where += fmt.Sprintf(" AND e.event_type = ANY($%d::text[])", next)
+		next++
+	}
+	order := "e.transaction_id, e.id"
+	if partitions > 1 {
+		// The partition's expression leads the order, as in the
+		// group's index: without that index, the equality makes it a
+		// constant, and the (transaction_id, id) index still serves.
+		part := partitionSQL("e", strconv.Itoa(partitions))
+		where += " AND " + part + fmt.Sprintf(" = $%d", next)
+		order = part + ", " + order
+	}
+	// The event carries its category (migration 011): a read needs no
+	// es_aggregates, whose lookup was 3 of every 4 buffers a page read.
+	// An event whose stream row was written after it (plain SQL, no
+	// trigger value) has none and is looked up.
+	typ := "COALESCE(e.aggregate_type, (SELECT a.aggregate_type FROM {s}.es_aggregates a WHERE a.id = e.aggregate_id), '')"
+	if byType > 0 { // a category read selects on the column
+		typ = "e.aggregate_type"
+	}
+	from := `SELECT ` + strings.Replace(eventColumns, "a.aggregate_type", typ, 1) + `
+		FROM {s}.es_events e`
+	return from + `
+		WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
+		  AND e.transaction_id < ` + horizonSQL + where + `
+		ORDER BY ` + order + ` LIMIT $3`
+}
+
 func buildQueries(schema, idType string) (*queries, error) {
 	cast, err := idCast(idType)
 	if err != nil {
@@ -141,39 +207,10 @@ func buildQueries(schema, idType string) (*queries, error) {
 	}
 	for byType := range 3 {
 		for byEvent := range 2 {
-			for partitioned := range 2 {
-				where, next := "", 4
-				switch byType {
-				case 1:
-					where += fmt.Sprintf(" AND e.aggregate_type = ANY($%d::text[])", next)
-					next++
-				case 2:
-					// One category walks its own events in the
-					// (aggregate_type, transaction_id, id) index
-					// (migration 011), and needs no es_aggregates.
-					where += fmt.Sprintf(" AND e.aggregate_type = $%d::text", next)
-					next++
-				}
-				if byEvent == 1 {
-					where += fmt.Sprintf(" AND e.event_type = ANY($%d::text[])", next)
-					next++
-				}
-				if partitioned == 1 {
-					where += " AND " + partitionSQL("e", fmt.Sprintf("$%d::int", next)) + fmt.Sprintf(" = $%d", next+1)
-				}
-				from := `SELECT ` + eventColumns + `
-					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id`
-				if byType > 0 { // the event carries its category (migration 011)
-					from = `SELECT ` + strings.Replace(eventColumns, "a.aggregate_type", "e.aggregate_type", 1) + `
-					FROM {s}.es_events e`
-				}
-				q.readAll[byType][byEvent][partitioned] = r.Replace(from + `
-					WHERE (e.transaction_id, e.id) > ($1::xid8, $2::bigint)
-					  AND e.transaction_id < ` + horizonSQL + where + `
-					ORDER BY e.transaction_id, e.id LIMIT $3`)
-			}
+			q.readAll[byType][byEvent] = r.Replace(readAllSQL(byType, byEvent == 1, 0))
 		}
 	}
+	q.replace = r.Replace
 	q.listByUUID = r.Replace(`SELECT ` + eventColumns + `
 		FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
 		WHERE e.event_uuid = ANY($1::uuid[])
