@@ -32,7 +32,7 @@ func benchChildConfig(spec string) *meowmx.SubscriptionConfig[pgx.Tx] {
 		d = time.Millisecond
 	}
 	return &meowmx.SubscriptionConfig[pgx.Tx]{Name: name, Partitions: n, StartFrom: meowmx.StartFrom{End: true},
-		BatchSize: 1000,
+		BatchSize: 1000, PollInterval: 10 * time.Millisecond,
 		Handler: meowmx.HandlerFunc[pgx.Tx](func(context.Context, pgx.Tx, *meowmx.RecordedEvent) error {
 			if d > 0 {
 				time.Sleep(d)
