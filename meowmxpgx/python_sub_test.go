@@ -213,16 +213,19 @@ func TestPythonSubscriptionExclusive(t *testing.T) {
 			defer log.mu.Unlock()
 			require.Len(t, log.calls, want)
 			require.Zero(t, log.overlaps, "handler calls of both clients at once")
-			// A call repeats only when the Go worker was stopped during
-			// it: its transaction rolled back, and Python handled the
-			// event after it (never at the same time).
+			// A call repeats only when a Go worker's transaction rolled
+			// back: it was stopped during the call (Python or the next Go
+			// worker handles the event after it), or its commit was fenced
+			// because Python moved the checkpoint during a row lock's
+			// hand-over (the worker reads again from there). Never at the
+			// same time, and the last call is the one committed.
 			for id, who := range log.calls {
 				if len(who) != 1 {
 					t.Logf("event %d: handler called by %v", id, who)
-					require.Equal(t, []string{"go", "python"}, who, "event %d", id)
+					require.Equal(t, "go", who[0], "event %d: only Go's calls roll back", id)
 					var committed string
 					require.NoError(t, pool.QueryRow(ctx, `SELECT string_agg(who, ',') FROM `+s+`.handled WHERE event_id = $1`, id).Scan(&committed))
-					require.Equal(t, "python", committed, "event %d: Go's call rolled back", id)
+					require.Equal(t, who[len(who)-1], committed, "event %d: the earlier calls rolled back", id)
 				}
 			}
 			var rows, distinct int
