@@ -3,6 +3,7 @@ package meowmxpgx
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,8 +28,8 @@ type browseQueries struct {
 	categoryList string
 	// streamList[prefixNone, prefixRange or prefixFilter][after]
 	streamList [3][2]string
-	// readBackward[before][byType][byEvent]
-	readBackward [2][2][2]string
+	// readBackward[before][byType: no, some, one][byEvent]
+	readBackward [2][3][2]string
 	mcv          string
 }
 
@@ -74,14 +75,23 @@ func buildBrowseQueries(r interface{ Replace(string) string }, kind idKind) brow
 		}
 	}
 	for before := range 2 {
-		for byType := range 2 {
+		for byType := range 3 {
 			for byEvent := range 2 {
 				where, next := "", 4
 				if before == 1 {
 					where += " AND (e.transaction_id, e.id) < ($1::xid8, $2::bigint)"
 				}
-				if byType == 1 {
-					where += fmt.Sprintf(" AND a.aggregate_type = ANY($%d::text[])", next)
+				// The event's category column (migration 011), as in
+				// readAllSQL: one category walks its index backward.
+				typ := "COALESCE(e.aggregate_type, (SELECT a.aggregate_type FROM {s}.es_aggregates a WHERE a.id = e.aggregate_id), '')"
+				switch byType {
+				case 1:
+					where += fmt.Sprintf(" AND e.aggregate_type = ANY($%d::text[])", next)
+					typ = "e.aggregate_type"
+					next++
+				case 2:
+					where += fmt.Sprintf(" AND e.aggregate_type = $%d::text", next)
+					typ = "e.aggregate_type"
 					next++
 				}
 				if byEvent == 1 {
@@ -89,8 +99,8 @@ func buildBrowseQueries(r interface{ Replace(string) string }, kind idKind) brow
 				}
 				// Without a position, $1 and $2 are still typed (PostgreSQL
 				// refuses a parameter it cannot type), in a constant test.
-				b.readBackward[before][byType][byEvent] = r.Replace(`SELECT ` + eventColumns + `
-					FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
+				b.readBackward[before][byType][byEvent] = r.Replace(`SELECT ` + strings.Replace(eventColumns, "a.aggregate_type", typ, 1) + `
+					FROM {s}.es_events e
 					WHERE e.transaction_id < ` + horizonSQL + `
 					  AND ($1::xid8, $2::bigint) IS NOT NULL` + where + `
 					ORDER BY e.transaction_id DESC, e.id DESC LIMIT $3`)
@@ -202,7 +212,12 @@ func (b browser) EventReadBackward(ctx context.Context, p *meowmxdriver.EventRea
 		before = 1
 	}
 	args := []any{p.Before.TransactionID, p.Before.EventID, p.Limit}
-	if len(p.AggregateTypes) > 0 {
+	switch len(p.AggregateTypes) {
+	case 0:
+	case 1:
+		byType = 2
+		args = append(args, p.AggregateTypes[0])
+	default:
 		byType = 1
 		args = append(args, p.AggregateTypes)
 	}

@@ -165,10 +165,19 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			-- event: 3 times the cost); the other walk is then skipped
 			-- (its test of s is a one-time filter), and the other way
 			-- round.
+			-- It reads the (transaction_id, id) index alone (an index-only
+			-- scan where the visibility map allows), and one row for the
+			-- first event's time: a walk that read each row cost one heap
+			-- page an event at 1 KB events (16.8 ms at 10 million events,
+			-- against 4 ms for 100-byte events).
 			SELECT count(*) AS lag,
 				count(*) FILTER (WHERE x.transaction_id >= `+horizonSQL+`) AS waiting,
-				min(x.created_at) AS oldest
-			FROM (SELECT e.transaction_id, e.created_at
+				(SELECT e.created_at FROM {s}.es_events e
+				 WHERE s.filter_stored AND s.aggregate_types IS NULL AND s.event_types IS NULL AND s.group_name IS NULL
+				   AND COALESCE(s.partition_count, 0) < 2
+				   AND (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
+				 ORDER BY e.transaction_id, e.id LIMIT 1) AS oldest
+			FROM (SELECT e.transaction_id
 				FROM {s}.es_events e
 				WHERE s.filter_stored AND s.aggregate_types IS NULL AND s.event_types IS NULL AND s.group_name IS NULL
 				  AND COALESCE(s.partition_count, 0) < 2
