@@ -43,7 +43,7 @@ func BenchmarkImport(b *testing.B) {
 		if err := truncate(); err != nil {
 			return err
 		}
-		res, err := env.store.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader(file.Bytes())), nil)
+		res, err := env.store.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader(file.Bytes())), &meowmx.ImportOpts{BatchSize: envInt("MEOWMX_BENCH_IMPORT_BATCH", 0)})
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sync/errgroup"
@@ -110,8 +111,25 @@ func BenchmarkScale(b *testing.B) {
 	}
 	event := meowmx.EventData{Type: "Meowed", Data: json.RawMessage(`{"n": 1, "pad": "some payload of a typical size"}`)}
 	var seq atomic.Int64
+	// New streams' ids sort after every stored id, in both stores (a
+	// store's ids of a growing sequence); newUUID's anywhere among them.
 	newID := func() meowmx.StreamID {
-		return meowmx.StreamID{Type: "new", ID: fmt.Sprintf("new-%d-%d", time.Now().UnixNano(), seq.Add(1))}
+		return meowmx.StreamID{Type: "new", ID: fmt.Sprintf("znew-%d-%d", time.Now().UnixNano(), seq.Add(1))}
+	}
+	newUUID := func() meowmx.StreamID { return meowmx.StreamID{Type: "new", ID: uuid.NewString()} }
+	appends := func(st *scaleStore, id func() meowmx.StreamID) error {
+		var g errgroup.Group
+		for range 16 {
+			g.Go(func() error {
+				for range 10 {
+					if _, err := st.s.Append(ctx, id(), meowmx.NoStream, event); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		}
+		return g.Wait()
 	}
 	countAll := func(st *scaleStore, opts *meowmx.ReadAllOpts, want int) error {
 		n := 0
@@ -143,20 +161,8 @@ func BenchmarkScale(b *testing.B) {
 			_, err := st.s.Append(ctx, newID(), meowmx.NoStream, event)
 			return err
 		}},
-		{"Append/16-writers", 160, func(st *scaleStore) error {
-			var g errgroup.Group
-			for range 16 {
-				g.Go(func() error {
-					for range 10 {
-						if _, err := st.s.Append(ctx, newID(), meowmx.NoStream, event); err != nil {
-							return err
-						}
-					}
-					return nil
-				})
-			}
-			return g.Wait()
-		}},
+		{"Append/16-writers", 160, func(st *scaleStore) error { return appends(st, newID) }},
+		{"Append/16-writers-uuid", 160, func(st *scaleStore) error { return appends(st, newUUID) }},
 		{"Append/10k-stream", 1, func(st *scaleStore) error {
 			_, err := st.s.Append(ctx, meowmx.StreamID{Type: "measured", ID: "long"}, meowmx.AnyVersion, event)
 			return err
