@@ -322,6 +322,9 @@ func (e *executor) StreamRead(ctx context.Context, p *meowmxdriver.StreamReadPar
 	if p.Backward {
 		backward = 1
 	}
+	if p.Limit > streamReadInOrder {
+		return e.readEventsInOrder(ctx, p.Limit, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
+	}
 	return e.readEvents(ctx, p.Limit, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
 }
 
@@ -345,11 +348,22 @@ func (e *executor) StreamScan(ctx context.Context, p *meowmxdriver.StreamReadPar
 	if p.Backward {
 		backward = 1
 	}
-	rows, err := e.db.Query(ctx, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
-	if err != nil {
-		return interpretError(err, onRead)
+	if p.Limit <= streamReadInOrder {
+		rows, err := e.db.Query(ctx, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
+		if err != nil {
+			return interpretError(err, onRead)
+		}
+		return scanEventsEach(rows, each)
 	}
-	return scanEventsEach(rows, each)
+	rows, done, err := e.queryInOrder(ctx, q.streamRead[backward], p.AggregateID, p.From, to, p.Limit)
+	if err != nil {
+		return err
+	}
+	if err := scanEventsEach(rows, each); err != nil {
+		_ = done()
+		return err
+	}
+	return done()
 }
 
 // readEvents runs a query of eventColumns. It allocates the rows in one
@@ -373,34 +387,59 @@ func (e *executor) readEvents(ctx context.Context, sizeHint int, sql string, arg
 const indexOrderSQL = `SELECT set_config('enable_seqscan', 'off', true), set_config('enable_sort', 'off', true),
 	set_config('enable_bitmapscan', 'off', true), set_config('max_parallel_workers_per_gather', '0', true)`
 
-// readEventsInOrder is readEvents with indexOrderSQL before the query, in
-// one round trip, when the executor is the pool (in a caller's
-// transaction the settings would outlive the query: it runs as is).
+// readEventsInOrder is readEvents with indexOrderSQL before the query
+// (see queryInOrder).
 func (e *executor) readEventsInOrder(ctx context.Context, sizeHint int, sql string, args ...any) ([]*meowmxtype.RecordedEvent, error) {
+	rows, done, err := e.queryInOrder(ctx, sql, args...)
+	if err != nil {
+		return nil, err
+	}
+	evs, err := scanEvents(rows, sizeHint)
+	if err != nil {
+		_ = done()
+		return nil, err
+	}
+	return evs, done()
+}
+
+// queryInOrder runs sql with indexOrderSQL before it, in one round trip,
+// when the executor is the pool (in a caller's transaction the settings
+// would outlive the query: it runs as is). done, called once the rows are
+// closed, ends the round trip.
+func (e *executor) queryInOrder(ctx context.Context, sql string, args ...any) (rows pgx.Rows, done func() error, err error) {
 	pool, ok := e.db.(interface {
 		SendBatch(context.Context, *pgx.Batch) pgx.BatchResults
 	})
 	if !e.pool || !ok {
-		return e.readEvents(ctx, sizeHint, sql, args...)
+		rows, err := e.db.Query(ctx, sql, args...)
+		if err != nil {
+			return nil, nil, interpretError(err, onRead)
+		}
+		return rows, func() error { return nil }, nil
 	}
 	b := &pgx.Batch{}
 	b.Queue(indexOrderSQL)
 	b.Queue(sql, args...)
 	br := pool.SendBatch(ctx, b)
-	defer br.Close()
+	done = func() error { return interpretError(br.Close(), onRead) }
 	if _, err := br.Exec(); err != nil {
-		return nil, interpretError(err, onRead)
+		_ = br.Close()
+		return nil, nil, interpretError(err, onRead)
 	}
-	rows, err := br.Query()
-	if err != nil {
-		return nil, interpretError(err, onRead)
+	if rows, err = br.Query(); err != nil {
+		_ = br.Close()
+		return nil, nil, interpretError(err, onRead)
 	}
-	evs, err := scanEvents(rows, sizeHint)
-	if err != nil {
-		return nil, err
-	}
-	return evs, interpretError(br.Close(), onRead)
+	return rows, done, nil
 }
+
+// streamReadInOrder is the row count above which a stream read runs with
+// indexOrderSQL. With a large LIMIT (a window of IterStream, an aggregate's
+// load), the planner took a long stream for the rows its statistics gave
+// (2 281 estimated, 37 700 read at 10 million events), read them with a
+// bitmap scan and sorted them on disk: 378 ms, against 12 ms in version
+// order on the (aggregate_id, version) index, whose rows also stream.
+const streamReadInOrder = 64
 
 // scanEvents reads rows of eventColumns and closes them.
 func scanEvents(rows pgx.Rows, sizeHint int) ([]*meowmxtype.RecordedEvent, error) {
