@@ -207,23 +207,10 @@ func (b browser) EventReadBackward(ctx context.Context, p *meowmxdriver.EventRea
 	if err != nil {
 		return nil, err
 	}
-	before, byType, byEvent := 0, 0, 0
+	before := 0
 	if p.Before != (meowmxtype.Position{}) {
 		before = 1
 	}
-	args := []any{p.Before.TransactionID, p.Before.EventID, p.Limit}
-	switch len(p.AggregateTypes) {
-	case 0:
-	case 1:
-		byType = 2
-		args = append(args, p.AggregateTypes[0])
-	default:
-		byType = 1
-		args = append(args, p.AggregateTypes)
-	}
-	if len(p.EventTypes) > 0 {
-		byEvent = 1
-		args = append(args, p.EventTypes)
-	}
+	args, byType, byEvent := filterArgs([]any{p.Before.TransactionID, p.Before.EventID, p.Limit}, p.AggregateTypes, p.EventTypes)
 	return e.readEvents(ctx, min(p.Limit, 64), q.browse.readBackward[before][byType][byEvent], args...)
 }

@@ -267,23 +267,29 @@ func (e *executor) EventScanAll(ctx context.Context, p *meowmxdriver.EventReadAl
 	return scanEventsEach(rows, each)
 }
 
-// readAllStatement returns the query of EventReadAll and its arguments.
-func (q *queries) readAllStatement(p *meowmxdriver.EventReadAllParams) (string, []any) {
-	args := []any{p.After.TransactionID, p.After.EventID, p.Limit}
-	byType, byEvent := 0, 0
-	switch len(p.AggregateTypes) {
+// filterArgs appends a read's filter to args: byType 0 without aggregate
+// types, 2 for one (a text parameter), 1 for more (an array); byEvent 1
+// with event types (an array).
+func filterArgs(args []any, types, events []string) (_ []any, byType, byEvent int) {
+	switch len(types) {
 	case 0:
 	case 1:
 		byType = 2
-		args = append(args, p.AggregateTypes[0])
+		args = append(args, types[0])
 	default:
 		byType = 1
-		args = append(args, p.AggregateTypes)
+		args = append(args, types)
 	}
-	if len(p.EventTypes) > 0 {
+	if len(events) > 0 {
 		byEvent = 1
-		args = append(args, p.EventTypes)
+		args = append(args, events)
 	}
+	return args, byType, byEvent
+}
+
+// readAllStatement returns the query of EventReadAll and its arguments.
+func (q *queries) readAllStatement(p *meowmxdriver.EventReadAllParams) (string, []any) {
+	args, byType, byEvent := filterArgs([]any{p.After.TransactionID, p.After.EventID, p.Limit}, p.AggregateTypes, p.EventTypes)
 	if p.Partitions > 1 {
 		return q.partitionRead(byType, byEvent, p.Partitions), append(args, p.Partition)
 	}
