@@ -1,7 +1,6 @@
 -- Indexes that no query needs, made by the Python client's setup: each
--- costs every append an index insertion, and disk (at 100 000 events of
--- the reference payload, idx_es_event_aggregate_id 30 B and
--- idx_es_event_version 22 B an event; BenchmarkBytesPerEvent).
+-- costs every append an index insertion, and disk (each about 7.5 B an
+-- event for 100 000 events in 1 000 streams of 100).
 --
 -- idx_es_event_aggregate_id (aggregate_id) is a prefix of UNIQUE
 -- (aggregate_id, version), which serves every read by stream, Go's and
