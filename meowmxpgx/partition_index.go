@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -38,7 +39,11 @@ func (d *Driver) PartitionIndex(ctx context.Context, n int) error {
 	// The connection ends with the build: that releases the lock, and no
 	// setting of this session returns to the pool.
 	conn := pc.Hijack()
-	defer conn.Close(context.WithoutCancel(ctx))
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = conn.Close(ctx)
+	}()
 
 	name := partitionIndexName(n)
 	qualified := d.quoted + "." + pgx.Identifier{name}.Sanitize()
