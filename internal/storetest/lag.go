@@ -56,6 +56,28 @@ func testLag[TTx any](t *testing.T, b Backend[TTx]) {
 	require.NoError(t, err)
 	require.Zero(t, subs[0].Lag)
 	require.True(t, subs[0].OldestUnhandled.IsZero(), "nothing unhandled")
+
+	// A filter of event types: counted along the position order, exactly
+	// up to the cap, then estimated.
+	_, err = ex.SubscriptionEnsure(ctx, &meowmxdriver.SubscriptionEnsureParams{Name: "types", EventTypes: []string{"A"}})
+	require.NoError(t, err)
+	named := func(list []*meowmx.SubscriptionInfo) *meowmx.SubscriptionInfo {
+		for _, sub := range list {
+			if sub.Name == "types" {
+				return sub
+			}
+		}
+		t.Fatal("no subscription types")
+		return nil
+	}
+	subs, err = s.Subscriptions(ctx)
+	require.NoError(t, err)
+	require.Equal(t, int64(11), named(subs).Lag, "the A events of cats and dogs")
+	require.False(t, named(subs).LagEstimated)
+	capped, err = ex.SubscriptionList(ctx, &meowmxdriver.SubscriptionListParams{LagCap: 5})
+	require.NoError(t, err)
+	require.True(t, named(capped).LagEstimated, "beyond the cap, an estimate")
+	require.GreaterOrEqual(t, named(capped).Lag, int64(5))
 }
 
 // testSubscriptionOneOwner runs one subscription on two stores of one
