@@ -165,7 +165,7 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 				WHERE w.subscription_name = s.subscription_name AND w.seen_until > clock_timestamp()
 				  AND w.worker_id IS DISTINCT FROM (CASE WHEN s.lease_until > clock_timestamp() THEN s.owner_id END)
 				ORDER BY w.worker_id),
-			NOT s.filter_stored, f.types IS NULL AND NOT s.filter_stored, c.walked
+			NOT s.filter_stored, f.types IS NULL AND NOT s.filter_stored
 		FROM {s}.es_event_subscriptions s, LATERAL (
 			SELECT CASE WHEN s.filter_stored THEN s.aggregate_types ELSE (
 				SELECT ARRAY[a.aggregate_type] FROM {s}.es_events e JOIN {s}.es_aggregates a ON a.id = e.aggregate_id
@@ -201,21 +201,19 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 				WHERE `+oneCategory+` AND e.aggregate_type = f.types[1]
 				  AND (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
 				ORDER BY e.aggregate_type, e.transaction_id, e.id LIMIT $1) x) k, LATERAL (
-			-- c walks the next $1 events of the position index and counts
-			-- those the filter selects (the category from the event's
-			-- column, as the subscription's reads): a bounded walk, its
-			-- lag exact only when it reached the head (walked < $1).
-			SELECT count(*) FILTER (WHERE x.selected) AS lag,
-				count(*) FILTER (WHERE x.selected AND x.transaction_id >= `+horizonSQL+`) AS waiting,
-				min(x.created_at) FILTER (WHERE x.selected) AS oldest,
-				count(*) AS walked
-			FROM (SELECT e.transaction_id, e.created_at,
-					(f.types IS NULL OR e.aggregate_type = ANY(f.types))
-					AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
-					AND (s.group_name IS NULL OR `+partitionSQL("e", "s.partition_count")+` = s.partition_no) AS selected
+			-- c walks the position index for the others (several
+			-- categories, event types, partitions), the category from the
+			-- event's column, as the subscription's reads.
+			SELECT count(*) AS lag,
+				count(*) FILTER (WHERE x.transaction_id >= `+horizonSQL+`) AS waiting,
+				min(x.created_at) AS oldest
+			FROM (SELECT e.transaction_id, e.created_at
 				FROM {s}.es_events e
 				WHERE (e.transaction_id, e.id) > (s.last_transaction_id, s.last_event_id)
 				  AND (s.filter_stored OR f.types IS NOT NULL)
+				  AND (f.types IS NULL OR e.aggregate_type = ANY(f.types))
+				  AND (s.event_types IS NULL OR e.event_type = ANY(s.event_types))
+				  AND (s.group_name IS NULL OR `+partitionSQL("e", "s.partition_count")+` = s.partition_no)
 				  AND (s.group_name IS NOT NULL OR COALESCE(s.partition_count, 0) < 2)
 				  AND NOT (`+unfiltered+`) AND NOT COALESCE(`+oneCategory+`, false)
 				ORDER BY e.transaction_id, e.id LIMIT $1) x) c
@@ -231,9 +229,8 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 		var leaseLeft, sinceProgress *time.Duration
 		var standbys []string
 		var inferred, unknown bool
-		var walked int64
 		s, err := scanSubscription(row, &lag, &waiting, &oldest, &parked, &estimate,
-			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys, &inferred, &unknown, &walked)
+			&ownerID, &owner.Host, &owner.PID, &leaseLeft, &sinceProgress, &standbys, &inferred, &unknown)
 		if s != nil {
 			s.FilterInferred, s.LagUnknown = inferred && !unknown, unknown
 			s.Standbys = meowmxtype.ParseSubscriptionOwners(standbys)
@@ -252,14 +249,8 @@ func (e *executor) subscriptionList(ctx context.Context, p *meowmxdriver.Subscri
 			if oldest != nil {
 				s.OldestUnhandled = *oldest
 			}
-			switch {
-			case unknown:
-			case lag > int64(p.LagCap):
+			if lag > int64(p.LagCap) && !unknown {
 				s.Lag, s.LagEstimated = max(estimate, lag), true
-			case walked > int64(p.LagCap):
-				// The filtered walk stopped short of the head: the
-				// share it selected, of the events after the checkpoint.
-				s.Lag, s.LagEstimated = max(lag, estimate*lag/walked), true
 			}
 			if s.Partitions > 0 && s.Group == "" {
 				s.Lag, s.LagEstimated = 0, false // counted by its partitions
