@@ -44,7 +44,7 @@ type ImportOpts struct {
 // ImportResult counts what Store.Import did.
 type ImportResult struct {
 	// Written counts the events written; Skipped those found stored
-	// already (the same stream and version, or the same UUID).
+	// already (their stream holds their version).
 	Written, Skipped int64
 }
 
@@ -54,13 +54,17 @@ type ImportResult struct {
 // its stream, version, type, data, metadata, UUID and RecordedAt; its
 // Position is ignored: the events get new positions, in the order given,
 // so events given in position order (ReadNDJSON of `meowmx read --json`)
-// keep their order. An event whose stream already holds its version, or
-// whose UUID is stored, is skipped: importing the same events again writes
-// nothing. Streams are created or moved to their last imported version.
+// keep their order. An event whose stream already holds its version is
+// skipped: importing the same events again writes nothing. An event whose
+// UUID is stored with another event fails its batch. Streams are created
+// or moved to their last imported version. On PostgreSQL two batches are
+// in flight, each on its own connection, and commit in order.
 //
 // Events of a stream must have consecutive versions that start at most one
 // past the stream's stored version, else the batch is refused with an
-// error matching ErrImportRefused; the batches before it stay written.
+// error matching ErrImportRefused; the batches before it stay written and
+// none after it is.
+//
 // Import bypasses optimistic concurrency: run it when no one else writes
 // the same streams. Subscribers are woken as by other writers (the probe).
 func (s *Store[TTx]) Import(ctx context.Context, events iter.Seq2[*RecordedEvent, error], opts *ImportOpts) (*ImportResult, error) {
@@ -122,20 +126,26 @@ func (s *Store[TTx]) Import(ctx context.Context, events iter.Seq2[*RecordedEvent
 		for range batches { // until the reader has ended
 		}
 	}()
+	var progress func(meowmxdriver.EventImportResult)
+	if o.Progress != nil {
+		progress = func(r meowmxdriver.EventImportResult) { o.Progress(ImportResult(r)) }
+	}
+	r, err := im.EventImport(ctx, &meowmxdriver.EventImportParams{
+		Batches: func(yield func([]*RecordedEvent, error) bool) {
+			for b := range batches {
+				if !yield(b.evs, b.err) {
+					return
+				}
+			}
+		},
+		Progress: progress,
+	})
 	res := &ImportResult{}
-	for b := range batches {
-		if b.err != nil {
-			return res, fmt.Errorf("meowmx: import: %w", b.err)
-		}
-		r, err := im.EventImport(ctx, &meowmxdriver.EventImportParams{Events: b.evs})
-		if err != nil {
-			return res, fmt.Errorf("meowmx: import: %w", err)
-		}
-		res.Written += int64(r.Written)
-		res.Skipped += int64(r.Skipped)
-		if o.Progress != nil {
-			o.Progress(*res)
-		}
+	if r != nil {
+		*res = ImportResult(*r)
+	}
+	if err != nil {
+		return res, fmt.Errorf("meowmx: import: %w", err)
 	}
 	return res, nil
 }

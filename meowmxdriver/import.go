@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"iter"
 
 	"github.com/meowmx/meowmx/meowmxtype"
 )
@@ -16,25 +17,34 @@ var ErrImportRefused = errors.New("meowmxdriver: import refused")
 
 // Importer is an Executor that loads events in bulk (COPY on PostgreSQL).
 type Importer interface {
-	// EventImport writes a batch of events in one transaction, in the
-	// order given, each at its own version: an event whose stream already
-	// holds its version, or whose UUID is stored, is skipped, so that
-	// importing the same events again writes nothing. Each stream's
-	// version moves to its last imported event. The events get new
-	// positions, in the order given; their RecordedAt is kept.
+	// EventImport writes batches of events, each in one transaction, in
+	// the order given, each event at its own version: an event whose
+	// stream already holds its version is skipped, so that importing the
+	// same events again writes nothing. Each stream's version moves to its
+	// last imported event. The events get new positions, in the order
+	// given across batches; their RecordedAt is kept. A batch is written
+	// whole or not at all, and only once every batch before it is: the
+	// first failure ends the import, and the result counts the batches
+	// written before it. A driver may write a batch while the one before
+	// it commits.
 	EventImport(ctx context.Context, p *EventImportParams) (*EventImportResult, error)
 }
 
 // EventImportParams are the inputs of Importer.EventImport.
 type EventImportParams struct {
-	// Events to write, in position order. Position is ignored.
-	Events []*meowmxtype.RecordedEvent
+	// Batches yields the batches, in position order; Position is ignored.
+	// An error it yields ends the import with that error, once the
+	// batches before it are written.
+	Batches iter.Seq2[[]*meowmxtype.RecordedEvent, error]
+	// Progress, when set, is called after each batch is written, in
+	// order, with the totals so far.
+	Progress func(EventImportResult)
 }
 
 // EventImportResult is the outcome of Importer.EventImport.
 type EventImportResult struct {
 	// Written counts the events written, Skipped those already stored.
-	Written, Skipped int
+	Written, Skipped int64
 }
 
 // ImportPlan is what a batch of EventImport writes, from PlanImport.

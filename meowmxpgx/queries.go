@@ -1,6 +1,8 @@
 package meowmxpgx
 
 import (
+	"crypto/md5" //nolint:gosec // a partition hash, not a secret
+	"encoding/binary"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -93,6 +95,19 @@ func idCast(formatType string) (string, error) {
 
 const eventColumns = `e.id, e.transaction_id, e.aggregate_id::text, a.aggregate_type, e.version,
 	e.event_type, e.json_data, e.metadata, e.event_uuid, e.created_at`
+
+// partitionHashSQL is the partition hash of aggregate id expression id
+// (meowmxtype.PartitionOf before the modulo), which writers store with
+// each event (migration 013).
+func partitionHashSQL(id string) string {
+	return "('x' || left(md5(" + id + "::text), 8))::bit(32)::bigint"
+}
+
+// partitionHash is partitionHashSQL in Go, for an id stored as given.
+func partitionHash(id string) int64 {
+	sum := md5.Sum([]byte(id))
+	return int64(binary.BigEndian.Uint32(sum[:4]))
+}
 
 // partitionSQL is meowmxtype.PartitionOf in SQL: the partition, of n, of
 // the es_events row e (its partition_hash, migration 010).
@@ -265,7 +280,7 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 			ON CONFLICT (id) DO UPDATE SET version = a.version + cardinality($3::text[]),
 				last_transaction_id = pg_current_xact_id()
 			WHERE a.aggregate_type = $2` + cond + inOrder + `
-			RETURNING a.version`
+			RETURNING a.version, ` + partitionHashSQL("a.id") + ` AS h`
 	case appendExact, appendExists:
 		cond := " AND a.version >= 0"
 		if kind == appendExact {
@@ -274,10 +289,10 @@ func appendSQL(kind int, withUUIDs, many bool) string {
 		guard = `UPDATE {s}.es_aggregates AS a SET version = a.version + cardinality($3::text[]),
 				last_transaction_id = pg_current_xact_id()
 			WHERE a.id = $1{id} AND a.aggregate_type = $2` + cond + inOrder + uuidCheck + `
-			RETURNING a.version`
+			RETURNING a.version, ` + partitionHashSQL("a.id") + ` AS h`
 	}
-	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid, aggregate_type)
-		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `, $2
+	insert := `INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid, aggregate_type, partition_hash)
+		SELECT pg_current_xact_id(), $1{id}, agg.version - cardinality($3::text[]) + v.n, v.t, v.d::json, v.m::json, ` + uuids + `, $2, agg.h
 		FROM agg, ` + unnest
 	if !many { // one event: one row already, no aggregate needed
 		return `WITH agg AS (` + guard + `) ` + insert + `
@@ -384,8 +399,8 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		ON CONFLICT (id) DO UPDATE SET version = a.version + excluded.version + 1,
 			last_transaction_id = excluded.last_transaction_id
 		WHERE a.aggregate_type = excluded.aggregate_type%[5]s%[6]s
-		RETURNING a.id, a.version
-	)`, name, src, n, kind, cond, inOrder, locked)
+		RETURNING a.id, a.version, %[8]s AS h
+	)`, name, src, n, kind, cond, inOrder, locked, partitionHashSQL("a.id"))
 	}
 	if guards&guardAny != 0 {
 		create("g_any", anyV, "")
@@ -401,8 +416,8 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		FROM %[1]s%[6]s
 		WHERE a.id = %[1]s.id{id} AND %[1]s.expected NOT IN (%[3]s, -1) AND a.aggregate_type = %[1]s.typ
 		  AND (a.version = %[1]s.expected OR (%[1]s.expected = %[4]s AND a.version >= 0))%[5]s
-		RETURNING a.id, a.version
-	)`, src, n, anyV, exists, inOrder, locked)
+		RETURNING a.id, a.version, %[7]s AS h
+	)`, src, n, anyV, exists, inOrder, locked, partitionHashSQL("a.id"))
 	}
 	// The events' ids come from a sequence in the order of the rows
 	// inserted: the ORDER BY numbers an append's events in version order.
@@ -411,8 +426,8 @@ func appendRoundSQL(guards int, withUUIDs, many bool) string {
 		columns, from, order = "g.version - %[1]s.n + v.pos, v.t, v.d::json, v.m::json", " JOIN v ON v.idx = %[1]s.idx", "%[1]s.idx, v.pos"
 	}
 	fmt.Fprintf(&b, `
-	INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid, aggregate_type)
-	SELECT pg_current_xact_id(), g.id, `+columns+`, %[2]s, %[1]s.typ
+	INSERT INTO {s}.es_events AS e (transaction_id, aggregate_id, version, event_type, json_data, metadata, event_uuid, aggregate_type, partition_hash)
+	SELECT pg_current_xact_id(), g.id, `+columns+`, %[2]s, %[1]s.typ, g.h
 	FROM (%[3]s) g JOIN %[1]s ON %[1]s.id{id} = g.id`+from+`
 	ORDER BY `+order+`
 	RETURNING e.aggregate_id::text, e.transaction_id, e.created_at, e.version, e.id`, src, uuid, strings.Join(moved, " UNION ALL "))

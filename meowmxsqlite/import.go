@@ -13,15 +13,34 @@ import (
 )
 
 // EventImport implements meowmxdriver.Importer with batched INSERTs (up
-// to insertBatch events a statement) in one write transaction: it reads
-// the batch's streams, keeps the events past each stream's stored version
-// (meowmxdriver.PlanImport), moves the streams' versions and inserts the
-// events in the order given.
+// to insertBatch events a statement), a write transaction per batch, one
+// batch at a time: it reads the batch's streams, keeps the events past
+// each stream's stored version (meowmxdriver.PlanImport), moves the
+// streams' versions and inserts the events in the order given.
 func (e *executor) EventImport(ctx context.Context, p *meowmxdriver.EventImportParams) (*meowmxdriver.EventImportResult, error) {
+	res := &meowmxdriver.EventImportResult{}
+	for evs, err := range p.Batches {
+		if err != nil {
+			return res, err
+		}
+		r, err := e.importBatch(ctx, evs)
+		if err != nil {
+			return res, err
+		}
+		res.Written += r.Written
+		res.Skipped += r.Skipped
+		if p.Progress != nil {
+			p.Progress(*res)
+		}
+	}
+	return res, nil
+}
+
+func (e *executor) importBatch(ctx context.Context, evs []*meowmxtype.RecordedEvent) (*meowmxdriver.EventImportResult, error) {
 	var res *meowmxdriver.EventImportResult
 	err := e.inWriteTx(ctx, nil, func(tx txStmts) (bool, error) {
 		stored := make(map[string]meowmxtype.StreamInfo)
-		for _, ev := range p.Events {
+		for _, ev := range evs {
 			id := ev.StreamID.ID
 			if _, ok := stored[id]; ok {
 				continue
@@ -36,7 +55,7 @@ func (e *executor) EventImport(ctx context.Context, p *meowmxdriver.EventImportP
 			}
 			stored[id] = s
 		}
-		plan, err := meowmxdriver.PlanImport(p.Events, stored)
+		plan, err := meowmxdriver.PlanImport(evs, stored)
 		if err != nil {
 			return false, err
 		}
@@ -69,7 +88,7 @@ func (e *executor) EventImport(ctx context.Context, p *meowmxdriver.EventImportP
 				return false, err
 			}
 		}
-		res = &meowmxdriver.EventImportResult{Written: len(plan.Events), Skipped: len(p.Events) - len(plan.Events)}
+		res = &meowmxdriver.EventImportResult{Written: int64(len(plan.Events)), Skipped: int64(len(evs) - len(plan.Events))}
 		return true, nil
 	})
 	if errors.Is(err, meowmxdriver.ErrImportRefused) {

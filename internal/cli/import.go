@@ -28,9 +28,10 @@ func (a *app) importCmd() *cobra.Command {
 		Long: `Load events from FILE (or standard input when FILE is - or missing), one JSON
 object per line as 'meowmx read --json' prints them. Each event keeps its
 stream, version, type, data, metadata, UUID and time; it gets a new position, in
-the file's order. Events already stored (same stream and version, or same UUID)
-are skipped, so importing a file again writes nothing twice. On PostgreSQL each
-batch is one COPY and one transaction.
+the file's order. Events already stored (same stream and version) are skipped,
+so importing a file again writes nothing twice; an event whose UUID is stored
+with another event fails its batch. On PostgreSQL each batch is one COPY and one
+transaction, two batches in flight, committed in order.
 
 A stream's events must have consecutive versions that start at most one past the
 stream's stored version: a batch that breaks this is refused (exit code 2), and

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -153,4 +154,132 @@ func testImport[TTx any](t *testing.T, b Backend[TTx]) {
 	require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
 	_, err = dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader([]byte(`{"aggregate_type":"t","aggregate_id":"x","version":0,"event_type":"E","data":{"a":}}`))), nil)
 	require.ErrorIs(t, err, meowmx.ErrInvalidArgument)
+}
+
+// importLine is a line of NDJSON for Import.
+func importLine(typ, id string, version int, u uuid.UUID) string {
+	line := fmt.Sprintf(`{"aggregate_type":%q,"aggregate_id":%q,"version":%d,"event_type":"E","data":{"v":%d}`, typ, id, version, version)
+	if u != (uuid.UUID{}) {
+		line += fmt.Sprintf(`,"uuid":%q`, u)
+	}
+	return line + "}\n"
+}
+
+// testImportBatches imports many small batches whose streams run across
+// batches (PostgreSQL has two batches in flight): every event is read
+// back in the file's order, at its version, by a reader following the
+// store while the import runs; a batch refused, or failing on a UUID
+// stored by the batch just before, leaves the batches before it written
+// and none after it.
+func testImportBatches[TTx any](t *testing.T, b Backend[TTx]) {
+	ctx := context.Background()
+	s := b.NewStore(t, nil)
+	const streams, versions = 7, 60
+	var file bytes.Buffer
+	for v := range versions {
+		for i := range streams {
+			file.WriteString(importLine("t", fmt.Sprintf("s%d", i), v, uuid.New()))
+		}
+	}
+	// A reader follows the store while the import runs: it must see every
+	// event once, in the file's order (no event skipped for one committed
+	// later with a lower id).
+	followCtx, stop := context.WithCancel(ctx)
+	defer stop()
+	seen := make(chan []*meowmx.RecordedEvent, 1)
+	go func() {
+		var got []*meowmx.RecordedEvent
+		for e, err := range s.IterAll(followCtx, &meowmx.ReadAllOpts{Follow: true}) {
+			if err != nil {
+				break
+			}
+			if got = append(got, e); len(got) == streams*versions {
+				break
+			}
+		}
+		seen <- got
+	}()
+	res, err := s.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader(file.Bytes())), &meowmx.ImportOpts{BatchSize: 5})
+	require.NoError(t, err)
+	require.Equal(t, &meowmx.ImportResult{Written: streams * versions}, res)
+	var got []*meowmx.RecordedEvent
+	select {
+	case got = <-seen:
+	case <-time.After(time.Minute):
+		t.Fatal("the reader did not see every event")
+	}
+	require.Len(t, got, streams*versions)
+	for n, e := range got {
+		require.Equal(t, fmt.Sprintf("s%d", n%streams), e.StreamID.ID, "event %d", n)
+		require.Equal(t, int64(n/streams), e.Version, "event %d", n)
+		if n > 0 {
+			require.Positive(t, e.Position.Compare(got[n-1].Position), "positions in the file's order")
+		}
+	}
+	for i := range streams {
+		st, err := s.Stream(ctx, fmt.Sprintf("s%d", i))
+		require.NoError(t, err)
+		require.Equal(t, int64(versions-1), st.Version)
+	}
+
+	// Batches of 2: the third is refused (a gap); the fourth is fine but
+	// comes after it.
+	refused := importLine("u", "a", 0, uuid.Nil) + importLine("u", "b", 0, uuid.Nil) +
+		importLine("u", "a", 1, uuid.Nil) + importLine("u", "b", 1, uuid.Nil) +
+		importLine("u", "a", 3, uuid.Nil) + importLine("u", "b", 2, uuid.Nil) +
+		importLine("u", "c", 0, uuid.Nil) + importLine("u", "c", 1, uuid.Nil)
+	var progress []meowmx.ImportResult
+	res, err = s.Import(ctx, meowmx.ReadNDJSON(strings.NewReader(refused)), &meowmx.ImportOpts{BatchSize: 2,
+		Progress: func(r meowmx.ImportResult) { progress = append(progress, r) }})
+	require.ErrorIs(t, err, meowmx.ErrImportRefused)
+	require.Equal(t, &meowmx.ImportResult{Written: 4}, res)
+	require.Equal(t, []meowmx.ImportResult{{Written: 2}, {Written: 4}}, progress)
+	for id, want := range map[string]int64{"a": 1, "b": 1} {
+		st, err := s.Stream(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, st.Version, "stream %s", id)
+	}
+	_, err = s.Stream(ctx, "c")
+	require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "no batch after the refused one is written")
+
+	// The second batch repeats, first, the UUID of the first batch's last
+	// event, under another stream: run in parallel, the first batch would
+	// wait for the second's row with it, the second for the first's commit.
+	u := uuid.New()
+	var dupFile strings.Builder
+	for v := range 999 {
+		dupFile.WriteString(importLine("w", "x", v, uuid.Nil))
+	}
+	dupFile.WriteString(importLine("w", "y", 0, u))
+	dupFile.WriteString(importLine("w", "z", 0, u))
+	for v := 1; v < 1000; v++ {
+		dupFile.WriteString(importLine("w", "z", v, uuid.Nil))
+	}
+	dupFile.WriteString(importLine("w", "q", 0, uuid.Nil))
+	dup := dupFile.String()
+	dupCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		res, err = s.Import(dupCtx, meowmx.ReadNDJSON(strings.NewReader(dup)), &meowmx.ImportOpts{BatchSize: 1000})
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		cancel() // the server's statements end, and the import with them
+		<-done
+		t.Fatal("an import with a UUID shared by two batches hangs")
+	}
+	require.Error(t, err)
+	require.Equal(t, &meowmx.ImportResult{Written: 1000}, res)
+	for id, want := range map[string]int64{"x": 998, "y": 0} {
+		st, err := s.Stream(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, want, st.Version, "stream %s", id)
+	}
+	for _, id := range []string{"z", "q"} {
+		_, err = s.Stream(ctx, id)
+		require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "stream %s", id)
+	}
 }

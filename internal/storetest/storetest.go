@@ -40,6 +40,7 @@ func Run[TTx any](t *testing.T, b Backend[TTx]) {
 	t.Run("BadInput", func(t *testing.T) { t.Parallel(); testBadInput(t, b) })
 	t.Run("NameLimit", func(t *testing.T) { t.Parallel(); testNameLimit(t, b) })
 	t.Run("Import", func(t *testing.T) { t.Parallel(); testImport(t, b) })
+	t.Run("ImportBatches", func(t *testing.T) { t.Parallel(); testImportBatches(t, b) })
 	t.Run("Idempotency", func(t *testing.T) { t.Parallel(); testIdempotency(t, b) })
 	t.Run("AppendTx", func(t *testing.T) { t.Parallel(); testAppendTx(t, b) })
 	t.Run("Race", func(t *testing.T) { t.Parallel(); testRace(t, b) })
