@@ -29,9 +29,10 @@ var errBatchBefore = errors.New("meowmxpgx: import: a batch before failed")
 // transaction: it takes its transaction id, locks its streams
 // (es_aggregates, FOR UPDATE), keeps the events past each stream's version
 // (meowmxdriver.PlanImport), copies them (COPY) straight into es_events
-// with the transaction's id and their partition hashes, moves the streams' versions and commits. An
-// event UUID stored already fails the batch (ErrDuplicate). Events written
-// by it wake subscribers through the probe, as other writers' do.
+// with the transaction's id and their partition hashes, moves the
+// streams' versions and commits. An event UUID stored already fails the
+// batch (ErrDuplicate). Events written by it wake subscribers through the
+// probe, as other writers' do.
 //
 // On the pool, importDepth batches are in flight, each on its own
 // connection: a batch is planned once the one before it has taken its
