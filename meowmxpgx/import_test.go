@@ -13,7 +13,6 @@ import (
 
 	"github.com/meowmx/meowmx"
 	"github.com/meowmx/meowmx/internal/dbtest"
-	"github.com/meowmx/meowmx/meowmxpgx"
 )
 
 // requirePartitionHashes checks that every event's partition_hash is the
@@ -37,11 +36,8 @@ func TestPartitionHashGiven(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	pool, schema := dbtest.Schema(t)
-	driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
-	require.NoError(t, err)
-	store, err := meowmx.NewStore(driver, nil)
-	require.NoError(t, err)
-	_, err = store.Migrate(ctx, nil)
+	store := storeOn(t, pool, schema, nil, nil)
+	_, err := store.Migrate(ctx, nil)
 	require.NoError(t, err)
 	ev := meowmx.EventData{Type: "E", Data: []byte(`{}`)}
 	_, err = store.Append(ctx, meowmx.StreamID{Type: "t", ID: "one"}, meowmx.AnyVersion, ev)
@@ -91,11 +87,8 @@ func TestPythonImport(t *testing.T) {
 			ctx := context.Background()
 			pool, schema := dbtest.Schema(t)
 			require.NoError(t, pythonSetup(t, pool, schema, tc.idType))
-			driver, err := meowmxpgx.New(pool, &meowmxpgx.Config{Schema: schema})
-			require.NoError(t, err)
-			store, err := meowmx.NewStore(driver, nil)
-			require.NoError(t, err)
-			_, err = store.Migrate(ctx, nil)
+			store := storeOn(t, pool, schema, nil, nil)
+			_, err := store.Migrate(ctx, nil)
 			require.NoError(t, err)
 			ids := []string{tc.newID(), tc.newID(), tc.newID()}
 			var file strings.Builder
