@@ -604,9 +604,20 @@ func testSubscriptionStandby[TTx any](t *testing.T, b Backend[TTx]) {
 	require.NoError(t, owner.stop())
 	wait(t, s, name)
 	require.NoError(t, standby.stop())
-	checkOnceInOrder(t, allOf(t, s, "cat"), ledger(t, s, name))
+	parked, err := s.ParkedEvents(ctx, name)
+	require.NoError(t, err)
+	subs, err := s.Subscriptions(ctx)
+	require.NoError(t, err)
 	mu.Lock()
 	defer mu.Unlock()
+	// Once (2026-12-03) under a full suite's load: 40 of 60 events
+	// missing from the ledger, not reproduced since. Say what the workers
+	// saw, should it recur.
+	for _, sub := range subs {
+		t.Logf("subscription %s at %s, lag %d", sub.Name, sub.Position, sub.Lag)
+	}
+	t.Logf("handled: owner %d, standby %d; parked %d", handled[1], handled[2], len(parked))
+	checkOnceInOrder(t, allOf(t, s, "cat"), ledger(t, s, name))
 	require.Positive(t, handled[2], "the standby took over")
 }
 
