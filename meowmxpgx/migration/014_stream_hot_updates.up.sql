@@ -11,7 +11,8 @@
 -- that an update stays on its page and leaves the indexes alone: the
 -- same import then made 99.9 % of its updates HOT, kept the table at
 -- 1.4 MB and ran at 58 000 events/s. The fill factor applies to pages
--- written from now on.
+-- written from now on. Upgrading a large store: the index is built again
+-- under the migration's lock, and appends wait for it.
 DROP INDEX IF EXISTS {{schema}}.idx_es_aggregates_type_id;
 DO $meowmx$
 DECLARE
