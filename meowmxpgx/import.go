@@ -209,17 +209,16 @@ func (e *executor) startBatch(ctx context.Context, q *queries, evs []*meowmxtype
 	// Streams that a batch in flight writes stand as it leaves them; the
 	// others are read and locked.
 	stored := make(map[string]meowmxtype.StreamInfo)
-	inFlight := make(map[string]bool)
-	seen := make(map[string]bool)
+	inFlight := make(map[string]bool) // each stream of the batch: whether a batch in flight writes it
 	var ids []string
 	for _, ev := range evs {
 		id := ev.StreamID.ID
-		if seen[id] {
+		if _, seen := inFlight[id]; seen {
 			continue
 		}
-		seen[id] = true
-		if s, ok := flightStream(flight, id); ok {
-			stored[id], inFlight[id] = s, true
+		s, ok := flightStream(flight, id)
+		if inFlight[id] = ok; ok {
+			stored[id] = s
 		} else {
 			ids = append(ids, id)
 		}
