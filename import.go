@@ -195,8 +195,19 @@ type ndjsonEvent struct {
 func ReadNDJSON(r io.Reader) iter.Seq2[*RecordedEvent, error] {
 	return func(yield func(*RecordedEvent, error) bool) {
 		br := bufio.NewReaderSize(r, 1<<16)
+		var long []byte // a line longer than br's buffer
 		for line := 1; ; line++ {
-			b, err := br.ReadBytes('\n')
+			// A line is read in br's buffer (valid until the next read),
+			// not copied: parseNDJSON copies what it keeps.
+			b, err := br.ReadSlice('\n')
+			if errors.Is(err, bufio.ErrBufferFull) {
+				long = append(long[:0], b...)
+				for errors.Is(err, bufio.ErrBufferFull) {
+					b, err = br.ReadSlice('\n')
+					long = append(long, b...)
+				}
+				b = long
+			}
 			if len(bytes.TrimSpace(b)) > 0 {
 				ev, perr := parseNDJSON(b)
 				if perr != nil {

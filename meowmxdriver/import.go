@@ -63,15 +63,14 @@ type ImportPlan struct {
 // (by aggregate id; absent when not stored) and returns what to write. An
 // error wraps ErrImportRefused and names the stream.
 func PlanImport(evs []*meowmxtype.RecordedEvent, stored map[string]meowmxtype.StreamInfo) (*ImportPlan, error) {
-	type head struct {
-		i    int   // index in Streams
-		last int64 // version of the stream's last event in the batch
-	}
-	p := &ImportPlan{}
-	heads := make(map[string]*head)
+	p := &ImportPlan{Events: make([]*meowmxtype.RecordedEvent, 0, len(evs))}
+	// One lookup an event: the index of its stream in p.Streams, whose
+	// stored version and last version in the batch are beside it.
+	heads := make(map[string]int, min(len(evs), len(stored)+64))
+	var storedAt, last []int64
 	for _, ev := range evs {
 		id := ev.StreamID.ID
-		h, ok := heads[id]
+		i, ok := heads[id]
 		if !ok {
 			s, found := stored[id]
 			if !found {
@@ -83,20 +82,21 @@ func PlanImport(evs []*meowmxtype.RecordedEvent, stored map[string]meowmxtype.St
 			if ev.Version > s.Version+1 {
 				return nil, fmt.Errorf("%w: stream %q is at version %d: its next event cannot be version %d", ErrImportRefused, id, s.Version, ev.Version)
 			}
-			h = &head{i: len(p.Streams), last: ev.Version}
-			heads[id] = h
+			i = len(p.Streams)
+			heads[id] = i
 			p.Streams = append(p.Streams, s)
 			p.New = append(p.New, !found)
+			storedAt, last = append(storedAt, s.Version), append(last, ev.Version)
 		} else {
-			if ev.StreamID.Type != p.Streams[h.i].StreamID.Type {
-				return nil, fmt.Errorf("%w: stream %q has events of aggregate types %q and %q", ErrImportRefused, id, p.Streams[h.i].StreamID.Type, ev.StreamID.Type)
+			if ev.StreamID.Type != p.Streams[i].StreamID.Type {
+				return nil, fmt.Errorf("%w: stream %q has events of aggregate types %q and %q", ErrImportRefused, id, p.Streams[i].StreamID.Type, ev.StreamID.Type)
 			}
-			if ev.Version != h.last+1 {
-				return nil, fmt.Errorf("%w: stream %q has version %d after %d", ErrImportRefused, id, ev.Version, h.last)
+			if ev.Version != last[i]+1 {
+				return nil, fmt.Errorf("%w: stream %q has version %d after %d", ErrImportRefused, id, ev.Version, last[i])
 			}
-			h.last = ev.Version
+			last[i] = ev.Version
 		}
-		if s := &p.Streams[h.i]; ev.Version > s.Version {
+		if s := &p.Streams[i]; ev.Version > s.Version {
 			s.Version = ev.Version
 			p.Events = append(p.Events, ev)
 		}
@@ -104,7 +104,7 @@ func PlanImport(evs []*meowmxtype.RecordedEvent, stored map[string]meowmxtype.St
 	// Streams with nothing to write keep their version: drop them.
 	out, outNew := p.Streams[:0], p.New[:0]
 	for i, s := range p.Streams {
-		if stored[s.StreamID.ID].Version != s.Version || p.New[i] {
+		if storedAt[i] != s.Version || p.New[i] {
 			out, outNew = append(out, s), append(outNew, p.New[i])
 		}
 	}
