@@ -47,67 +47,102 @@ type EventImportResult struct {
 	Written, Skipped int64
 }
 
-// ImportPlan is what a batch of EventImport writes, from PlanImport.
+// ImportPlan is what a batch of EventImport writes. NewImportPlan groups
+// the batch's events by stream; the driver gives it the streams that are
+// stored (SetStored), then Check decides what to write.
 type ImportPlan struct {
+	// IDs are the batch's aggregate ids, each once, in the order of
+	// their first event.
+	IDs []string
 	// Events are the events to write, in the order given: those past
-	// their stream's stored version.
+	// their stream's stored version. Set by Check.
 	Events []*meowmxtype.RecordedEvent
-	// Streams are the streams whose version moves, each with its new
-	// version and type, in the order of their first event.
-	Streams []meowmxtype.StreamInfo
-	// New tells, for each of Streams, whether it is not stored yet.
-	New []bool
+	// Moves are the streams whose version moves, as indexes in IDs, in
+	// that order. Set by Check.
+	Moves []int
+
+	evs     []*meowmxtype.RecordedEvent
+	index   map[string]int          // aggregate id → index in IDs
+	of      []int32                 // each event's index in IDs
+	streams []meowmxtype.StreamInfo // by index in IDs: as stored, then as the batch leaves it
+	stored  []bool                  // by index in IDs: SetStored was called
 }
 
-// PlanImport checks a batch of EventImport against its streams as stored
-// (by aggregate id; absent when not stored) and returns what to write. An
-// error wraps ErrImportRefused and names the stream.
-func PlanImport(evs []*meowmxtype.RecordedEvent, stored map[string]meowmxtype.StreamInfo) (*ImportPlan, error) {
-	p := &ImportPlan{Events: make([]*meowmxtype.RecordedEvent, 0, len(evs))}
-	// One lookup an event: the index of its stream in p.Streams, whose
-	// stored version and last version in the batch are beside it.
-	heads := make(map[string]int, min(len(evs), len(stored)+64))
-	var storedAt, last []int64
-	for _, ev := range evs {
-		id := ev.StreamID.ID
-		i, ok := heads[id]
+// NewImportPlan groups a batch of EventImport by stream. Its streams are
+// taken as not stored until SetStored says otherwise.
+func NewImportPlan(evs []*meowmxtype.RecordedEvent) *ImportPlan {
+	// One map lookup an event: the rest is indexed by the stream's place
+	// in IDs (maps were most of the client's time of an import).
+	p := &ImportPlan{evs: evs, index: make(map[string]int, min(len(evs), 1<<14)), of: make([]int32, len(evs))}
+	for k, ev := range evs {
+		i, ok := p.index[ev.StreamID.ID]
 		if !ok {
-			s, found := stored[id]
-			if !found {
-				s = meowmxtype.StreamInfo{StreamID: ev.StreamID, Version: -1}
-			}
-			if s.StreamID.Type != ev.StreamID.Type {
-				return nil, fmt.Errorf("%w: stream %q is of aggregate type %q, not %q", ErrImportRefused, id, s.StreamID.Type, ev.StreamID.Type)
+			i = len(p.IDs)
+			p.index[ev.StreamID.ID] = i
+			p.IDs = append(p.IDs, ev.StreamID.ID)
+			p.streams = append(p.streams, meowmxtype.StreamInfo{StreamID: ev.StreamID, Version: -1})
+		}
+		p.of[k] = int32(i)
+	}
+	p.stored = make([]bool, len(p.IDs))
+	return p
+}
+
+// Find returns the index in IDs of a stream of the batch; false when the
+// batch has none of its events.
+func (p *ImportPlan) Find(id string) (int, bool) {
+	i, ok := p.index[id]
+	return i, ok
+}
+
+// SetStored records that stream i (an index in IDs) is stored as s.
+func (p *ImportPlan) SetStored(i int, s meowmxtype.StreamInfo) {
+	p.streams[i], p.stored[i] = s, true
+}
+
+// Stream returns stream i (an index in IDs): as stored before Check, as
+// the batch leaves it after.
+func (p *ImportPlan) Stream(i int) meowmxtype.StreamInfo { return p.streams[i] }
+
+// Check checks the batch against its streams as stored and sets Events
+// and Moves. An error wraps ErrImportRefused and names the stream.
+func (p *ImportPlan) Check() error {
+	storedAt := make([]int64, len(p.streams))
+	for i, s := range p.streams {
+		storedAt[i] = s.Version
+	}
+	last := make([]int64, len(p.streams)) // each stream's last version in the batch so far
+	seen := make([]bool, len(p.streams))
+	p.Events = make([]*meowmxtype.RecordedEvent, 0, len(p.evs))
+	for k, ev := range p.evs {
+		i := p.of[k]
+		s := &p.streams[i]
+		switch {
+		case !seen[i]:
+			if ev.StreamID.Type != s.StreamID.Type {
+				return fmt.Errorf("%w: stream %q is of aggregate type %q, not %q", ErrImportRefused, s.StreamID.ID, s.StreamID.Type, ev.StreamID.Type)
 			}
 			if ev.Version > s.Version+1 {
-				return nil, fmt.Errorf("%w: stream %q is at version %d: its next event cannot be version %d", ErrImportRefused, id, s.Version, ev.Version)
+				return fmt.Errorf("%w: stream %q is at version %d: its next event cannot be version %d", ErrImportRefused, s.StreamID.ID, s.Version, ev.Version)
 			}
-			i = len(p.Streams)
-			heads[id] = i
-			p.Streams = append(p.Streams, s)
-			p.New = append(p.New, !found)
-			storedAt, last = append(storedAt, s.Version), append(last, ev.Version)
-		} else {
-			if ev.StreamID.Type != p.Streams[i].StreamID.Type {
-				return nil, fmt.Errorf("%w: stream %q has events of aggregate types %q and %q", ErrImportRefused, id, p.Streams[i].StreamID.Type, ev.StreamID.Type)
-			}
-			if ev.Version != last[i]+1 {
-				return nil, fmt.Errorf("%w: stream %q has version %d after %d", ErrImportRefused, id, ev.Version, last[i])
-			}
-			last[i] = ev.Version
+			seen[i] = true
+		case ev.StreamID.Type != s.StreamID.Type:
+			return fmt.Errorf("%w: stream %q has events of aggregate types %q and %q", ErrImportRefused, s.StreamID.ID, s.StreamID.Type, ev.StreamID.Type)
+		case ev.Version != last[i]+1:
+			return fmt.Errorf("%w: stream %q has version %d after %d", ErrImportRefused, s.StreamID.ID, ev.Version, last[i])
 		}
-		if s := &p.Streams[i]; ev.Version > s.Version {
+		last[i] = ev.Version
+		if ev.Version > s.Version {
 			s.Version = ev.Version
 			p.Events = append(p.Events, ev)
 		}
 	}
-	// Streams with nothing to write keep their version: drop them.
-	out, outNew := p.Streams[:0], p.New[:0]
-	for i, s := range p.Streams {
-		if storedAt[i] != s.Version || p.New[i] {
-			out, outNew = append(out, s), append(outNew, p.New[i])
+	// Streams with nothing to write keep their version: left out.
+	p.Moves = p.Moves[:0]
+	for i, s := range p.streams {
+		if s.Version != storedAt[i] || !p.stored[i] {
+			p.Moves = append(p.Moves, i)
 		}
 	}
-	p.Streams, p.New = out, outNew
-	return p, nil
+	return nil
 }

@@ -28,7 +28,7 @@ var errBatchBefore = errors.New("meowmxpgx: import: a batch before failed")
 // EventImport implements meowmxdriver.Importer. Each batch is a
 // transaction: it takes its transaction id, locks its streams
 // (es_aggregates, FOR UPDATE), keeps the events past each stream's version
-// (meowmxdriver.PlanImport), copies them (COPY) straight into es_events
+// (meowmxdriver.ImportPlan), copies them (COPY) straight into es_events
 // with the transaction's id and their partition hashes, moves the
 // streams' versions and commits. An event UUID stored already fails the
 // batch (ErrDuplicate). Events written by it wake subscribers through the
@@ -133,9 +133,8 @@ type importBatch struct {
 	tx      pgx.Tx
 	xid     uint64
 	size    int // events given
-	plan    *meowmxdriver.ImportPlan
-	streams map[string]meowmxtype.StreamInfo // the batch's streams once it is written
-	later   []meowmxtype.StreamInfo          // streams a batch in flight writes: moved in finish
+	plan    *meowmxdriver.ImportPlan // its streams as it leaves them, for the batches after
+	later   []meowmxtype.StreamInfo  // streams a batch in flight writes: moved in finish
 	uuids   map[uuid.UUID]struct{}
 	done    chan struct{} // closed once committed or failed
 	err     error
@@ -145,8 +144,8 @@ type importBatch struct {
 // it leaves it.
 func flightStream(flight []*importBatch, id string) (meowmxtype.StreamInfo, bool) {
 	for i := len(flight) - 1; i >= 0; i-- {
-		if s, ok := flight[i].streams[id]; ok {
-			return s, true
+		if j, ok := flight[i].plan.Find(id); ok {
+			return flight[i].plan.Stream(j), true
 		}
 	}
 	return meowmxtype.StreamInfo{}, false
@@ -208,18 +207,13 @@ func (e *executor) startBatch(ctx context.Context, q *queries, evs []*meowmxtype
 	}
 	// Streams that a batch in flight writes stand as it leaves them; the
 	// others are read and locked.
-	hint := min(len(evs), 1<<14) // maps sized once: growing them was a tenth of the client's time
-	stored := make(map[string]meowmxtype.StreamInfo, hint)
-	inFlight := make(map[string]bool, hint) // each stream of the batch: whether a batch in flight writes it
+	b.plan = meowmxdriver.NewImportPlan(evs)
+	inFlight := make([]bool, len(b.plan.IDs)) // by index in IDs: a batch in flight writes the stream
 	var ids []string
-	for _, ev := range evs {
-		id := ev.StreamID.ID
-		if _, seen := inFlight[id]; seen {
-			continue
-		}
-		s, ok := flightStream(flight, id)
-		if inFlight[id] = ok; ok {
-			stored[id] = s
+	for i, id := range b.plan.IDs {
+		if s, ok := flightStream(flight, id); ok {
+			b.plan.SetStored(i, s)
+			inFlight[i] = true
 		} else {
 			ids = append(ids, id)
 		}
@@ -228,23 +222,23 @@ func (e *executor) startBatch(ctx context.Context, q *queries, evs []*meowmxtype
 		rows, _ := b.tx.Query(ctx, q.streamGets+` ORDER BY id FOR UPDATE`, ids)
 		var si meowmxtype.StreamInfo
 		if _, err := pgx.ForEachRow(rows, []any{&si.StreamID.ID, &si.StreamID.Type, &si.Version}, func() error {
-			stored[si.StreamID.ID] = si
+			if i, ok := b.plan.Find(si.StreamID.ID); ok {
+				b.plan.SetStored(i, si)
+			}
 			return nil
 		}); err != nil {
 			return nil, err
 		}
 	}
-	if b.plan, err = meowmxdriver.PlanImport(evs, stored); err != nil {
+	if err := b.plan.Check(); err != nil {
 		return nil, err
 	}
-	b.streams = stored // as the batch leaves them, for the batches after
 	var now []meowmxtype.StreamInfo
-	for _, s := range b.plan.Streams {
-		b.streams[s.StreamID.ID] = s
-		if inFlight[s.StreamID.ID] {
-			b.later = append(b.later, s)
+	for _, i := range b.plan.Moves {
+		if inFlight[i] {
+			b.later = append(b.later, b.plan.Stream(i))
 		} else {
-			now = append(now, s)
+			now = append(now, b.plan.Stream(i))
 		}
 	}
 	for _, ev := range b.plan.Events {

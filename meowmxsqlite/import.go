@@ -15,7 +15,7 @@ import (
 // EventImport implements meowmxdriver.Importer with batched INSERTs (up
 // to insertBatch events a statement), a write transaction per batch, one
 // batch at a time: it reads the batch's streams, keeps the events past
-// each stream's stored version (meowmxdriver.PlanImport), moves the
+// each stream's stored version (meowmxdriver.ImportPlan), moves the
 // streams' versions and inserts the events in the order given.
 func (e *executor) EventImport(ctx context.Context, p *meowmxdriver.EventImportParams) (*meowmxdriver.EventImportResult, error) {
 	res := &meowmxdriver.EventImportResult{}
@@ -39,12 +39,8 @@ func (e *executor) EventImport(ctx context.Context, p *meowmxdriver.EventImportP
 func (e *executor) importBatch(ctx context.Context, evs []*meowmxtype.RecordedEvent) (*meowmxdriver.EventImportResult, error) {
 	var res *meowmxdriver.EventImportResult
 	err := e.inWriteTx(ctx, nil, func(tx txStmts) (bool, error) {
-		stored := make(map[string]meowmxtype.StreamInfo)
-		for _, ev := range evs {
-			id := ev.StreamID.ID
-			if _, ok := stored[id]; ok {
-				continue
-			}
+		plan := meowmxdriver.NewImportPlan(evs)
+		for i, id := range plan.IDs {
 			var s meowmxtype.StreamInfo
 			err := tx.QueryRowContext(ctx, streamGetSQL, id).Scan(&s.StreamID.ID, &s.StreamID.Type, &s.Version)
 			switch {
@@ -53,13 +49,13 @@ func (e *executor) importBatch(ctx context.Context, evs []*meowmxtype.RecordedEv
 			case err != nil:
 				return false, err
 			}
-			stored[id] = s
+			plan.SetStored(i, s)
 		}
-		plan, err := meowmxdriver.PlanImport(evs, stored)
-		if err != nil {
+		if err := plan.Check(); err != nil {
 			return false, err
 		}
-		for _, s := range plan.Streams {
+		for _, i := range plan.Moves {
+			s := plan.Stream(i)
 			if _, err := tx.ExecContext(ctx, `INSERT INTO es_aggregates (id, version, aggregate_type) VALUES (?1, ?2, ?3)
 				ON CONFLICT (id) DO UPDATE SET version = excluded.version`, s.StreamID.ID, s.Version, s.StreamID.Type); err != nil {
 				return false, err

@@ -140,6 +140,11 @@ func testImport[TTx any](t *testing.T, b Backend[TTx]) {
 {"aggregate_type":"t","aggregate_id":"g","version":2,"event_type":"E","data":{}}`},
 		{"past the stored version", `{"aggregate_type":"t1","aggregate_id":"s1","version":7,"event_type":"E","data":{}}`},
 		{"another type", `{"aggregate_type":"t0","aggregate_id":"s1","version":6,"event_type":"E","data":{}}`},
+		{"a version twice", `{"aggregate_type":"t","aggregate_id":"r","version":0,"event_type":"E","data":{}}
+{"aggregate_type":"t","aggregate_id":"q","version":0,"event_type":"E","data":{}}
+{"aggregate_type":"t","aggregate_id":"r","version":0,"event_type":"E","data":{}}`},
+		{"two types in a batch", `{"aggregate_type":"t","aggregate_id":"m","version":0,"event_type":"E","data":{}}
+{"aggregate_type":"u","aggregate_id":"m","version":1,"event_type":"E","data":{}}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := dst.Import(ctx, meowmx.ReadNDJSON(bytes.NewReader([]byte(tc.lines))), nil)
