@@ -130,14 +130,14 @@ func (e *executor) EventImport(ctx context.Context, p *meowmxdriver.EventImportP
 
 // importBatch is a batch of an import, from startBatch to its commit.
 type importBatch struct {
-	tx      pgx.Tx
-	xid     uint64
-	size    int // events given
-	plan    *meowmxdriver.ImportPlan // its streams as it leaves them, for the batches after
-	later   []meowmxtype.StreamInfo  // streams a batch in flight writes: moved in finish
-	uuids   map[uuid.UUID]struct{}
-	done    chan struct{} // closed once committed or failed
-	err     error
+	tx    pgx.Tx
+	xid   uint64
+	size  int                      // events given
+	plan  *meowmxdriver.ImportPlan // its streams as it leaves them, for the batches after
+	later []meowmxtype.StreamInfo  // streams a batch in flight writes: moved in finish
+	uuids map[uuid.UUID]struct{}
+	done  chan struct{} // closed once committed or failed
+	err   error
 }
 
 // flightStream returns the stream id as the last batch in flight that has
