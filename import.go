@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"sync"
 	"time"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -58,7 +59,8 @@ type ImportResult struct {
 // so events given in position order (ReadNDJSON of `meowmx read --json`)
 // keep their order. An event whose stream already holds its version is
 // skipped: importing the same events again writes nothing. An event whose
-// UUID is stored with another event fails its batch. Streams are created
+// UUID is stored with another event, or repeated in its batch, fails the
+// batch with a *DuplicateEventError (matching ErrDuplicateEvent). Streams are created
 // or moved to their last imported version. On PostgreSQL two batches are
 // in flight, each on its own connection, and commit in order.
 //
@@ -128,28 +130,80 @@ func (s *Store[TTx]) Import(ctx context.Context, events iter.Seq2[*RecordedEvent
 		for range batches { // until the reader has ended
 		}
 	}()
-	var progress func(meowmxdriver.EventImportResult)
-	if o.Progress != nil {
-		progress = func(r meowmxdriver.EventImportResult) { o.Progress(ImportResult(r)) }
-	}
+	// The batches handed to the driver and not yet reported written: the
+	// first of them is the one an error is about.
+	var mu sync.Mutex
+	var pending [][]*RecordedEvent
 	r, err := im.EventImport(ctx, &meowmxdriver.EventImportParams{
 		Batches: func(yield func([]*RecordedEvent, error) bool) {
 			for b := range batches {
+				mu.Lock()
+				pending = append(pending, b.evs)
+				mu.Unlock()
 				if !yield(b.evs, b.err) {
 					return
 				}
 			}
 		},
-		Progress: progress,
+		Progress: func(r meowmxdriver.EventImportResult) {
+			mu.Lock()
+			if len(pending) > 0 {
+				pending[0], pending = nil, pending[1:]
+			}
+			mu.Unlock()
+			if o.Progress != nil {
+				o.Progress(ImportResult(r))
+			}
+		},
 	})
 	res := &ImportResult{}
 	if r != nil {
 		*res = ImportResult(*r)
 	}
+	if errors.Is(err, meowmxdriver.ErrDuplicate) && len(pending) > 0 {
+		if de, lerr := s.importDuplicate(ctx, pending[0]); de != nil || lerr != nil {
+			err = cmp.Or(error(de), lerr)
+		}
+	}
 	if err != nil {
 		return res, fmt.Errorf("meowmx: import: %w", err)
 	}
 	return res, nil
+}
+
+// importDuplicate explains the failure of a batch on an event UUID: a
+// *DuplicateEventError for one repeated in the batch or stored with
+// another event; nil when it finds none.
+func (s *Store[TTx]) importDuplicate(ctx context.Context, evs []*RecordedEvent) (*DuplicateEventError, error) {
+	byUUID := make(map[uuid.UUID]*RecordedEvent)
+	var uuids [][]byte
+	for _, ev := range evs {
+		if ev.UUID == uuid.Nil {
+			continue
+		}
+		if _, twice := byUUID[ev.UUID]; twice {
+			return &DuplicateEventError{UUID: ev.UUID, Reason: "twice in one batch of the import"}, nil
+		}
+		byUUID[ev.UUID] = ev
+		uuids = append(uuids, ev.UUID[:])
+	}
+	if len(uuids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.driver.Executor().EventListByUUID(ctx, &meowmxdriver.EventListByUUIDParams{EventUUIDs: uuids})
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		switch ev := byUUID[r.UUID]; {
+		case ev == nil:
+		case r.StreamID != ev.StreamID:
+			return &DuplicateEventError{UUID: r.UUID, Reason: "in stream " + r.StreamID.String()}, nil
+		case r.Version != ev.Version:
+			return &DuplicateEventError{UUID: r.UUID, Reason: fmt.Sprintf("at version %d, not %d", r.Version, ev.Version)}, nil
+		}
+	}
+	return nil, nil
 }
 
 func checkImported(ev *RecordedEvent) error {

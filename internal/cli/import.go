@@ -30,7 +30,8 @@ object per line as 'meowmx read --json' prints them. Each event keeps its
 stream, version, type, data, metadata, UUID and time; it gets a new position, in
 the file's order. Events already stored (same stream and version) are skipped,
 so importing a file again writes nothing twice; an event whose UUID is stored
-with another event fails its batch. On PostgreSQL each batch is one COPY and one
+with another event, or repeated in its batch, fails its batch (exit code 2,
+naming the UUID). On PostgreSQL each batch is one COPY and one
 transaction, two batches in flight, committed in order.
 
 A stream's events must have consecutive versions that start at most one past the

@@ -276,7 +276,11 @@ func testImportBatches[TTx any](t *testing.T, b Backend[TTx]) {
 		<-done
 		t.Fatal("an import with a UUID shared by two batches hangs")
 	}
-	require.Error(t, err)
+	var de *meowmx.DuplicateEventError
+	require.ErrorAs(t, err, &de)
+	require.ErrorIs(t, err, meowmx.ErrDuplicateEvent)
+	require.Equal(t, u, de.UUID)
+	require.Equal(t, "in stream w/y", de.Reason)
 	require.Equal(t, &meowmx.ImportResult{Written: 1000}, res)
 	for id, want := range map[string]int64{"x": 998, "y": 0} {
 		st, err := s.Stream(ctx, id)
@@ -287,4 +291,20 @@ func testImportBatches[TTx any](t *testing.T, b Backend[TTx]) {
 		_, err = s.Stream(ctx, id)
 		require.ErrorIs(t, err, meowmx.ErrStreamNotFound, "stream %s", id)
 	}
+
+	// A UUID twice in one batch, and one stored at another version of
+	// its stream: each refused with its UUID, and nothing written.
+	u2 := uuid.New()
+	for _, tc := range []struct{ name, file, reason string }{
+		{"twice", importLine("w", "t1", 0, u2) + importLine("w", "t2", 0, u2), "twice in one batch of the import"},
+		{"another version", importLine("w", "y", 1, uuid.Nil) + importLine("w", "y", 2, u), "at version 0, not 2"},
+	} {
+		res, err := s.Import(ctx, meowmx.ReadNDJSON(strings.NewReader(tc.file)), nil)
+		require.ErrorAs(t, err, &de, tc.name)
+		require.Equal(t, tc.reason, de.Reason, tc.name)
+		require.Equal(t, &meowmx.ImportResult{}, res, tc.name)
+	}
+	st, err := s.Stream(ctx, "y")
+	require.NoError(t, err)
+	require.Equal(t, int64(0), st.Version, "nothing written")
 }
