@@ -38,10 +38,14 @@ import (
 //     connections of their own (application_name rowLockApplication), and
 //     Go's horizon (horizonSQL) leaves the transaction ids of those
 //     sessions out: an id that never writes an event cannot hide one;
+//     and they end by rolling back, never by committing, so that one
+//     that ends while a reader's statement runs (in its snapshot, but no
+//     longer in pg_stat_activity when the statement reads it) is left
+//     out as aborted (see horizonSQL);
 //   - the locking transaction is replaced every rowLockRoll (by a
 //     goroutine of the driver while it holds locks): a new one on a second
 //     connection takes the locks (a second KEY SHARE, no gap in which
-//     Python could take the row), then the old one commits. No transaction
+//     Python could take the row), then the old one rolls back. No transaction
 //     id of theirs lives much longer than rowLockRoll, which bounds what
 //     they cost the server's VACUUM horizon and Python's own readers (which
 //     use pg_snapshot_xmin as it is: they see events up to about
@@ -75,11 +79,30 @@ const rowLockRoll = 100 * time.Millisecond
 // running ids of a snapshot differ by less than 2^31, so their low 32 bits
 // identify them. A session whose backend_xid this role cannot see is not
 // left out (the horizon is then the plain pg_snapshot_xmin).
-const horizonSQL = `(SELECT COALESCE(min(x), pg_snapshot_xmax(pg_current_snapshot()))
-	FROM pg_snapshot_xip(pg_current_snapshot()) x
-	WHERE (x::text::bigint % 4294967296) NOT IN (
-		SELECT backend_xid::text::bigint FROM pg_stat_activity
-		WHERE application_name = '` + rowLockApplication + `' AND backend_xid IS NOT NULL))`
+//
+// The snapshot is the statement's, taken when it starts; pg_stat_activity
+// is read later, as it runs. A lock-only transaction that ends in between
+// is in the snapshot, and no longer in pg_stat_activity: it would hold
+// this horizon back below one that an earlier statement read (by up to
+// rowLockRoll, and a read that stops at the horizon, such as IterAll,
+// would stop short of events that an earlier read returned). So an id of
+// the snapshot that has aborted by then is left out too, whoever it was:
+// an aborted transaction's events are never visible. Lock-only
+// transactions end by rolling back (rowLocker.roll), or with their
+// session. The status is asked after pg_stat_activity is read (OFFSET 0
+// keeps the filters apart, in that order: the subquery's first row reads
+// pg_stat_activity before any status is asked), so that a lock-only
+// transaction is in the one or aborted by the other. (No ORDER BY …
+// LIMIT 1, to ask fewer ids their status: a partition's read disables
+// sorts, indexOrderSQL, and the sort's disable_cost would have the
+// statement JIT-compiled, for seconds.)
+const horizonSQL = `(SELECT COALESCE(min(c.x), pg_snapshot_xmax(pg_current_snapshot())) FROM (
+		SELECT x FROM pg_snapshot_xip(pg_current_snapshot()) x
+		WHERE (x::text::bigint % 4294967296) NOT IN (
+			SELECT backend_xid::text::bigint FROM pg_stat_activity
+			WHERE application_name = '` + rowLockApplication + `' AND backend_xid IS NOT NULL)
+		OFFSET 0) c
+	WHERE pg_xact_status(c.x) IS DISTINCT FROM 'aborted')`
 
 // errRowLocked: another client's session holds the subscription's row.
 var errRowLocked = errors.New("meowmxpgx: the subscription's row is locked by another client (the Python meowmx client runs a batch)")
@@ -161,7 +184,7 @@ func (l *rowLocker) held(ctx context.Context, name, owner string, held bool) {
 
 // roll replaces the locking transaction: one on the other connection
 // locks the rows of the held subscriptions (and extra, unless ""), then
-// the old one commits. With nothing to lock, the connections close.
+// the old one rolls back. With nothing to lock, the connections close.
 func (l *rowLocker) roll(ctx context.Context, extra string, ttl time.Duration) error {
 	names := slices.Collect(maps.Keys(l.owners))
 	if extra != "" && l.owners[extra] == nil {
@@ -214,7 +237,9 @@ func (l *rowLocker) roll(ctx context.Context, extra string, ttl time.Duration) e
 		return err
 	}
 	if l.open {
-		if _, err := l.conns[l.cur].Exec(ctx, `COMMIT`); err != nil {
+		// ROLLBACK, not COMMIT: an aborted id is one that horizonSQL
+		// leaves out even once its session no longer shows it.
+		if _, err := l.conns[l.cur].Exec(ctx, `ROLLBACK`); err != nil {
 			_ = l.conns[l.cur].Close(context.WithoutCancel(ctx))
 		}
 	}
