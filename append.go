@@ -184,15 +184,15 @@ func (s *Store[TTx]) retried(ctx context.Context, exec meowmxdriver.Executor, st
 		var reason string
 		switch {
 		case r == nil:
-			reason = "only in part: event " + events[0].UUID.String() + " is stored but not " + ev.UUID.String()
+			reason = "is not stored, but event " + events[0].UUID.String() + " of the same append is"
 		case r.StreamID != stream:
-			reason = "in stream " + r.StreamID.String()
+			reason = "is stored in stream " + r.StreamID.String()
 		case r.Type != ev.Type || !bytes.Equal(r.Data, ev.Data) || !sameMetadata(r.Metadata, ev.Metadata):
-			reason = "with other content"
+			reason = "is stored with other content"
 		case i > 0 && r.Version != stored[0].Version+int64(i):
-			reason = "at other versions"
+			reason = "is stored at other versions"
 		case i == 0 && expected >= -1 && r.Version != int64(expected)+1:
-			reason = fmt.Sprintf("at version %d, not %d", r.Version, int64(expected)+1)
+			reason = fmt.Sprintf("is stored at version %d, not %d", r.Version, int64(expected)+1)
 		}
 		if reason != "" {
 			return nil, &DuplicateEventError{UUID: ev.UUID, Reason: reason}

@@ -88,16 +88,26 @@ func (e *AggregateTypeError) Is(target error) bool { return target == ErrAggrega
 
 // DuplicateEventError reports an append whose event UUIDs are stored
 // already, but not as this append would write them: other content, another
-// stream or other versions. Nothing was written.
+// stream or other versions; or an import's batch with a UUID stored with
+// another event, or given twice. Nothing of the append, or of the batch,
+// was written.
 type DuplicateEventError struct {
-	UUID   uuid.UUID
+	UUID uuid.UUID
+	// Reason says what is wrong with the event, as a clause: "is stored
+	// in stream order/1".
 	Reason string
+	// Err is the database's refusal, when there was one (an import's
+	// batch); nil otherwise.
+	Err error
 }
 
 // Error implements the error interface.
 func (e *DuplicateEventError) Error() string {
-	return fmt.Sprintf("meowmx: event %s is already stored %s", e.UUID, e.Reason)
+	return fmt.Sprintf("meowmx: event %s %s", e.UUID, e.Reason)
 }
+
+// Unwrap returns Err.
+func (e *DuplicateEventError) Unwrap() error { return e.Err }
 
 // Is makes errors.Is(err, ErrDuplicateEvent) true.
 func (e *DuplicateEventError) Is(target error) bool { return target == ErrDuplicateEvent }

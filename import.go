@@ -161,8 +161,13 @@ func (s *Store[TTx]) Import(ctx context.Context, events iter.Seq2[*RecordedEvent
 		*res = ImportResult(*r)
 	}
 	if errors.Is(err, meowmxdriver.ErrDuplicate) && len(pending) > 0 {
-		if de, lerr := s.importDuplicate(ctx, pending[0]); de != nil || lerr != nil {
-			err = cmp.Or(error(de), lerr)
+		// The first batch not reported written is the one that failed.
+		de, lerr := s.importDuplicate(ctx, pending[0])
+		switch {
+		case lerr != nil:
+			err = fmt.Errorf("%w (then, finding the event: %w)", err, lerr)
+		case de != nil:
+			de.Err, err = err, de
 		}
 	}
 	if err != nil {
@@ -182,7 +187,7 @@ func (s *Store[TTx]) importDuplicate(ctx context.Context, evs []*RecordedEvent) 
 			continue
 		}
 		if _, twice := byUUID[ev.UUID]; twice {
-			return &DuplicateEventError{UUID: ev.UUID, Reason: "twice in one batch of the import"}, nil
+			return &DuplicateEventError{UUID: ev.UUID, Reason: "is twice in one batch of the import"}, nil
 		}
 		byUUID[ev.UUID] = ev
 		uuids = append(uuids, ev.UUID[:])
@@ -198,9 +203,9 @@ func (s *Store[TTx]) importDuplicate(ctx context.Context, evs []*RecordedEvent) 
 		switch ev := byUUID[r.UUID]; {
 		case ev == nil:
 		case r.StreamID != ev.StreamID:
-			return &DuplicateEventError{UUID: r.UUID, Reason: "in stream " + r.StreamID.String()}, nil
+			return &DuplicateEventError{UUID: r.UUID, Reason: "is stored in stream " + r.StreamID.String()}, nil
 		case r.Version != ev.Version:
-			return &DuplicateEventError{UUID: r.UUID, Reason: fmt.Sprintf("at version %d, not %d", r.Version, ev.Version)}, nil
+			return &DuplicateEventError{UUID: r.UUID, Reason: fmt.Sprintf("is stored at version %d, not %d", r.Version, ev.Version)}, nil
 		}
 	}
 	return nil, nil
@@ -262,6 +267,10 @@ func ReadNDJSON(r io.Reader) iter.Seq2[*RecordedEvent, error] {
 				}
 				b = long
 			}
+			if err != nil && !errors.Is(err, io.EOF) { // a line cut short: no event of it
+				yield(nil, fmt.Errorf("meowmx: read NDJSON: line %d: %w", line, err))
+				return
+			}
 			if len(bytes.TrimSpace(b)) > 0 {
 				ev, perr := parseNDJSON(b)
 				if perr != nil {
@@ -272,11 +281,7 @@ func ReadNDJSON(r io.Reader) iter.Seq2[*RecordedEvent, error] {
 					return
 				}
 			}
-			if errors.Is(err, io.EOF) {
-				return
-			}
-			if err != nil {
-				yield(nil, fmt.Errorf("meowmx: read NDJSON: %w", err))
+			if err != nil { // io.EOF
 				return
 			}
 		}

@@ -3,6 +3,7 @@ package meowmx_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -21,7 +22,7 @@ func TestReadNDJSON(t *testing.T) {
 	var want []string
 	for i := range 300 {
 		data := fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("x", i%7*30))
-		if i%100 == 50 {
+		if i%100 == 50 || i == 299 { // the last line long, and with no newline
 			data = fmt.Sprintf(`{"n":%d,"pad":%q}`, i, strings.Repeat("y", 200_000)) // over the 64 KiB buffer
 		}
 		want = append(want, data)
@@ -44,6 +45,23 @@ func TestReadNDJSON(t *testing.T) {
 		require.Equal(t, fmt.Sprint("s", i%10), ev.StreamID.ID)
 		require.Equal(t, int64(i/10), ev.Version)
 	}
+
+	// A read that fails in the middle of a line: the events before it,
+	// then the read's error, not the cut line's.
+	boom := errors.New("boom")
+	good := `{"aggregate_type":"cat","aggregate_id":"s","version":0,"event_type":"E","data":{}}` + "\n"
+	var evs int
+	var readErr error
+	for _, err := range meowmx.ReadNDJSON(io.MultiReader(strings.NewReader(good+good[:30]), iotest.ErrReader(boom))) {
+		if err != nil {
+			readErr = err
+			break
+		}
+		evs++
+	}
+	require.Equal(t, 1, evs)
+	require.ErrorIs(t, readErr, boom)
+	require.NotErrorIs(t, readErr, meowmx.ErrInvalidArgument)
 
 	bad := `{"aggregate_type":"cat","aggregate_id":"s","version":0,"event_type":"E","data":{}}` + "\n\n" + `{"aggregate_type":"cat"`
 	var n int

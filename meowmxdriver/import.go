@@ -36,8 +36,9 @@ type EventImportParams struct {
 	// An error it yields ends the import with that error, once the
 	// batches before it are written.
 	Batches iter.Seq2[[]*meowmxtype.RecordedEvent, error]
-	// Progress, when set, is called after each batch is written, in
-	// order, with the totals so far.
+	// Progress, when set, is called once for each batch written, in
+	// order, before EventImport returns, with the totals so far: the
+	// first batch not reported is the one an error is about.
 	Progress func(EventImportResult)
 }
 
@@ -105,7 +106,8 @@ func (p *ImportPlan) SetStored(i int, s meowmxtype.StreamInfo) {
 func (p *ImportPlan) Stream(i int) meowmxtype.StreamInfo { return p.streams[i] }
 
 // Check checks the batch against its streams as stored and sets Events
-// and Moves. An error wraps ErrImportRefused and names the stream.
+// and Moves. It is called once, after SetStored. An error wraps
+// ErrImportRefused and names the stream.
 func (p *ImportPlan) Check() error {
 	storedAt := make([]int64, len(p.streams))
 	for i, s := range p.streams {

@@ -61,7 +61,9 @@ import (
 
 // rowLockApplication is the application_name of the sessions that hold
 // subscription row locks and never write. Never give it to a session that
-// writes events: readers would not wait for its transactions.
+// writes events: readers would not wait for its transactions. Its
+// transactions end with ROLLBACK, never COMMIT: horizonSQL counts on it
+// to never go back (TestHorizonRowLockEnds).
 const rowLockApplication = "meowmx row lock"
 
 // rowLockRoll is how long one locking transaction lives: a goroutine of

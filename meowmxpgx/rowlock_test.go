@@ -47,7 +47,7 @@ func TestHorizonRowLockEnds(t *testing.T) {
 	table := pgx.Identifier{schema, "es_event_subscriptions"}.Sanitize()
 	key := rand.Int64N(1<<31) + 1
 
-	for attempt := range 20 {
+	for attempt := range 50 {
 		// The transaction id of this driver's row lock (its session holds
 		// the table's ROW SHARE lock).
 		var lock32 int64
@@ -103,9 +103,15 @@ func TestHorizonRowLockEnds(t *testing.T) {
 			t.Logf("attempt %d: the lock's id %d was not in the reader's snapshot; again", attempt, lock32)
 			continue
 		}
+		if slices.Min(res.xip) < res.xip[i] {
+			// An older transaction (another test's) holds the horizon
+			// below the lock's id either way: this attempt shows nothing.
+			t.Logf("attempt %d: an older transaction than the lock's was running; again", attempt)
+			continue
+		}
 		require.NotEqual(t, res.xip[i], res.h, "the horizon is the id of a row lock's transaction that has ended")
 		require.GreaterOrEqual(t, uint64(res.h), before.Xmin, "the horizon went back")
 		return
 	}
-	t.Fatal("the row lock's id was never in the reader's snapshot")
+	t.Skip("inconclusive: the lock's id was never the oldest of the reader's snapshot (a busy server)")
 }

@@ -23,7 +23,7 @@ import (
 const (
 	exitOK       = 0
 	exitFailure  = 1 // the database or the network failed
-	exitUsage    = 2 // bad flags or bad input: nothing was written
+	exitUsage    = 2 // bad flags or bad input: nothing of the refused command (or import batch) was written
 	exitConflict = 3 // optimistic concurrency: the stream moved on; reload and retry
 )
 
@@ -127,6 +127,7 @@ Exit codes:
   1  the database failed or could not be reached (a worker keeps retrying
      unless --fail-fast), or a subscription was deleted while its worker ran
   2  bad flags or bad input (invalid JSON, unknown stream...): nothing was written
+     (import: nothing of the refused batch; the batches before it stay written)
   3  optimistic-concurrency conflict: the stream moved on; reload and retry`
 
 func newRoot(app *app) *cobra.Command {

@@ -280,7 +280,7 @@ func testImportBatches[TTx any](t *testing.T, b Backend[TTx]) {
 	require.ErrorAs(t, err, &de)
 	require.ErrorIs(t, err, meowmx.ErrDuplicateEvent)
 	require.Equal(t, u, de.UUID)
-	require.Equal(t, "in stream w/y", de.Reason)
+	require.Equal(t, "is stored in stream w/y", de.Reason)
 	require.Equal(t, &meowmx.ImportResult{Written: 1000}, res)
 	for id, want := range map[string]int64{"x": 998, "y": 0} {
 		st, err := s.Stream(ctx, id)
@@ -296,8 +296,8 @@ func testImportBatches[TTx any](t *testing.T, b Backend[TTx]) {
 	// its stream: each refused with its UUID, and nothing written.
 	u2 := uuid.New()
 	for _, tc := range []struct{ name, file, reason string }{
-		{"twice", importLine("w", "t1", 0, u2) + importLine("w", "t2", 0, u2), "twice in one batch of the import"},
-		{"another version", importLine("w", "y", 1, uuid.Nil) + importLine("w", "y", 2, u), "at version 0, not 2"},
+		{"twice", importLine("w", "t1", 0, u2) + importLine("w", "t2", 0, u2), "is twice in one batch of the import"},
+		{"another version", importLine("w", "y", 1, uuid.Nil) + importLine("w", "y", 2, u), "is stored at version 0, not 2"},
 	} {
 		res, err := s.Import(ctx, meowmx.ReadNDJSON(strings.NewReader(tc.file)), nil)
 		require.ErrorAs(t, err, &de, tc.name)
