@@ -60,9 +60,9 @@ type ImportResult struct {
 // keep their order. An event whose stream already holds its version is
 // skipped: importing the same events again writes nothing. An event whose
 // UUID is stored with another event, or repeated in its batch, fails the
-// batch with a *DuplicateEventError (matching ErrDuplicateEvent). Streams are created
-// or moved to their last imported version. On PostgreSQL two batches are
-// in flight, each on its own connection, and commit in order.
+// batch with a *DuplicateEventError (matching ErrDuplicateEvent). Streams
+// are created or moved to their last imported version. On PostgreSQL two
+// batches are in flight, each on its own connection, and commit in order.
 //
 // Events of a stream must have consecutive versions that start at most one
 // past the stream's stored version, else the batch is refused with an

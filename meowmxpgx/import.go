@@ -342,7 +342,7 @@ func (d *Driver) copyEvents(ctx context.Context, tx pgx.Tx, q *queries, xid uint
 		var id, hash any = &ev.StreamID.ID, nil // hash: nil, the trigger computes it from the stored id
 		switch q.idKind {
 		case idText:
-			hash = partitionHash(ev.StreamID.ID)
+			hash = int64(meowmxtype.PartitionHash(ev.StreamID.ID)) // partitionHashSQL, for an id stored as given
 		case idUUID:
 			u, err := uuid.Parse(ev.StreamID.ID)
 			if err != nil {

@@ -1,8 +1,6 @@
 package meowmxpgx
 
 import (
-	"crypto/md5" //nolint:gosec // a partition hash, not a secret
-	"encoding/binary"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -101,12 +99,6 @@ const eventColumns = `e.id, e.transaction_id, e.aggregate_id::text, a.aggregate_
 // each event (migration 013).
 func partitionHashSQL(id string) string {
 	return "('x' || left(md5(" + id + "::text), 8))::bit(32)::bigint"
-}
-
-// partitionHash is partitionHashSQL in Go, for an id stored as given.
-func partitionHash(id string) int64 {
-	sum := md5.Sum([]byte(id))
-	return int64(binary.BigEndian.Uint32(sum[:4]))
 }
 
 // partitionSQL is meowmxtype.PartitionOf in SQL: the partition, of n, of

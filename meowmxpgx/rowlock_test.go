@@ -54,8 +54,8 @@ func TestHorizonRowLockEnds(t *testing.T) {
 		err := pool.QueryRow(ctx, `SELECT a.backend_xid::text::bigint
 			FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
 			WHERE l.locktype = 'relation' AND l.relation = $1::regclass AND l.granted
-			  AND a.application_name = 'meowmx row lock' AND a.backend_xid IS NOT NULL
-			ORDER BY a.backend_start DESC LIMIT 1`, table).Scan(&lock32)
+			  AND a.application_name = $2 AND a.backend_xid IS NOT NULL
+			ORDER BY a.backend_start DESC LIMIT 1`, table, meowmxpgx.RowLockApplication).Scan(&lock32)
 		require.NoError(t, err)
 		// A later id completes: the lock's id is in later snapshots.
 		_, err = pool.Exec(ctx, `SELECT pg_current_xact_id()`)

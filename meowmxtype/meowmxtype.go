@@ -329,8 +329,15 @@ func PartitionOf(aggregateID string, partitions int) int {
 	if partitions < 2 {
 		return 0
 	}
+	return int(PartitionHash(aggregateID) % uint32(partitions))
+}
+
+// PartitionHash is the hash of PartitionOf before the modulo: the first
+// four bytes of the MD5 digest of the aggregate id, big-endian. The
+// PostgreSQL driver stores it with each event (es_events.partition_hash).
+func PartitionHash(aggregateID string) uint32 {
 	sum := md5.Sum([]byte(aggregateID))
-	return int(binary.BigEndian.Uint32(sum[:4]) % uint32(partitions))
+	return binary.BigEndian.Uint32(sum[:4])
 }
 
 // PartitionName returns the name of a consumer group's partition: the
